@@ -1,0 +1,165 @@
+/*
+ * scenario — a scenario file (../shared/SCENARIOS.md) parsed, checked and compiled into the
+ * immutable structure the engines execute. The master parses the file to check it and to
+ * dispatch users by class; it ships the *text* to workers, which parse it again.
+ *
+ * Every error is one line, "FILE:LINE:COLUMN: message" (line and column from 1), and nothing
+ * is returned on error. Templates are compiled here, once.
+ *
+ * Ownership: scenario_t owns everything reachable from it; scenario_free releases it all.
+ * Thread: immutable after load; shared read-only by every engine thread.
+ */
+#ifndef HERD_SCENARIO_H
+#define HERD_SCENARIO_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "template.h"
+
+typedef enum http_method {
+    HTTP_GET, HTTP_POST, HTTP_PUT, HTTP_PATCH, HTTP_DELETE, HTTP_HEAD, HTTP_OPTIONS,
+    HTTP_METHOD_COUNT
+} http_method_t;
+
+extern const char *const http_method_names[HTTP_METHOD_COUNT]; /* "GET", ... */
+
+typedef struct kv_tmpl {
+    char *name;        /* header name / query or form key (literal); owned */
+    tmpl_t *value;     /* owned */
+} kv_tmpl_t;
+
+typedef enum body_kind { BODY_NONE, BODY_RAW, BODY_JSON, BODY_FORM } body_kind_t;
+
+typedef struct expect {
+    /* Accepted statuses: status_ok[s] for s in 0..599. When has_status is false, success is
+     * 100 <= status < 400 (Locust's rule) and status_ok is unused. */
+    bool has_status;
+    bool status_ok[600];
+    jpath_t **json_keys;   /* each must be present in the JSON body; owned */
+    size_t n_json_keys;
+    char *contains;        /* body must contain this text; NULL: no check; owned */
+    size_t contains_len;
+} expect_t;
+
+typedef struct save {
+    char *var;             /* owned */
+    tmpl_scope_t scope;    /* GLOBAL for setup steps, USER otherwise */
+    uint32_t slot;
+    jpath_t *path;         /* owned */
+} save_t;
+
+typedef enum step_kind { STEP_REQUEST, STEP_SLEEP } step_kind_t;
+
+typedef struct step {
+    step_kind_t kind;
+    int line, col;           /* of the step in the file */
+    double sleep_s;          /* STEP_SLEEP */
+
+    http_method_t method;
+    tmpl_t *url;             /* path (joined to the host) or full http(s) URL; owned */
+    bool url_absolute;       /* url's literal text starts with http:// or https:// */
+    char *name;              /* stats row name: `name:` or the path as written; owned */
+    uint32_t row;            /* index into scenario_t.rows */
+    kv_tmpl_t *headers;      /* defaults < class < step, merged, step wins; owned */
+    size_t n_headers;
+    kv_tmpl_t *query;        /* appended as ?k=v&..., URL-encoded; owned */
+    size_t n_query;
+    body_kind_t body_kind;
+    tmpl_t *body_raw;        /* BODY_RAW; owned */
+    jtmpl_t *body_json;      /* BODY_JSON; owned */
+    kv_tmpl_t *form;         /* BODY_FORM; owned */
+    size_t n_form;
+    bool has_content_type;   /* headers include Content-Type (else json/form set theirs) */
+    expect_t expect;         /* defaults' expect unless the step has its own */
+    save_t *saves;           /* owned */
+    size_t n_saves;
+    bool needs_json;         /* saves or expect.json_keys: the body must parse as JSON */
+    double timeout_s;        /* step > defaults > 60 */
+} step_t;
+
+typedef struct task {
+    char *name;              /* owned */
+    double weight;           /* > 0, default 1 */
+    char **tags;             /* owned */
+    size_t n_tags;
+    step_t *steps;           /* at least one; owned */
+    size_t n_steps;
+    bool enabled;            /* false when filtered out by --tags / --exclude-tags */
+} task_t;
+
+typedef enum wait_kind {
+    WAIT_NONE,        /* 0: go straight on */
+    WAIT_CONSTANT,    /* a = seconds after each task */
+    WAIT_BETWEEN,     /* uniform in [a, b] seconds after each task */
+    WAIT_PACING,      /* a = seconds from task start to next task start */
+    WAIT_THROUGHPUT,  /* a = task runs per second per user (pacing 1/a) */
+} wait_kind_t;
+
+typedef struct wait_spec {
+    wait_kind_t kind;
+    double a, b;
+} wait_spec_t;
+
+typedef struct user_class {
+    char *name;              /* unique; owned */
+    double weight;           /* >= 0, default 1 */
+    long fixed_count;        /* -1: none (share by weight) */
+    char *host;              /* NULL: -H, else the file's host; owned */
+    wait_spec_t wait;
+    bool sequential;         /* run tasks in order instead of at random by weight */
+    step_t *on_start;        /* owned */
+    size_t n_on_start;
+    step_t *on_stop;         /* owned */
+    size_t n_on_stop;
+    task_t *tasks;           /* at least one; owned */
+    size_t n_tasks;
+    uint32_t n_vars;         /* TMPL_SCOPE_USER slots this class's users need */
+    char **var_names;        /* n_vars names, for messages; owned */
+    int line, col;
+} user_class_t;
+
+typedef struct scenario_row {
+    http_method_t method;
+    char *name;              /* owned */
+} scenario_row_t;
+
+typedef struct scenario {
+    char *file;              /* as given to the loader, for messages; owned */
+    char *description;       /* NULL if none; owned */
+    char *host;              /* NULL if none; owned */
+    double default_timeout_s;
+    step_t *setup;           /* run once per worker; saves into global slots; owned */
+    size_t n_setup;
+    user_class_t *classes;   /* at least one; owned */
+    size_t n_classes;
+    uint32_t n_globals;      /* TMPL_SCOPE_GLOBAL slots: vars first, then setup saves */
+    char **global_names;     /* owned */
+    json_t **global_init;    /* value of each `vars` slot; NULL for setup slots; owned refs */
+    scenario_row_t *rows;    /* distinct (method, name) over every counted step: stats rows,
+                                in file order; setup steps have no row; owned */
+    size_t n_rows;
+} scenario_t;
+
+/* Parse and compile. `name` is used in messages (the file path). On error returns -1 and
+ * writes "FILE:LINE:COLUMN: message" into err. */
+int scenario_load_file(const char *path, scenario_t **out, char *err, size_t errlen);
+int scenario_load_text(const char *text, size_t len, const char *name, scenario_t **out,
+                       char *err, size_t errlen);
+void scenario_free(scenario_t *sc);
+
+/* Apply --tags / --exclude-tags (either may be empty): a task runs when it has one of `tags`
+ * (or tags is empty) and none of `exclude`. A class left with no enabled task gets weight 0
+ * and fixed_count -1 (it gets no users). Returns -1 with a message when no class has an
+ * enabled task left. */
+int scenario_filter_tags(scenario_t *sc, char *const *tags, size_t n_tags,
+                         char *const *exclude, size_t n_exclude, char *err, size_t errlen);
+
+/* The base URL a class's requests use: class host, else override (-H), else the file's
+ * host; NULL when none is set. */
+const char *scenario_class_host(const scenario_t *sc, const user_class_t *uc,
+                                const char *override);
+
+#endif

@@ -1,0 +1,107 @@
+/*
+ * stats — request statistics as Locust keeps them: one entry per (method, name) plus the
+ * failures grouped by (method, name, message) and a per-second timeline of requests and
+ * failures. The same table type serves the engine (counting), the worker (pending report
+ * deltas) and the master (the run's merged totals).
+ *
+ * Hot path: an engine pre-creates its rows (stats_row) when it loads the scenario and then
+ * calls stats_record(t, row, ...) with the row index: no hashing, no lock, no allocation
+ * (except a histogram chunk the first time an octave is hit, and timeline growth, both kept
+ * across stats_reset).
+ *
+ * Ownership: the table owns every string and histogram in it. Thread: one thread at a time.
+ */
+#ifndef HERD_STATS_H
+#define HERD_STATS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "hist.h"
+
+struct _Herd__Report;  /* protobuf-c generated (build/proto/herd.pb-c.h) */
+
+typedef struct stats_entry {
+    char *method;          /* "GET", ...; owned */
+    char *name;            /* row name as Locust shows it; owned */
+    uint64_t requests;     /* completed requests, failed ones included */
+    uint64_t failures;
+    uint64_t sum_us;       /* sum of response times */
+    uint64_t min_us;       /* UINT64_MAX while requests == 0 */
+    uint64_t max_us;
+    uint64_t bytes;        /* response body bytes */
+    hist_t hist;           /* response times */
+} stats_entry_t;
+
+typedef struct stats_failure {
+    char *method, *name, *message;  /* owned */
+    uint64_t count;
+} stats_failure_t;
+
+typedef struct stats_second {
+    int64_t unix_second;   /* wall-clock second in which the requests completed */
+    uint64_t requests;
+    uint64_t failures;
+} stats_second_t;
+
+typedef struct stats_table {
+    stats_entry_t *entries;   /* rows in order of creation; owned */
+    size_t n_entries, cap_entries;
+    stats_failure_t *failures;  /* owned */
+    size_t n_failures, cap_failures;
+    stats_second_t *seconds;  /* sorted by unix_second; owned */
+    size_t n_seconds, cap_seconds;
+} stats_table_t;
+
+void stats_init(stats_table_t *t);
+void stats_free(stats_table_t *t);
+/* Zero every count, keep rows (and their memory) so the table is reused without allocating. */
+void stats_reset(stats_table_t *t);
+/* Drop everything, rows included (keeps allocated arrays). */
+void stats_clear(stats_table_t *t);
+
+/* Index of the (method, name) row, created if absent. -1 on allocation failure. */
+long stats_row(stats_table_t *t, const char *method, const char *name);
+/* Index of the row or -1 if absent (no creation). */
+long stats_find(const stats_table_t *t, const char *method, const char *name);
+
+/* Count one completed request on row `row`. now_s: wall-clock unix second (for the timeline). */
+void stats_record(stats_table_t *t, size_t row, uint64_t response_us, uint64_t bytes,
+                  bool failed, int64_t now_s);
+/* Count one failure message for row `row` (call in addition to stats_record(failed=true)). */
+int stats_add_failure(stats_table_t *t, size_t row, const char *message);
+
+/* dst += src, rows matched by (method, name), failures by (method, name, message), seconds by
+ * second. Exact. Returns 0 or -1 on allocation failure. */
+int stats_merge(stats_table_t *dst, const stats_table_t *src);
+
+/* The "Aggregated" entry: all rows summed (method "", name "Aggregated"). out must be
+ * stats_entry_init'ed; it is overwritten. */
+void stats_entry_init(stats_entry_t *e);
+void stats_entry_free(stats_entry_t *e);
+int stats_aggregate(const stats_table_t *t, stats_entry_t *out);
+
+uint64_t stats_total_requests(const stats_table_t *t);
+uint64_t stats_total_failures(const stats_table_t *t);
+bool stats_is_empty(const stats_table_t *t);
+
+/* Requests and failures per second over the `window_s` complete seconds before now_s
+ * (Locust's "current" req/s). */
+void stats_current_rate(const stats_table_t *t, int64_t now_s, int window_s,
+                        double *rps, double *fails_per_s);
+
+/* ---- wire (Report) ---------------------------------------------------------------------- */
+
+/* Fill r's entries/seconds/failures from t. Pointers inside r point into t (no copies), so
+ * t must outlive the packing of r; free with stats_report_release (frees only what this
+ * function allocated). Returns 0 or -1 on allocation failure. */
+int stats_to_report(const stats_table_t *t, struct _Herd__Report *r);
+void stats_report_release(struct _Herd__Report *r);
+/* t += the report's contents, after checking every field (bucket indices, min <= max,
+ * failures <= requests, sane strings). On a bad report returns -1 with err filled and t
+ * unchanged. */
+int stats_merge_report(stats_table_t *t, const struct _Herd__Report *r, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,63 @@
+/*
+ * engine — one load-generating thread: an epoll loop driving a libcurl multi handle through
+ * curl_multi_socket_action, a timer heap for waits and spawns, and virtual users as small
+ * state machines that execute a scenario's steps (../shared/SCENARIOS.md semantics).
+ *
+ * The worker's control thread owns engines and talks to them only through this header:
+ * commands are queued and the engine is woken (eventfd); statistics are handed over by
+ * engine_collect. Nothing here takes a lock or allocates on the request path.
+ *
+ * Ownership: the engine borrows cfg->sc and cfg->globals (they must outlive it) and owns its
+ * users, curl handles and stats tables.
+ */
+#ifndef HERD_ENGINE_H
+#define HERD_ENGINE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../common/scenario.h"
+#include "../common/stats.h"
+
+typedef struct engine engine_t;
+
+typedef struct engine_config {
+    const scenario_t *sc;        /* read-only, shared by all engines */
+    const char *host_override;   /* -H, or NULL */
+    const char *worker_id;       /* UUID text, for templates */
+    json_t *const *globals;      /* sc->n_globals values (vars + setup saves), read-only */
+    unsigned index;              /* this engine's number, 0..n_engines-1 */
+    unsigned n_engines;          /* user ids are index + 1 + k * n_engines: unique per worker */
+    double stop_timeout_s;       /* how long a stopping user may finish its task (0: abort) */
+} engine_config_t;
+
+/* Create the engine and start its thread. -1 with a message on failure. */
+int engine_create(const engine_config_t *cfg, engine_t **out, char *err, size_t errlen);
+/* Abort every user, join the thread, free everything. NULL is fine. */
+void engine_destroy(engine_t *e);
+
+/* Run users_per_class[c] users of class c (sc->n_classes entries): start missing users at
+ * spawn_rate users/s (spread over classes in proportion), stop surplus users (gracefully up
+ * to stop_timeout_s, like engine_stop). Thread-safe, returns at once. */
+void engine_set_target(engine_t *e, const uint32_t *users_per_class, double spawn_rate);
+/* Stop every user: each finishes its current task and on_stop within stop_timeout_s, then
+ * is aborted (in-flight requests are cancelled and not counted). Thread-safe, returns at
+ * once; poll engine_user_count until 0. */
+void engine_stop(engine_t *e);
+/* Users currently alive (spawned and not yet stopped). Thread-safe. */
+uint32_t engine_user_count(const engine_t *e);
+
+/* Merge into dst everything the engine counted since the previous collect, rows named from
+ * sc->rows. Waits at most timeout_ms for the engine to hand its table over; on timeout
+ * returns -1 and nothing is lost (it comes with the next collect). */
+int engine_collect(engine_t *e, stats_table_t *dst, int timeout_ms);
+
+/* Run the scenario's setup steps once, synchronously, not counted in any stats: globals
+ * (sc->n_globals slots, vars already filled by the caller) receive the setup saves (new
+ * references). Returns -1 with "setup step METHOD NAME failed: <message>" on the first
+ * failure. */
+int engine_run_setup(const engine_config_t *cfg, json_t **globals, char *err, size_t errlen);
+
+#endif
