@@ -1,0 +1,56 @@
+/*
+ * cli — one option table per program drives parsing, --help, herd.conf and HERD_* variables.
+ *
+ * Sources, weakest first: the config file (--config FILE, `key = value` lines, `#` comments,
+ * keys are long option names without dashes), then HERD_<OPTION> environment variables
+ * (upper case, dashes as underscores: HERD_RUN_TIME=10s), then the command line. Both
+ * `-u 2` and `-u=2`, `--users 2` and `--users=2` are accepted.
+ *
+ * Errors are one line naming the option and what it wants; callers print them and exit 2.
+ */
+#ifndef HERD_CLI_H
+#define HERD_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+typedef enum cli_type {
+    CLI_FLAG,      /* bool *, no value */
+    CLI_STRING,    /* char ** (points into argv/env or an owned copy; never freed) */
+    CLI_INT,       /* long *, within [min, max] */
+    CLI_DOUBLE,    /* double *, within [min, max] */
+    CLI_DURATION,  /* double * seconds: 10s, 5m, 1h30m, 90 (seconds), 1.5s */
+    CLI_LIST,      /* cli_list_t *: comma-separated and/or repeated */
+} cli_type_t;
+
+typedef struct cli_list {
+    char **items;   /* owned by the process (never freed) */
+    size_t n;
+} cli_list_t;
+
+typedef struct cli_option {
+    const char *name;     /* long name without dashes: "users" */
+    char short_name;      /* 'u', or 0 */
+    cli_type_t type;
+    void *target;
+    const char *metavar;  /* shown in --help: "N" */
+    const char *help;
+    double min, max;      /* CLI_INT / CLI_DOUBLE / CLI_DURATION bounds (ignored if min == max) */
+    bool seen;            /* set by cli_parse when the option was given by any source */
+} cli_option_t;
+
+/* Parse every source into the table. Non-option arguments are an error. --help/-h sets
+ * *help. Returns 0, or -1 with err filled. */
+int cli_parse(cli_option_t *opts, size_t n_opts, int argc, char **argv, bool *help,
+              char *err, size_t errlen);
+void cli_print_help(FILE *out, const char *usage, const char *intro, const cli_option_t *opts,
+                    size_t n_opts);
+
+/* "10s" "5m" "1h30m" "2h" "90" "1.5s" "250ms" -> seconds. -1 on anything else. */
+int cli_parse_duration(const char *s, double *seconds);
+/* Whole text must be a number. */
+int cli_parse_long(const char *s, long *out);
+int cli_parse_double(const char *s, double *out);
+
+#endif

@@ -1,0 +1,25 @@
+/*
+ * log — leveled log lines to stderr or a file (--loglevel, --logfile).
+ * Format: "[2026-11-25 12:00:00,123] master/INFO: message". Thread-safe (one fprintf per
+ * line). Console tables are not logs: they go to stdout through master/console.
+ */
+#ifndef HERD_LOG_H
+#define HERD_LOG_H
+
+#include <stdio.h>
+
+typedef enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARNING, LOG_ERROR, LOG_CRITICAL } log_level_t;
+
+/* who: "master" or "worker". Returns -1 if the file cannot be opened (err filled). */
+int log_setup(const char *who, log_level_t level, const char *path, char *err, size_t errlen);
+void log_close(void);
+/* "DEBUG".."CRITICAL" (case-insensitive) -> level; -1 if unknown. */
+int log_level_parse(const char *s);
+void log_msg(log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
+#define log_warn(...) log_msg(LOG_WARNING, __VA_ARGS__)
+#define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
+
+#endif

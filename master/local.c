@@ -1,0 +1,117 @@
+#include "local.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../common/clock.h"
+
+/* herd-worker next to our own executable, else on the PATH. */
+static int find_worker(char *out, size_t len)
+{
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        char *slash = strrchr(self, '/');
+        if (slash) {
+            *slash = '\0';
+            snprintf(out, len, "%s/herd-worker", self);
+            if (access(out, X_OK) == 0)
+                return 0;
+        }
+    }
+    snprintf(out, len, "herd-worker");
+    return 0;
+}
+
+int local_workers_start(local_workers_t *lw, size_t n, int port, long threads,
+                        const char *loglevel, char *err, size_t errlen)
+{
+    lw->pids = calloc(n, sizeof *lw->pids);
+    lw->n = 0;
+    if (!lw->pids) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    char path[PATH_MAX + 16];
+    find_worker(path, sizeof path);
+    char port_s[16], threads_s[24];
+    snprintf(port_s, sizeof port_s, "%d", port);
+    snprintf(threads_s, sizeof threads_s, "%ld", threads);
+    for (size_t i = 0; i < n; i++) {
+        pid_t pid = fork();
+        if (pid < 0) {
+            snprintf(err, errlen, "cannot start a local worker: %s", strerror(errno));
+            return -1;
+        }
+        if (pid == 0) {
+            char *argv[12];
+            int k = 0;
+            argv[k++] = path;
+            argv[k++] = "--master-host";
+            argv[k++] = "127.0.0.1";
+            argv[k++] = "--master-port";
+            argv[k++] = port_s;
+            argv[k++] = "--loglevel";
+            argv[k++] = (char *)loglevel;
+            argv[k++] = "--master-timeout";
+            argv[k++] = "10";
+            if (threads > 0) {
+                argv[k++] = "--threads";
+                argv[k++] = threads_s;
+            }
+            argv[k] = NULL;
+            execvp(path, argv);
+            fprintf(stderr, "herd-master: cannot run %s: %s\n", path, strerror(errno));
+            _exit(127);
+        }
+        lw->pids[lw->n++] = pid;
+    }
+    return 0;
+}
+
+int local_workers_poll(local_workers_t *lw, int *status)
+{
+    int exited = 0;
+    for (size_t i = 0; i < lw->n; i++) {
+        if (!lw->pids[i])
+            continue;
+        int st;
+        if (waitpid(lw->pids[i], &st, WNOHANG) == lw->pids[i]) {
+            lw->pids[i] = 0;
+            *status = st;
+            exited++;
+        }
+    }
+    return exited;
+}
+
+void local_workers_finish(local_workers_t *lw, double timeout_s)
+{
+    double deadline = clock_mono_s() + timeout_s;
+    int st;
+    for (;;) {
+        size_t alive = 0;
+        local_workers_poll(lw, &st);
+        for (size_t i = 0; i < lw->n; i++)
+            alive += lw->pids[i] != 0;
+        if (!alive || clock_mono_s() >= deadline)
+            break;
+        usleep(20000);
+    }
+    for (size_t i = 0; i < lw->n; i++) {
+        if (lw->pids[i]) {
+            kill(lw->pids[i], SIGKILL);
+            waitpid(lw->pids[i], &st, 0);
+        }
+    }
+    free(lw->pids);
+    lw->pids = NULL;
+    lw->n = 0;
+}

@@ -1,0 +1,126 @@
+/*
+ * herd-master: parse the command line, load and check the scenario, run it (master_run),
+ * and turn the outcome into an exit code: 0 no failed request, 1 failures (or
+ * --exit-code-on-error) or a run that could not happen, 2 bad usage.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/log.h"
+#include "../common/scenario.h"
+#include "master.h"
+#include "options.h"
+
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    interrupted++;
+}
+
+static char *read_file(const char *path, size_t *len, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    for (;;) {
+        if (!buf) {
+            snprintf(err, errlen, "%s: out of memory", path);
+            fclose(f);
+            return NULL;
+        }
+        size_t got = fread(buf + n, 1, cap - n - 1, f);
+        n += got;
+        if (got == 0)
+            break;
+        if (n + 1 == cap) {
+            char *nb = cap > (16u << 20) ? NULL : realloc(buf, cap * 2);
+            if (!nb) {
+                free(buf);
+                snprintf(err, errlen, "%s: file too large (16 MiB at most)", path);
+                fclose(f);
+                return NULL;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+    }
+    if (ferror(f)) {
+        snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+        free(buf);
+        fclose(f);
+        return NULL;
+    }
+    fclose(f);
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+int main(int argc, char **argv)
+{
+    char err[1024];
+    master_options_t o;
+    int r = master_options_parse(&o, argc, argv, err, sizeof err);
+    if (r == 1)
+        return 0;
+    if (r < 0) {
+        fprintf(stderr, "herd-master: %s\n", err);
+        return 2;
+    }
+    if (log_setup("master", (log_level_t)log_level_parse(o.loglevel), o.logfile, err,
+                  sizeof err) < 0) {
+        fprintf(stderr, "herd-master: %s\n", err);
+        return 2;
+    }
+
+    size_t len = 0;
+    char *text = read_file(o.file, &len, err, sizeof err);
+    scenario_t *sc = NULL;
+    if (!text || scenario_load_text(text, len, o.file, &sc, err, sizeof err) < 0 ||
+        scenario_filter_tags(sc, o.tags.items, o.tags.n, o.exclude_tags.items,
+                             o.exclude_tags.n, err, sizeof err) < 0) {
+        fprintf(stderr, "herd-master: %s\n", err);
+        free(text);
+        scenario_free(sc);
+        return 2;
+    }
+    for (size_t c = 0; c < sc->n_classes; c++) {
+        if (!scenario_class_host(sc, &sc->classes[c], o.host)) {
+            fprintf(stderr,
+                    "herd-master: no host for user class '%s': pass -H/--host or set host: in %s\n",
+                    sc->classes[c].name, o.file);
+            free(text);
+            scenario_free(sc);
+            return 2;
+        }
+    }
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (sc->description)
+        log_info("Starting herd-master: %s (%s)", o.file, sc->description);
+    else
+        log_info("Starting herd-master: %s", o.file);
+    err[0] = '\0';
+    int rc = master_run(&o, sc, text, len, &interrupted, err, sizeof err);
+    if (rc != 0 && err[0])
+        fprintf(stderr, "herd-master: %s\n", err);
+    scenario_free(sc);
+    free(text);
+    log_close();
+    return rc;
+}

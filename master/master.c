@@ -1,0 +1,653 @@
+#include "master.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <zmq.h>
+
+#include "../common/clock.h"
+#include "../common/log.h"
+#include "../common/stats.h"
+#include "../common/wire.h"
+#include "console.h"
+#include "../common/dispatch.h"
+#include "local.h"
+#include "registry.h"
+
+#define HEARTBEAT_INTERVAL_S 1.0
+#define TABLE_INTERVAL_S 2.0
+#define LOCAL_CONNECT_WAIT_S 15.0   /* local workers that have not said hello by then: error */
+#define FINAL_REPORT_GRACE_S 10.0   /* beyond --stop-timeout, for final reports to arrive */
+
+typedef enum phase {
+    PHASE_WAITING,   /* for workers to connect */
+    PHASE_RUNNING,   /* users spawning or running */
+    PHASE_STOPPING,  /* Stop sent, collecting final reports */
+    PHASE_DONE,
+} phase_t;
+
+typedef struct master {
+    const master_options_t *o;
+    scenario_t *sc;
+    const char *scenario_text;
+    size_t scenario_len;
+    void *zctx, *sock;
+    registry_t reg;
+    local_workers_t local;
+    size_t expect;            /* workers to wait for before starting */
+    phase_t phase;
+    uint64_t run_id;
+    double wait_started, run_started, stop_started, stop_deadline;
+    int64_t run_started_unix;
+    double run_ended;
+    uint32_t *class_users;    /* dispatch_class_counts of -u; owned */
+    bool all_spawned_logged;
+    stats_table_t stats;      /* the run's merged statistics */
+    double next_heartbeat, next_table;
+    int exit_code;
+    bool failed;              /* a fatal error ended the run */
+    char err[512];
+} master_t;
+
+/* ---- sending ------------------------------------------------------------------------- */
+
+static void send_to(master_t *m, worker_t *w, Herd__Envelope *env)
+{
+    char err[256];
+    if (wire_send(m->sock, w->id, w->id_len, env, err, sizeof err) < 0)
+        log_debug("to worker %s: %s", worker_short_id(w), err);
+}
+
+static void send_welcome(master_t *m, worker_t *w)
+{
+    Herd__Envelope env = HERD__ENVELOPE__INIT;
+    Herd__Welcome wel = HERD__WELCOME__INIT;
+    wel.heartbeat_interval_ms = (uint32_t)(HEARTBEAT_INTERVAL_S * 1000);
+    wel.heartbeat_liveness = (uint32_t)m->o->heartbeat_liveness;
+    wel.last_applied_seq = w->last_applied;
+    env.body_case = HERD__ENVELOPE__BODY_WELCOME;
+    env.welcome = &wel;
+    send_to(m, w, &env);
+}
+
+static void send_simple(master_t *m, worker_t *w, Herd__Envelope__BodyCase which)
+{
+    Herd__Envelope env = HERD__ENVELOPE__INIT;
+    Herd__Stop stop = HERD__STOP__INIT;
+    Herd__Quit quit = HERD__QUIT__INIT;
+    Herd__Heartbeat hb = HERD__HEARTBEAT__INIT;
+    env.body_case = which;
+    switch (which) {
+    case HERD__ENVELOPE__BODY_STOP: stop.run_id = m->run_id; env.stop = &stop; break;
+    case HERD__ENVELOPE__BODY_QUIT: env.quit = &quit; break;
+    case HERD__ENVELOPE__BODY_HEARTBEAT: hb.run_id = m->run_id; env.heartbeat = &hb; break;
+    default: return;
+    }
+    send_to(m, w, &env);
+}
+
+static void send_ack(master_t *m, worker_t *w)
+{
+    Herd__Envelope env = HERD__ENVELOPE__INIT;
+    Herd__Ack ack = HERD__ACK__INIT;
+    ack.seq = w->last_applied;
+    env.body_case = HERD__ENVELOPE__BODY_ACK;
+    env.ack = &ack;
+    send_to(m, w, &env);
+}
+
+static void send_spawn(master_t *m, worker_t *w)
+{
+    size_t nc = m->sc->n_classes;
+    Herd__ClassTarget targets[nc];
+    Herd__ClassTarget *tp[nc];
+    for (size_t c = 0; c < nc; c++) {
+        herd__class_target__init(&targets[c]);
+        targets[c].name = m->sc->classes[c].name;
+        targets[c].users = w->target[c];
+        tp[c] = &targets[c];
+    }
+    Herd__Spawn sp = HERD__SPAWN__INIT;
+    sp.run_id = m->run_id;
+    sp.n_targets = nc;
+    sp.targets = tp;
+    sp.spawn_rate = w->rate;
+    sp.host = (char *)(m->o->host ? m->o->host : "");
+    sp.scenario_text = (char *)m->scenario_text;
+    sp.scenario_name = (char *)m->o->file;
+    sp.n_tags = m->o->tags.n;
+    sp.tags = m->o->tags.items;
+    sp.n_exclude_tags = m->o->exclude_tags.n;
+    sp.exclude_tags = m->o->exclude_tags.items;
+    sp.stop_timeout_s = m->o->stop_timeout_s;
+    Herd__Envelope env = HERD__ENVELOPE__INIT;
+    env.body_case = HERD__ENVELOPE__BODY_SPAWN;
+    env.spawn = &sp;
+    send_to(m, w, &env);
+}
+
+/* ---- the run ------------------------------------------------------------------------- */
+
+static uint32_t worker_target_total(const master_t *m, const worker_t *w)
+{
+    uint32_t n = 0;
+    for (size_t c = 0; c < m->reg.n_classes; c++)
+        n += w->target[c];
+    return n;
+}
+
+/* Hand -u over the active workers; send Spawn to each whose share changed (or all). */
+static void rebalance(master_t *m, bool force)
+{
+    size_t nc = m->sc->n_classes;
+    size_t active = registry_count_active(&m->reg);
+    if (active == 0) {
+        log_warn("no worker left to run the users; waiting for one to connect");
+        return;
+    }
+    uint32_t *plan = calloc(active * nc, sizeof *plan);
+    double *rates = calloc(active, sizeof *rates);
+    if (!plan || !rates) {
+        free(plan);
+        free(rates);
+        log_error("out of memory dispatching users");
+        return;
+    }
+    dispatch_plan(m->class_users, nc, active, plan);
+    dispatch_rates(m->o->spawn_rate, plan, nc, active, rates);
+    size_t k = 0;
+    for (size_t i = 0; i < m->reg.n; i++) {
+        worker_t *w = &m->reg.workers[i];
+        if (!worker_is_active(w))
+            continue;
+        bool changed = force || w->state == WORKER_READY;
+        for (size_t c = 0; c < nc; c++) {
+            changed |= w->target[c] != plan[k * nc + c];
+            w->target[c] = plan[k * nc + c];
+        }
+        if (rates[k] > 0)
+            w->rate = rates[k];
+        else if (w->rate <= 0)
+            w->rate = m->o->spawn_rate;
+        k++;
+        if (changed) {
+            w->state = WORKER_SPAWNING;
+            w->stopped = false;
+            send_spawn(m, w);
+            log_debug("worker %s: %u users at %.3g/s", worker_short_id(w),
+                      worker_target_total(m, w), w->rate);
+        }
+    }
+    m->all_spawned_logged = false;
+    free(plan);
+    free(rates);
+}
+
+static void start_run(master_t *m)
+{
+    m->phase = PHASE_RUNNING;
+    m->run_id = (uint64_t)clock_wall_s() * 1000 + 1;
+    m->run_started = clock_mono_s();
+    m->run_started_unix = (int64_t)clock_wall_s();
+    m->next_table = m->run_started + TABLE_INTERVAL_S;
+    log_info("Ramping to %ld users at a rate of %.2f per second", m->o->users, m->o->spawn_rate);
+    rebalance(m, true);
+    if (m->o->run_time_s > 0)
+        log_info("Run time limit set to %.0f seconds", m->o->run_time_s);
+}
+
+static void stop_run(master_t *m, const char *why)
+{
+    if (m->phase != PHASE_RUNNING && m->phase != PHASE_WAITING) {
+        return;
+    }
+    if (why)
+        log_info("%s", why);
+    if (m->phase == PHASE_WAITING) {
+        m->phase = PHASE_DONE;
+        return;
+    }
+    m->phase = PHASE_STOPPING;
+    m->stop_started = clock_mono_s();
+    m->stop_deadline = m->stop_started + m->o->stop_timeout_s + FINAL_REPORT_GRACE_S;
+    for (size_t i = 0; i < m->reg.n; i++) {
+        worker_t *w = &m->reg.workers[i];
+        if (!worker_is_active(w))
+            continue;
+        w->state = WORKER_STOPPING;
+        w->stopped = false;
+        send_simple(m, w, HERD__ENVELOPE__BODY_STOP);
+    }
+}
+
+static void log_all_spawned(master_t *m)
+{
+    if (m->all_spawned_logged || m->phase != PHASE_RUNNING)
+        return;
+    for (size_t i = 0; i < m->reg.n; i++) {
+        worker_t *w = &m->reg.workers[i];
+        if (worker_is_active(w) && w->state != WORKER_RUNNING)
+            return;
+    }
+    char line[1024];
+    size_t off = 0;
+    uint64_t total = 0;
+    off += (size_t)snprintf(line + off, sizeof line - off, "{");
+    for (size_t c = 0; c < m->sc->n_classes && off < sizeof line; c++) {
+        off += (size_t)snprintf(line + off, sizeof line - off, "%s\"%s\": %u", c ? ", " : "",
+                                m->sc->classes[c].name, m->class_users[c]);
+        total += m->class_users[c];
+    }
+    if (off < sizeof line)
+        snprintf(line + off, sizeof line - off, "}");
+    log_info("All users spawned: %s (%" PRIu64 " total users)", line, total);
+    m->all_spawned_logged = true;
+}
+
+/* ---- receiving ----------------------------------------------------------------------- */
+
+static void on_hello(master_t *m, worker_t *w, const char *id, size_t id_len,
+                     const Herd__Hello *h)
+{
+    bool known = w != NULL;
+    if (!w) {
+        w = registry_add(&m->reg, id, id_len);
+        if (!w) {
+            log_error("cannot register worker: out of memory");
+            return;
+        }
+    }
+    bool was_missing = known && w->state == WORKER_MISSING;
+    snprintf(w->hostname, sizeof w->hostname, "%s", h->hostname ? h->hostname : "");
+    w->pid = h->pid;
+    w->threads = h->threads;
+    w->last_seen = clock_mono_s();
+    w->state = WORKER_READY;
+    w->stopped = false;
+    memset(w->target, 0, m->reg.n_classes * sizeof *w->target);
+    if (!known)
+        log_info("Worker %s (%s, pid %u, %u threads) connected; %zu worker(s) connected",
+                 worker_short_id(w), w->hostname, w->pid, w->threads,
+                 registry_count_active(&m->reg));
+    else
+        log_info("Worker %s %s", worker_short_id(w),
+                 was_missing ? "is back after being missing" : "reconnected");
+    send_welcome(m, w);
+    if (m->phase == PHASE_RUNNING)
+        rebalance(m, false);
+}
+
+static void on_report(master_t *m, worker_t *w, const Herd__Report *r)
+{
+    if (r->last_seq < r->first_seq || r->first_seq == 0) {
+        log_warn("worker %s: report with bad sequence %" PRIu64 "..%" PRIu64 " dropped",
+                 worker_short_id(w), r->first_seq, r->last_seq);
+        return;
+    }
+    if (r->last_seq <= w->last_applied) {
+        send_ack(m, w);   /* a resend of what we have: acknowledge again */
+        return;
+    }
+    if (r->first_seq != w->last_applied + 1) {
+        log_debug("worker %s: report %" PRIu64 " out of order (have %" PRIu64 "), waiting for resend",
+                  worker_short_id(w), r->first_seq, w->last_applied);
+        send_ack(m, w);
+        return;
+    }
+    char err[256];
+    uint64_t before_req = stats_total_requests(&m->stats);
+    uint64_t before_fail = stats_total_failures(&m->stats);
+    if (stats_merge_report(&m->stats, r, err, sizeof err) < 0) {
+        log_warn("worker %s: invalid report dropped: %s", worker_short_id(w), err);
+        /* Acknowledge so the worker does not resend it forever: it was read and refused. */
+        w->last_applied = r->last_seq;
+        send_ack(m, w);
+        return;
+    }
+    w->requests += stats_total_requests(&m->stats) - before_req;
+    w->failures += stats_total_failures(&m->stats) - before_fail;
+    w->last_applied = r->last_seq;
+    w->users = r->users;
+    send_ack(m, w);
+}
+
+static void handle_message(master_t *m, const char *id, size_t id_len, Herd__Envelope *env)
+{
+    worker_t *w = registry_find(&m->reg, id, id_len);
+    if (env->body_case == HERD__ENVELOPE__BODY_HELLO) {
+        on_hello(m, w, id, id_len, env->hello);
+        return;
+    }
+    if (!w) {
+        log_debug("%s from unknown worker %.8s ignored", wire_body_name(env), id);
+        return;
+    }
+    double now = clock_mono_s();
+    if (w->state == WORKER_MISSING) {
+        /* It was silent, not gone. Take it back and give it a share again. */
+        w->last_seen = now;
+        w->state = WORKER_READY;
+        memset(w->target, 0, m->reg.n_classes * sizeof *w->target);
+        log_info("Worker %s is back after being missing", worker_short_id(w));
+        if (m->phase == PHASE_RUNNING)
+            rebalance(m, false);
+        else if (m->phase == PHASE_STOPPING)
+            send_simple(m, w, HERD__ENVELOPE__BODY_STOP);
+    }
+    w->last_seen = now;
+    switch (env->body_case) {
+    case HERD__ENVELOPE__BODY_HEARTBEAT:
+        w->users = env->heartbeat->users;
+        w->cpu_percent = env->heartbeat->cpu_percent;
+        break;
+    case HERD__ENVELOPE__BODY_REPORT:
+        on_report(m, w, env->report);
+        break;
+    case HERD__ENVELOPE__BODY_SPAWNED:
+        if (env->spawned->run_id == m->run_id && w->state == WORKER_SPAWNING) {
+            w->state = WORKER_RUNNING;
+            log_all_spawned(m);
+        }
+        break;
+    case HERD__ENVELOPE__BODY_STOPPED:
+        if (env->stopped->run_id == m->run_id) {
+            w->stopped = true;
+            w->final_seq = env->stopped->final_seq;
+            w->state = WORKER_STOPPED;
+        }
+        break;
+    case HERD__ENVELOPE__BODY_ERROR: {
+        const char *msg = env->error->message ? env->error->message : "(no message)";
+        if (env->error->fatal) {
+            snprintf(m->err, sizeof m->err, "worker %s: %s", worker_short_id(w), msg);
+            log_error("%s", m->err);
+            m->failed = true;
+            if (m->phase == PHASE_RUNNING)
+                stop_run(m, "Stopping: the run cannot go on");
+            else if (m->phase == PHASE_WAITING)
+                m->phase = PHASE_DONE;
+        } else {
+            log_warn("worker %s: %s", worker_short_id(w), msg);
+        }
+        break;
+    }
+    default:
+        log_warn("worker %s sent %s, which only the master sends; ignored", worker_short_id(w),
+                 wire_body_name(env));
+    }
+}
+
+static void drain_socket(master_t *m)
+{
+    for (int i = 0; i < 10000; i++) {
+        char id[WIRE_MAX_ID_BYTES + 1];
+        size_t id_len = 0;
+        bool again;
+        char err[256];
+        Herd__Envelope *env = wire_recv(m->sock, true, id, &id_len, &again, err, sizeof err);
+        if (!env) {
+            if (again)
+                return;
+            log_warn("bad message from %.8s dropped: %s", id_len ? id : "?", err);
+            continue;
+        }
+        handle_message(m, id, id_len, env);
+        wire_free(env);
+    }
+}
+
+/* ---- periodic work ------------------------------------------------------------------- */
+
+static void check_liveness(master_t *m, double now)
+{
+    double limit = (double)m->o->heartbeat_liveness * HEARTBEAT_INTERVAL_S;
+    bool lost = false;
+    for (size_t i = 0; i < m->reg.n; i++) {
+        worker_t *w = &m->reg.workers[i];
+        if (!worker_is_active(w) || now - w->last_seen <= limit)
+            continue;
+        uint32_t had = worker_target_total(m, w);
+        w->state = WORKER_MISSING;
+        memset(w->target, 0, m->reg.n_classes * sizeof *w->target);
+        if (m->phase == PHASE_RUNNING)
+            log_warn("Worker %s missing: no heartbeat for %.0f s; its %u users go to the "
+                     "remaining %zu worker(s)",
+                     worker_short_id(w), now - w->last_seen, had, registry_count_active(&m->reg));
+        else
+            log_warn("Worker %s missing: no heartbeat for %.0f s", worker_short_id(w),
+                     now - w->last_seen);
+        lost = true;
+    }
+    if (lost && m->phase == PHASE_RUNNING)
+        rebalance(m, false);
+}
+
+static bool stop_complete(master_t *m)
+{
+    for (size_t i = 0; i < m->reg.n; i++) {
+        worker_t *w = &m->reg.workers[i];
+        if (!worker_is_active(w))
+            continue;
+        if (!w->stopped || w->last_applied < w->final_seq)
+            return false;
+    }
+    return true;
+}
+
+static void tick(master_t *m, double now)
+{
+    if (now >= m->next_heartbeat) {
+        for (size_t i = 0; i < m->reg.n; i++)
+            if (worker_is_active(&m->reg.workers[i]))
+                send_simple(m, &m->reg.workers[i], HERD__ENVELOPE__BODY_HEARTBEAT);
+        m->next_heartbeat = now + HEARTBEAT_INTERVAL_S;
+    }
+    check_liveness(m, now);
+
+    if (m->local.n) {
+        int st;
+        if (local_workers_poll(&m->local, &st) > 0 && m->phase == PHASE_WAITING) {
+            snprintf(m->err, sizeof m->err, "a local herd-worker exited (%s %d) before connecting",
+                     WIFEXITED(st) ? "status" : "signal", WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+            m->failed = true;
+            m->phase = PHASE_DONE;
+            return;
+        }
+    }
+
+    switch (m->phase) {
+    case PHASE_WAITING: {
+        size_t ready = registry_count_active(&m->reg);
+        if (ready >= m->expect) {
+            start_run(m);
+            break;
+        }
+        double max_wait = m->local.n ? LOCAL_CONNECT_WAIT_S : m->o->expect_workers_max_wait_s;
+        if (max_wait > 0 && now - m->wait_started > max_wait) {
+            snprintf(m->err, sizeof m->err,
+                     "%s: only %zu of %zu worker(s) connected within %.0f s",
+                     m->local.n ? "local workers" : "--expect-workers-max-wait", ready, m->expect,
+                     max_wait);
+            m->failed = true;
+            m->phase = PHASE_DONE;
+        }
+        break;
+    }
+    case PHASE_RUNNING:
+        if (m->o->run_time_s > 0 && now - m->run_started >= m->o->run_time_s) {
+            stop_run(m, "--run-time limit reached, stopping test");
+            break;
+        }
+        if (!m->o->only_summary && now >= m->next_table) {
+            console_print_stats(stdout, &m->stats, true, (int64_t)clock_wall_s(),
+                                now - m->run_started);
+            fflush(stdout);
+            m->next_table = now + TABLE_INTERVAL_S;
+        }
+        break;
+    case PHASE_STOPPING:
+        if (stop_complete(m)) {
+            m->phase = PHASE_DONE;
+        } else if (now >= m->stop_deadline) {
+            for (size_t i = 0; i < m->reg.n; i++) {
+                worker_t *w = &m->reg.workers[i];
+                if (worker_is_active(w) && (!w->stopped || w->last_applied < w->final_seq))
+                    log_warn("Worker %s sent no final report within %.0f s; its last "
+                             "second may be missing from the summary",
+                             worker_short_id(w), now - m->stop_started);
+            }
+            m->phase = PHASE_DONE;
+        }
+        break;
+    case PHASE_DONE:
+        break;
+    }
+}
+
+/* ---- setup and teardown -------------------------------------------------------------- */
+
+static int bind_socket(master_t *m, char *err, size_t errlen)
+{
+    m->zctx = zmq_ctx_new();
+    m->sock = m->zctx ? zmq_socket(m->zctx, ZMQ_ROUTER) : NULL;
+    if (!m->sock) {
+        snprintf(err, errlen, "cannot create the ZeroMQ socket: %s", zmq_strerror(zmq_errno()));
+        return -1;
+    }
+    if (wire_socket_setup(m->sock, err, errlen) < 0)
+        return -1;
+    int one = 1;
+    zmq_setsockopt(m->sock, ZMQ_ROUTER_HANDOVER, &one, sizeof one);
+    char ep[512];
+    bool local = m->o->expect_workers == 0;
+    if (local && !m->o->bind_port_given)
+        snprintf(ep, sizeof ep, "tcp://127.0.0.1:*");
+    else
+        snprintf(ep, sizeof ep, "tcp://%s:%ld", m->o->bind_host, m->o->bind_port);
+    if (zmq_bind(m->sock, ep) < 0) {
+        int e = zmq_errno();
+        if (e == EADDRINUSE)
+            snprintf(err, errlen, "--master-bind-port %ld: address already in use (%s)",
+                     m->o->bind_port, ep);
+        else
+            snprintf(err, errlen, "cannot listen on %s: %s", ep, zmq_strerror(e));
+        return -1;
+    }
+    return 0;
+}
+
+static int bound_port(master_t *m)
+{
+    char ep[512];
+    size_t len = sizeof ep;
+    if (zmq_getsockopt(m->sock, ZMQ_LAST_ENDPOINT, ep, &len) < 0)
+        return -1;
+    const char *colon = strrchr(ep, ':');
+    return colon ? atoi(colon + 1) : -1;
+}
+
+static void print_summary(master_t *m)
+{
+    double elapsed = (m->run_ended > m->run_started ? m->run_ended : clock_mono_s()) - m->run_started;
+    console_print_stats(stdout, &m->stats, false, (int64_t)clock_wall_s(), elapsed);
+    fputc('\n', stdout);
+    console_print_percentiles(stdout, &m->stats);
+    if (m->stats.n_failures) {
+        fputc('\n', stdout);
+        console_print_failures(stdout, &m->stats);
+    }
+    fflush(stdout);
+}
+
+int master_run(const master_options_t *o, scenario_t *sc, const char *scenario_text,
+               size_t scenario_len, volatile sig_atomic_t *interrupted, char *err,
+               size_t errlen)
+{
+    master_t m;
+    memset(&m, 0, sizeof m);
+    m.o = o;
+    m.sc = sc;
+    m.scenario_text = scenario_text;
+    m.scenario_len = scenario_len;
+    registry_init(&m.reg, sc->n_classes);
+    stats_init(&m.stats);
+    m.class_users = calloc(sc->n_classes, sizeof *m.class_users);
+    int rc = 1;
+    if (!m.class_users) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    dispatch_class_counts(sc, (uint32_t)o->users, m.class_users);
+    if (bind_socket(&m, err, errlen) < 0)
+        goto out;
+    if (o->expect_workers > 0) {
+        m.expect = (size_t)o->expect_workers;
+        log_info("Waiting for %zu worker(s) on port %d", m.expect, bound_port(&m));
+    } else {
+        m.expect = (size_t)o->local_workers;
+        if (local_workers_start(&m.local, m.expect, bound_port(&m), o->worker_threads,
+                                o->loglevel, err, errlen) < 0)
+            goto out;
+    }
+    m.phase = PHASE_WAITING;
+    m.wait_started = clock_mono_s();
+    m.next_heartbeat = m.wait_started + HEARTBEAT_INTERVAL_S;
+
+    int signals_seen = 0;
+    while (m.phase != PHASE_DONE) {
+        zmq_pollitem_t item = {m.sock, 0, ZMQ_POLLIN, 0};
+        int n = zmq_poll(&item, 1, 100);
+        if (n < 0 && zmq_errno() != EINTR) {
+            snprintf(err, errlen, "zmq_poll: %s", zmq_strerror(zmq_errno()));
+            goto out;
+        }
+        if (n > 0)
+            drain_socket(&m);
+        if (*interrupted > signals_seen) {
+            signals_seen = *interrupted;
+            if (m.phase == PHASE_STOPPING) {
+                log_warn("Interrupted again: not waiting for final reports");
+                m.phase = PHASE_DONE;
+            } else {
+                stop_run(&m, "Interrupted: stopping the test");
+            }
+        }
+        tick(&m, clock_mono_s());
+    }
+    m.run_ended = clock_mono_s();
+
+    for (size_t i = 0; i < m.reg.n; i++)
+        if (worker_is_active(&m.reg.workers[i]))
+            send_simple(&m, &m.reg.workers[i], HERD__ENVELOPE__BODY_QUIT);
+
+    if (m.failed) {
+        snprintf(err, errlen, "%s", m.err);
+        rc = 1;
+    } else {
+        uint64_t fails = stats_total_failures(&m.stats);
+        rc = fails ? (int)o->exit_code_on_error : 0;
+        log_info("Shutting down (exit code %d)", rc);
+    }
+    if (m.run_started > 0)
+        print_summary(&m);
+
+out:
+    if (m.local.n)
+        local_workers_finish(&m.local, 5.0);
+    else if (m.local.pids)
+        local_workers_finish(&m.local, 0);
+    if (m.sock) {
+        int linger = 1000;   /* let Quit reach external workers */
+        zmq_setsockopt(m.sock, ZMQ_LINGER, &linger, sizeof linger);
+        zmq_close(m.sock);
+    }
+    if (m.zctx)
+        zmq_ctx_term(m.zctx);
+    registry_free(&m.reg);
+    stats_free(&m.stats);
+    free(m.class_users);
+    return rc;
+}

@@ -1,0 +1,704 @@
+#include "control.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <uuid/uuid.h>
+#include <zmq.h>
+
+#include "../common/clock.h"
+#include "../common/dispatch.h"
+#include "../common/log.h"
+#include "../common/scenario.h"
+#include "../common/stats.h"
+#include "../common/wire.h"
+#include "engine.h"
+
+#define REPORT_INTERVAL_S 1.0
+#define RESEND_AFTER_S 3.0
+#define COLLECT_TIMEOUT_MS 200
+
+typedef enum run_state {
+    RUN_IDLE,       /* no users */
+    RUN_SETUP,      /* the setup thread is running the scenario's setup steps */
+    RUN_SPAWNING,   /* engines started, not all users up yet */
+    RUN_RUNNING,    /* all users up */
+    RUN_STOPPING,   /* users finishing; then the final report and Stopped */
+} run_state_t;
+
+typedef struct pending {
+    uint64_t first_seq, last_seq;
+    stats_table_t stats;
+    double sent_at;          /* monotonic; 0: never sent */
+} pending_t;
+
+typedef struct control {
+    const worker_options_t *o;
+    char id[37];                 /* UUID text: the routing id */
+    char hostname[128];
+    unsigned threads;
+    void *zctx, *sock;
+    char endpoint[300];
+
+    /* connection */
+    bool welcomed;
+    double last_from_master;     /* monotonic */
+    double unreachable_since;    /* monotonic; when we last had no master */
+    double next_hello, next_beat, next_report;
+    double interval_s;
+    unsigned liveness;
+    uint64_t last_acked;
+
+    /* the run */
+    run_state_t state;
+    uint64_t run_id;
+    scenario_t *sc;              /* owned */
+    char *scenario_text;         /* owned, to detect a changed scenario */
+    char *host;                  /* -H from Spawn, NULL: none; owned */
+    json_t **globals;            /* sc->n_globals; owned references */
+    engine_t **engines;          /* threads entries; owned */
+    uint32_t *target;            /* users per class for this worker; owned */
+    double rate;
+    double stop_timeout_s;
+    double stop_deadline;
+    bool stop_after_setup;
+
+    pthread_t setup_thread;
+    bool setup_started;
+    atomic_int setup_done;
+    int setup_rc;
+    char setup_err[512];
+    engine_config_t ecfg;
+
+    /* reports */
+    uint64_t next_seq;           /* last seq handed out */
+    pending_t *queue;            /* unacknowledged reports, oldest first; owned */
+    size_t n_queue, cap_queue;
+
+    double cpu_mark, wall_mark, cpu_percent;
+} control_t;
+
+/* ---- sending ------------------------------------------------------------------------- */
+
+static int send_env(control_t *c, Herd__Envelope *env)
+{
+    char err[256];
+    if (wire_send(c->sock, NULL, 0, env, err, sizeof err) < 0) {
+        log_debug("%s", err);
+        return -1;
+    }
+    return 0;
+}
+
+static void send_hello(control_t *c)
+{
+    Herd__Hello h = HERD__HELLO__INIT;
+    h.worker_id = c->id;
+    h.hostname = c->hostname;
+    h.threads = c->threads;
+    h.pid = (uint32_t)getpid();
+    h.last_acked_seq = c->last_acked;
+    Herd__Envelope env = HERD__ENVELOPE__INIT;
+    env.body_case = HERD__ENVELOPE__BODY_HELLO;
+    env.hello = &h;
+    send_env(c, &env);
+}
+
+static uint32_t user_count(const control_t *c)
+{
+    uint32_t n = 0;
+    for (unsigned i = 0; c->engines && i < c->threads; i++)
+        n += engine_user_count(c->engines[i]);
+    return n;
+}
+
+static uint32_t target_total(const control_t *c)
+{
+    uint32_t n = 0;
+    for (size_t k = 0; c->sc && k < c->sc->n_classes; k++)
+        n += c->target[k];
+    return n;
+}
+
+static void send_heartbeat(control_t *c)
+{
+    static const Herd__WorkerState states[] = {
+        HERD__WORKER_STATE__WORKER_STATE_READY, HERD__WORKER_STATE__WORKER_STATE_SPAWNING,
+        HERD__WORKER_STATE__WORKER_STATE_SPAWNING, HERD__WORKER_STATE__WORKER_STATE_RUNNING,
+        HERD__WORKER_STATE__WORKER_STATE_STOPPING};
+    Herd__Heartbeat hb = HERD__HEARTBEAT__INIT;
+    hb.state = states[c->state];
+    hb.users = user_count(c);
+    hb.cpu_percent = c->cpu_percent;
+    hb.run_id = c->run_id;
+    Herd__Envelope env = HERD__ENVELOPE__INIT;
+    env.body_case = HERD__ENVELOPE__BODY_HEARTBEAT;
+    env.heartbeat = &hb;
+    send_env(c, &env);
+}
+
+static void send_error(control_t *c, const char *msg, bool fatal)
+{
+    Herd__Error e = HERD__ERROR__INIT;
+    e.message = (char *)msg;
+    e.fatal = fatal;
+    Herd__Envelope env = HERD__ENVELOPE__INIT;
+    env.body_case = HERD__ENVELOPE__BODY_ERROR;
+    env.error = &e;
+    send_env(c, &env);
+}
+
+static void send_report(control_t *c, pending_t *p)
+{
+    Herd__Report r = HERD__REPORT__INIT;
+    if (stats_to_report(&p->stats, &r) < 0) {
+        log_error("out of memory building a report; will retry");
+        return;
+    }
+    r.first_seq = p->first_seq;
+    r.last_seq = p->last_seq;
+    r.run_id = c->run_id;
+    r.users = user_count(c);
+    Herd__Envelope env = HERD__ENVELOPE__INIT;
+    env.body_case = HERD__ENVELOPE__BODY_REPORT;
+    env.report = &r;
+    if (send_env(c, &env) == 0)
+        p->sent_at = clock_mono_s();
+    stats_report_release(&r);
+}
+
+/* ---- the report queue ---------------------------------------------------------------- */
+
+static pending_t *queue_push(control_t *c)
+{
+    if (c->n_queue == c->cap_queue) {
+        size_t cap = c->cap_queue ? c->cap_queue * 2 : 8;
+        pending_t *q = realloc(c->queue, cap * sizeof *q);
+        if (!q)
+            return NULL;
+        c->queue = q;
+        c->cap_queue = cap;
+    }
+    pending_t *p = &c->queue[c->n_queue++];
+    memset(p, 0, sizeof *p);
+    stats_init(&p->stats);
+    return p;
+}
+
+/* Drop every report the master has applied (seq <= acked). */
+static void queue_ack(control_t *c, uint64_t acked)
+{
+    if (acked > c->last_acked)
+        c->last_acked = acked;
+    size_t k = 0;
+    while (k < c->n_queue && c->queue[k].last_seq <= acked) {
+        stats_free(&c->queue[k].stats);
+        k++;
+    }
+    if (k) {
+        memmove(c->queue, c->queue + k, (c->n_queue - k) * sizeof *c->queue);
+        c->n_queue -= k;
+    }
+}
+
+/* Take what the engines counted since the last collect and queue it as the next report. */
+static void collect_and_send(control_t *c)
+{
+    if (!c->engines)
+        return;
+    pending_t *p = queue_push(c);
+    if (!p) {
+        log_error("out of memory queueing a report; counts stay in the engines");
+        return;
+    }
+    for (unsigned i = 0; i < c->threads; i++)
+        if (engine_collect(c->engines[i], &p->stats, COLLECT_TIMEOUT_MS) < 0)
+            log_debug("engine %u busy; its counts come with the next report", i);
+    if (stats_is_empty(&p->stats)) {
+        stats_free(&p->stats);
+        c->n_queue--;
+        return;
+    }
+    p->first_seq = p->last_seq = ++c->next_seq;
+    if (c->welcomed)
+        send_report(c, p);
+}
+
+/* After a (re)welcome: everything the master has not applied goes as one report covering
+ * last_applied+1 .. next_seq, so the master's contiguity check holds whatever it lost. */
+static void queue_resync(control_t *c, uint64_t last_applied)
+{
+    queue_ack(c, last_applied);
+    if (c->next_seq <= last_applied) {
+        c->next_seq = last_applied;   /* a master that saw more than we remember */
+        return;
+    }
+    if (c->n_queue == 0) {
+        pending_t *p = queue_push(c);
+        if (!p)
+            return;
+    }
+    pending_t *first = &c->queue[0];
+    for (size_t k = 1; k < c->n_queue; k++) {
+        if (stats_merge(&first->stats, &c->queue[k].stats) < 0) {
+            log_error("out of memory merging reports");
+            return;
+        }
+        stats_free(&c->queue[k].stats);
+    }
+    c->n_queue = 1;
+    first->first_seq = last_applied + 1;
+    first->last_seq = c->next_seq;
+    send_report(c, first);
+}
+
+static void resend_stale(control_t *c, double now)
+{
+    for (size_t k = 0; k < c->n_queue; k++)
+        if (now - c->queue[k].sent_at >= RESEND_AFTER_S)
+            send_report(c, &c->queue[k]);
+}
+
+/* ---- engines ------------------------------------------------------------------------- */
+
+static void destroy_engines(control_t *c)
+{
+    if (!c->engines)
+        return;
+    for (unsigned i = 0; i < c->threads; i++)
+        engine_destroy(c->engines[i]);
+    free(c->engines);
+    c->engines = NULL;
+}
+
+/* Final collect of every engine into the queue, then engines go away. */
+static void drain_engines(control_t *c)
+{
+    if (!c->engines)
+        return;
+    collect_and_send(c);
+    destroy_engines(c);
+}
+
+static void apply_targets(control_t *c)
+{
+    if (!c->engines)
+        return;
+    size_t nc = c->sc->n_classes;
+    uint32_t *plan = calloc(c->threads * nc, sizeof *plan);
+    double *rates = calloc(c->threads, sizeof *rates);
+    if (plan && rates) {
+        dispatch_plan(c->target, nc, c->threads, plan);
+        dispatch_rates(c->rate, plan, nc, c->threads, rates);
+        for (unsigned i = 0; i < c->threads; i++)
+            engine_set_target(c->engines[i], plan + i * nc, rates[i] > 0 ? rates[i] : c->rate);
+    } else {
+        log_error("out of memory splitting users over engines");
+    }
+    free(plan);
+    free(rates);
+}
+
+static int start_engines(control_t *c, char *err, size_t errlen)
+{
+    c->engines = calloc(c->threads, sizeof *c->engines);
+    if (!c->engines) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (unsigned i = 0; i < c->threads; i++) {
+        engine_config_t cfg = c->ecfg;
+        cfg.index = i;
+        if (engine_create(&cfg, &c->engines[i], err, errlen) < 0) {
+            destroy_engines(c);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void *setup_main(void *arg)
+{
+    control_t *c = arg;
+    c->setup_rc = engine_run_setup(&c->ecfg, c->globals, c->setup_err, sizeof c->setup_err);
+    atomic_store(&c->setup_done, 1);
+    return NULL;
+}
+
+static void free_run(control_t *c)
+{
+    destroy_engines(c);
+    if (c->setup_started) {
+        pthread_join(c->setup_thread, NULL);
+        c->setup_started = false;
+    }
+    if (c->globals) {
+        for (uint32_t i = 0; c->sc && i < c->sc->n_globals; i++)
+            if (c->globals[i])
+                json_decref(c->globals[i]);
+        free(c->globals);
+        c->globals = NULL;
+    }
+    scenario_free(c->sc);
+    c->sc = NULL;
+    free(c->scenario_text);
+    c->scenario_text = NULL;
+    free(c->host);
+    c->host = NULL;
+    free(c->target);
+    c->target = NULL;
+    c->state = RUN_IDLE;
+}
+
+/* A new run (or a new scenario): parse it, fill vars, run setup in its own thread so the
+ * heartbeats go on meanwhile. */
+static int begin_run(control_t *c, const Herd__Spawn *sp, char *err, size_t errlen)
+{
+    free_run(c);
+    const char *name = sp->scenario_name && *sp->scenario_name ? sp->scenario_name : "scenario";
+    const char *text = sp->scenario_text ? sp->scenario_text : "";
+    if (scenario_load_text(text, strlen(text), name, &c->sc, err, errlen) < 0)
+        return -1;
+    if (scenario_filter_tags(c->sc, sp->tags, sp->n_tags, sp->exclude_tags, sp->n_exclude_tags,
+                             err, errlen) < 0)
+        return -1;
+    c->scenario_text = strdup(text);
+    c->host = sp->host && *sp->host ? strdup(sp->host) : NULL;
+    c->target = calloc(c->sc->n_classes, sizeof *c->target);
+    c->globals = calloc(c->sc->n_globals ? c->sc->n_globals : 1, sizeof *c->globals);
+    if (!c->scenario_text || !c->target || !c->globals) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (uint32_t i = 0; i < c->sc->n_globals; i++)
+        if (c->sc->global_init && c->sc->global_init[i])
+            c->globals[i] = json_incref(c->sc->global_init[i]);
+    c->run_id = sp->run_id;
+    c->stop_timeout_s = sp->stop_timeout_s;
+    memset(&c->ecfg, 0, sizeof c->ecfg);
+    c->ecfg.sc = c->sc;
+    c->ecfg.host_override = c->host;
+    c->ecfg.worker_id = c->id;
+    c->ecfg.globals = c->globals;
+    c->ecfg.n_engines = c->threads;
+    c->ecfg.stop_timeout_s = sp->stop_timeout_s;
+    c->stop_after_setup = false;
+    atomic_store(&c->setup_done, 0);
+    if (c->sc->n_setup == 0) {
+        atomic_store(&c->setup_done, 1);
+        c->setup_rc = 0;
+    } else {
+        log_info("Running %zu setup step(s)", c->sc->n_setup);
+        if (pthread_create(&c->setup_thread, NULL, setup_main, c) != 0) {
+            snprintf(err, errlen, "cannot start the setup thread");
+            return -1;
+        }
+        c->setup_started = true;
+    }
+    c->state = RUN_SETUP;
+    return 0;
+}
+
+static void on_spawn(control_t *c, const Herd__Spawn *sp)
+{
+    char err[1024];
+    bool same_run = c->sc && sp->run_id == c->run_id && c->scenario_text && sp->scenario_text &&
+                    strcmp(c->scenario_text, sp->scenario_text) == 0;
+    if (!same_run) {
+        drain_engines(c);
+        if (begin_run(c, sp, err, sizeof err) < 0) {
+            log_error("%s", err);
+            send_error(c, err, true);
+            free_run(c);
+            return;
+        }
+    }
+    if (!(sp->spawn_rate > 0) || sp->n_targets != c->sc->n_classes) {
+        snprintf(err, sizeof err, "Spawn message with %zu class targets (scenario has %zu) or a "
+                 "spawn rate of %g; ignored", sp->n_targets, c->sc->n_classes, sp->spawn_rate);
+        log_warn("%s", err);
+        send_error(c, err, false);
+        return;
+    }
+    for (size_t k = 0; k < sp->n_targets; k++) {
+        const char *nm = sp->targets[k]->name ? sp->targets[k]->name : "";
+        if (strcmp(nm, c->sc->classes[k].name) != 0) {
+            snprintf(err, sizeof err, "Spawn names class '%s' where the scenario has '%s'", nm,
+                     c->sc->classes[k].name);
+            send_error(c, err, true);
+            return;
+        }
+        c->target[k] = sp->targets[k]->users;
+    }
+    c->rate = sp->spawn_rate;
+    log_info("Spawning %u users at %.3g/s", target_total(c), c->rate);
+    if (c->state == RUN_SETUP)
+        return;   /* applied when setup is done */
+    if (!c->engines && start_engines(c, err, sizeof err) < 0) {
+        send_error(c, err, true);
+        return;
+    }
+    c->state = RUN_SPAWNING;
+    apply_targets(c);
+}
+
+static void finish_stop(control_t *c)
+{
+    drain_engines(c);
+    Herd__Stopped st = HERD__STOPPED__INIT;
+    st.run_id = c->run_id;
+    st.final_seq = c->next_seq;
+    Herd__Envelope env = HERD__ENVELOPE__INIT;
+    env.body_case = HERD__ENVELOPE__BODY_STOPPED;
+    env.stopped = &st;
+    send_env(c, &env);
+    c->state = RUN_IDLE;
+    log_info("Stopped; final report seq %" PRIu64, c->next_seq);
+}
+
+static void on_stop(control_t *c)
+{
+    if (c->state == RUN_SETUP) {
+        c->stop_after_setup = true;
+        return;
+    }
+    if (!c->engines) {
+        finish_stop(c);
+        return;
+    }
+    for (unsigned i = 0; i < c->threads; i++)
+        engine_stop(c->engines[i]);
+    c->state = RUN_STOPPING;
+    c->stop_deadline = clock_mono_s() + c->stop_timeout_s + 2.0;
+}
+
+/* ---- the connection ------------------------------------------------------------------ */
+
+static int open_socket(control_t *c, char *err, size_t errlen)
+{
+    c->sock = zmq_socket(c->zctx, ZMQ_DEALER);
+    if (!c->sock) {
+        snprintf(err, errlen, "zmq_socket: %s", zmq_strerror(zmq_errno()));
+        return -1;
+    }
+    if (wire_socket_setup(c->sock, err, errlen) < 0)
+        return -1;
+    zmq_setsockopt(c->sock, ZMQ_ROUTING_ID, c->id, strlen(c->id));
+    int ivl = 200;
+    zmq_setsockopt(c->sock, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl);
+    if (zmq_connect(c->sock, c->endpoint) < 0) {
+        snprintf(err, errlen, "cannot connect to %s: %s", c->endpoint, zmq_strerror(zmq_errno()));
+        return -1;
+    }
+    return 0;
+}
+
+static void lost_master(control_t *c, double now)
+{
+    log_warn("Lost the master (no message for %.0f s); stopping users and reconnecting",
+             now - c->last_from_master);
+    if (c->state == RUN_SETUP)
+        c->stop_after_setup = true;
+    drain_engines(c);      /* counts stay queued until a master acknowledges them */
+    if (c->state != RUN_SETUP)
+        c->state = RUN_IDLE;
+    c->welcomed = false;
+    c->unreachable_since = now;
+    zmq_close(c->sock);
+    char err[256];
+    if (open_socket(c, err, sizeof err) < 0)
+        log_error("%s", err);
+    c->next_hello = now;
+}
+
+static void handle(control_t *c, Herd__Envelope *env)
+{
+    double now = clock_mono_s();
+    c->last_from_master = now;
+    switch (env->body_case) {
+    case HERD__ENVELOPE__BODY_WELCOME: {
+        const Herd__Welcome *w = env->welcome;
+        if (w->heartbeat_interval_ms >= 100 && w->heartbeat_interval_ms <= 60000)
+            c->interval_s = w->heartbeat_interval_ms / 1000.0;
+        if (w->heartbeat_liveness >= 1 && w->heartbeat_liveness <= 3600)
+            c->liveness = w->heartbeat_liveness;
+        if (!c->welcomed)
+            log_info("Connected to the master at %s", c->endpoint);
+        c->welcomed = true;
+        c->unreachable_since = 0;
+        queue_resync(c, w->last_applied_seq);
+        break;
+    }
+    case HERD__ENVELOPE__BODY_SPAWN:
+        if (c->welcomed)
+            on_spawn(c, env->spawn);
+        break;
+    case HERD__ENVELOPE__BODY_STOP:
+        if (c->welcomed && c->state != RUN_IDLE && c->state != RUN_STOPPING)
+            on_stop(c);
+        else if (c->welcomed && c->state == RUN_IDLE && env->stop->run_id == c->run_id)
+            finish_stop(c);   /* already stopped (e.g. after losing the master): say so */
+        break;
+    case HERD__ENVELOPE__BODY_ACK:
+        queue_ack(c, env->ack->seq);
+        break;
+    case HERD__ENVELOPE__BODY_HEARTBEAT:
+        break;
+    case HERD__ENVELOPE__BODY_QUIT:
+        break;   /* handled by the caller */
+    default:
+        log_warn("master sent %s, which only workers send; ignored", wire_body_name(env));
+    }
+}
+
+static void tick(control_t *c, double now)
+{
+    if (!c->welcomed) {
+        if (now >= c->next_hello) {
+            send_hello(c);
+            c->next_hello = now + c->interval_s;
+        }
+    } else if (now - c->last_from_master > c->liveness * c->interval_s) {
+        lost_master(c, now);
+        return;
+    }
+
+    if (c->state == RUN_SETUP && atomic_load(&c->setup_done)) {
+        if (c->setup_started) {
+            pthread_join(c->setup_thread, NULL);
+            c->setup_started = false;
+        }
+        if (c->setup_rc < 0) {
+            log_error("%s", c->setup_err);
+            send_error(c, c->setup_err, true);
+            c->state = RUN_IDLE;
+            if (c->stop_after_setup)
+                finish_stop(c);
+        } else if (c->stop_after_setup) {
+            finish_stop(c);
+        } else {
+            char err[512];
+            if (start_engines(c, err, sizeof err) < 0) {
+                send_error(c, err, true);
+                c->state = RUN_IDLE;
+            } else {
+                c->state = RUN_SPAWNING;
+                apply_targets(c);
+            }
+        }
+    }
+
+    if (c->state == RUN_SPAWNING && user_count(c) >= target_total(c) && c->welcomed) {
+        Herd__Spawned sp = HERD__SPAWNED__INIT;
+        sp.run_id = c->run_id;
+        sp.users = user_count(c);
+        Herd__Envelope env = HERD__ENVELOPE__INIT;
+        env.body_case = HERD__ENVELOPE__BODY_SPAWNED;
+        env.spawned = &sp;
+        send_env(c, &env);
+        c->state = RUN_RUNNING;
+        log_info("All %u users spawned", sp.users);
+    }
+    if (c->state == RUN_STOPPING && (user_count(c) == 0 || now >= c->stop_deadline))
+        finish_stop(c);
+
+    if (now >= c->next_report) {
+        collect_and_send(c);
+        if (c->welcomed)
+            resend_stale(c, now);
+        c->next_report = now + REPORT_INTERVAL_S;
+    }
+    if (c->welcomed && now >= c->next_beat) {
+        double cpu = clock_cpu_s();
+        if (c->wall_mark > 0 && now > c->wall_mark)
+            c->cpu_percent = 100.0 * (cpu - c->cpu_mark) / (now - c->wall_mark);
+        c->cpu_mark = cpu;
+        c->wall_mark = now;
+        send_heartbeat(c);
+        c->next_beat = now + c->interval_s;
+    }
+}
+
+int control_run(const worker_options_t *o, volatile sig_atomic_t *interrupted)
+{
+    control_t c;
+    memset(&c, 0, sizeof c);
+    c.o = o;
+    uuid_t u;
+    uuid_generate_random(u);
+    uuid_unparse_lower(u, c.id);
+    gethostname(c.hostname, sizeof c.hostname - 1);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    c.threads = (unsigned)(o->threads > 0 ? o->threads : (cores > 0 ? cores : 1));
+    c.interval_s = 1.0;
+    c.liveness = 3;
+    snprintf(c.endpoint, sizeof c.endpoint, "tcp://%s:%ld", o->master_host, o->master_port);
+    char err[512];
+    int rc = 0;
+    c.zctx = zmq_ctx_new();
+    if (!c.zctx || open_socket(&c, err, sizeof err) < 0) {
+        log_error("%s", err);
+        return 1;
+    }
+    double now = clock_mono_s();
+    c.unreachable_since = now;
+    c.next_report = now + REPORT_INTERVAL_S;
+    log_info("Worker %s (%u engine threads) connecting to %s", c.id, c.threads, c.endpoint);
+
+    for (;;) {
+        zmq_pollitem_t item = {c.sock, 0, ZMQ_POLLIN, 0};
+        int n = zmq_poll(&item, 1, 50);
+        if (*interrupted) {
+            log_info("Interrupted; exiting");
+            break;
+        }
+        if (n < 0 && zmq_errno() != EINTR) {
+            log_error("zmq_poll: %s", zmq_strerror(zmq_errno()));
+            rc = 1;
+            break;
+        }
+        bool quit = false;
+        for (int k = 0; n > 0 && k < 1000; k++) {
+            bool again;
+            Herd__Envelope *env = wire_recv(c.sock, false, NULL, NULL, &again, err, sizeof err);
+            if (!env) {
+                if (again)
+                    break;
+                log_warn("bad message from the master dropped: %s", err);
+                continue;
+            }
+            if (env->body_case == HERD__ENVELOPE__BODY_QUIT)
+                quit = true;
+            else
+                handle(&c, env);
+            wire_free(env);
+        }
+        if (quit) {
+            log_info("The master said quit");
+            if (c.state == RUN_STOPPING || c.state == RUN_RUNNING || c.state == RUN_SPAWNING)
+                finish_stop(&c);
+            break;
+        }
+        now = clock_mono_s();
+        tick(&c, now);
+        if (!c.welcomed && now - c.unreachable_since > o->master_timeout_s) {
+            log_error("No master at %s for %.0f s (--master-timeout); exiting", c.endpoint,
+                      now - c.unreachable_since);
+            rc = 1;
+            break;
+        }
+    }
+    free_run(&c);
+    queue_ack(&c, UINT64_MAX);
+    free(c.queue);
+    int linger = 500;
+    zmq_setsockopt(c.sock, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_close(c.sock);
+    zmq_ctx_term(c.zctx);
+    return rc;
+}

@@ -1,0 +1,79 @@
+/*
+ * herd-worker: connects to a herd-master, runs the users it is given and reports back.
+ * Exit code 0 when the master says quit, 1 when the master stays unreachable for
+ * --master-timeout, 2 for bad usage.
+ */
+#include <curl/curl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../common/cli.h"
+#include "../common/log.h"
+#include "control.h"
+
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
+int main(int argc, char **argv)
+{
+    worker_options_t o = {
+        .master_host = "127.0.0.1",
+        .master_port = 5557,
+        .threads = 0,
+        .master_timeout_s = 60,
+        .loglevel = "INFO",
+    };
+    const char *config = NULL;
+    cli_option_t opts[] = {
+        {"master-host", 0, CLI_STRING, &o.master_host, "HOST", "the herd-master to connect to (default 127.0.0.1)", 0, 0, false},
+        {"master-port", 0, CLI_INT, &o.master_port, "PORT", "its --master-bind-port (default 5557)", 1, 65535, false},
+        {"threads", 0, CLI_INT, &o.threads, "N", "engine threads (default: one per core)", 1, 1024, false},
+        {"master-timeout", 0, CLI_DURATION, &o.master_timeout_s, "TIME", "exit when the master has been unreachable this long (default 60s)", 0.1, 1e9, false},
+        {"loglevel", 'L', CLI_STRING, &o.loglevel, "LEVEL", "DEBUG, INFO, WARNING, ERROR or CRITICAL (default INFO)", 0, 0, false},
+        {"logfile", 0, CLI_STRING, &o.logfile, "FILE", "write log lines to FILE instead of stderr", 0, 0, false},
+        {"config", 0, CLI_STRING, &config, "FILE", "read options from FILE ('option = value' lines)", 0, 0, false},
+    };
+    char err[512];
+    bool help;
+    if (cli_parse(opts, sizeof opts / sizeof opts[0], argc, argv, &help, err, sizeof err) < 0) {
+        fprintf(stderr, "herd-worker: %s\n", err);
+        return 2;
+    }
+    if (help) {
+        cli_print_help(stdout, "herd-worker [--master-host HOST] [--master-port PORT] [--threads N]",
+                       "herd-worker connects to a herd-master, runs the virtual users it is given\n"
+                       "with libcurl and streams statistics back. It needs no scenario file: the\n"
+                       "master sends it.",
+                       opts, sizeof opts / sizeof opts[0]);
+        return 0;
+    }
+    int level = log_level_parse(o.loglevel);
+    if (level < 0) {
+        fprintf(stderr, "herd-worker: -L/--loglevel wants DEBUG, INFO, WARNING, ERROR or CRITICAL, got '%s'\n", o.loglevel);
+        return 2;
+    }
+    if (log_setup("worker", (log_level_t)level, o.logfile, err, sizeof err) < 0) {
+        fprintf(stderr, "herd-worker: %s\n", err);
+        return 2;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
+        fprintf(stderr, "herd-worker: curl_global_init failed\n");
+        return 1;
+    }
+    int rc = control_run(&o, &interrupted);
+    curl_global_cleanup();
+    log_close();
+    return rc;
+}
