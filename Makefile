@@ -70,7 +70,7 @@ bin/herd-sample-services: $(SERVICE_O) $(BUILD)/libherd.a
 
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(BUILD)/libmaster.a $(BUILD)/libworker.a $(BUILD)/libherd.a | $(PROTO_H)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka $(LDLIBS)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.a,$^) $(PKG_LIBS) -lcmocka $(LDLIBS)
 
 test: deps
 	@$(MAKE) --no-print-directory unit-test system-test

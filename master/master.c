@@ -631,8 +631,14 @@ int master_run(const master_options_t *o, scenario_t *sc, const char *scenario_t
         rc = fails ? (int)o->exit_code_on_error : 0;
         log_info("Shutting down (exit code %d)", rc);
     }
-    if (m.run_started > 0)
+    if (m.run_started > 0) {
+        for (size_t i = 0; i < m.reg.n; i++) {
+            worker_t *w = &m.reg.workers[i];
+            log_info("Worker %s (%s): %" PRIu64 " requests, %" PRIu64 " failures",
+                     worker_short_id(w), worker_state_name(w->state), w->requests, w->failures);
+        }
         print_summary(&m);
+    }
 
 out:
     if (m.local.n)
