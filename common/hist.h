@@ -42,12 +42,20 @@ void hist_reset(hist_t *h);                /* zero counts, keep chunks */
 int hist_record(hist_t *h, uint64_t us);
 int hist_record_n(hist_t *h, uint64_t us, uint64_t n);
 
-int hist_merge(hist_t *dst, const hist_t *src);   /* dst += src, exact */
+/* dst += src, exact. All-or-nothing: on allocation failure (-1) dst is unchanged; -1 too
+ * for dst == src. */
+int hist_merge(hist_t *dst, const hist_t *src);
+/* Allocate in h every chunk that src uses, so that a following hist_merge(h, src) cannot
+ * fail. Counts are unchanged. Returns 0 or -1 on allocation failure. */
+int hist_reserve_for(hist_t *h, const hist_t *src);
 
 uint64_t hist_count(const hist_t *h);
 /* Value at percentile p in [0,100]: the smallest bucket value with at least p % of the
  * values at or below it (as HdrHistogram / Locust's "response time percentile"). 0 if empty. */
 uint64_t hist_percentile(const hist_t *h, double p);
+/* n percentiles in one pass: out[i] = hist_percentile(h, ps[i]). Any order of ps works;
+ * ascending order is the fast path. */
+void hist_percentiles(const hist_t *h, const double *ps, size_t n, uint64_t *out);
 
 /* Bucket index <-> value. Index space is dense and stable: the wire format. */
 uint32_t hist_index_of(uint64_t us);

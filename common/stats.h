@@ -21,7 +21,7 @@
 
 #include "hist.h"
 
-struct _Herd__Report;  /* protobuf-c generated (build/proto/herd.pb-c.h) */
+struct Herd__Report;  /* protobuf-c generated (build/proto/herd.pb-c.h; protobuf-c >= 1.3 tag) */
 
 typedef struct stats_entry {
     char *method;          /* "GET", ...; owned */
@@ -57,7 +57,8 @@ typedef struct stats_table {
 
 void stats_init(stats_table_t *t);
 void stats_free(stats_table_t *t);
-/* Zero every count, keep rows (and their memory) so the table is reused without allocating. */
+/* Zero every count, keep rows (and their memory) so the table is reused without allocating.
+ * Failure groups are dropped (their strings freed); the timeline keeps its capacity. */
 void stats_reset(stats_table_t *t);
 /* Drop everything, rows included (keeps allocated arrays). */
 void stats_clear(stats_table_t *t);
@@ -74,7 +75,7 @@ void stats_record(stats_table_t *t, size_t row, uint64_t response_us, uint64_t b
 int stats_add_failure(stats_table_t *t, size_t row, const char *message);
 
 /* dst += src, rows matched by (method, name), failures by (method, name, message), seconds by
- * second. Exact. Returns 0 or -1 on allocation failure. */
+ * second. Exact. Returns 0, or -1 on allocation failure (dst unchanged) or dst == src. */
 int stats_merge(stats_table_t *dst, const stats_table_t *src);
 
 /* The "Aggregated" entry: all rows summed (method "", name "Aggregated"). out must be
@@ -94,14 +95,17 @@ void stats_current_rate(const stats_table_t *t, int64_t now_s, int window_s,
 
 /* ---- wire (Report) ---------------------------------------------------------------------- */
 
-/* Fill r's entries/seconds/failures from t. Pointers inside r point into t (no copies), so
+/* Fill r's entries/seconds/failures from t (rows without requests are left out; other fields
+ * of r are not touched). Pointers inside r point into t (no copies), so
  * t must outlive the packing of r; free with stats_report_release (frees only what this
  * function allocated). Returns 0 or -1 on allocation failure. */
-int stats_to_report(const stats_table_t *t, struct _Herd__Report *r);
-void stats_report_release(struct _Herd__Report *r);
-/* t += the report's contents, after checking every field (bucket indices, min <= max,
- * failures <= requests, sane strings). On a bad report returns -1 with err filled and t
- * unchanged. */
-int stats_merge_report(stats_table_t *t, const struct _Herd__Report *r, char *err, size_t errlen);
+int stats_to_report(const stats_table_t *t, struct Herd__Report *r);
+void stats_report_release(struct Herd__Report *r);
+/* t += the report's contents, after checking every field: strings non-empty and bounded;
+ * failures <= requests (entries and seconds); min <= mean <= max; histogram indices valid and
+ * increasing, counts non-zero and summing to requests, first/last bucket == bucket of min/max;
+ * failure groups of a (method, name) not more than that entry's failures. On a bad report
+ * returns -1 with err filled (one sentence) and t unchanged; also -1 on allocation failure. */
+int stats_merge_report(stats_table_t *t, const struct Herd__Report *r, char *err, size_t errlen);
 
 #endif

@@ -553,12 +553,8 @@ static void print_summary(master_t *m)
 {
     double elapsed = (m->run_ended > m->run_started ? m->run_ended : clock_mono_s()) - m->run_started;
     console_print_stats(stdout, &m->stats, false, (int64_t)clock_wall_s(), elapsed);
-    fputc('\n', stdout);
     console_print_percentiles(stdout, &m->stats);
-    if (m->stats.n_failures) {
-        fputc('\n', stdout);
-        console_print_failures(stdout, &m->stats);
-    }
+    console_print_failures(stdout, &m->stats);
     fflush(stdout);
 }
 

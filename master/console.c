@@ -1,0 +1,217 @@
+/*
+ * console — Locust-style console tables (see console.h). The format strings mirror Locust's
+ * locust/stats.py (get_stats_summary, get_percentile_stats_summary, get_error_report_summary);
+ * keep them in step if Locust's output is the reference again.
+ */
+#include "console.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NAME_COL_WIDTH (CONSOLE_NAME_WIDTH - CONSOLE_TYPE_WIDTH + 4) /* stats table's name column */
+
+static const double PERCENTILES[] = { 50, 66, 75, 80, 90, 95, 98, 99, 99.9, 99.99, 100 };
+static const char *const PERCENTILE_LABELS[] = { "50%", "66%", "75%",   "80%",    "90%", "95%",
+                                                 "98%", "99%", "99.9%", "99.99%", "100%" };
+#define N_PERCENTILES (sizeof PERCENTILES / sizeof PERCENTILES[0])
+
+static void dashes(FILE *out, int n)
+{
+    for (int i = 0; i < n; i++)
+        fputc('-', out);
+}
+
+static long long us_to_ms(uint64_t us)
+{
+    return (long long)((us + 500) / 1000);
+}
+
+/* Row order: by name, then method (Locust sorts its (name, method) keys). */
+static const stats_table_t *sort_table;
+static int row_cmp(const void *a, const void *b)
+{
+    const stats_entry_t *x = &sort_table->entries[*(const size_t *)a];
+    const stats_entry_t *y = &sort_table->entries[*(const size_t *)b];
+    int c = strcmp(x->name, y->name);
+    return c ? c : strcmp(x->method, y->method);
+}
+
+static size_t *sorted_rows(const stats_table_t *t)
+{
+    size_t *rows = malloc((t->n_entries ? t->n_entries : 1) * sizeof *rows);
+    if (!rows)
+        return NULL;
+    for (size_t i = 0; i < t->n_entries; i++)
+        rows[i] = i;
+    /* qsort has no context argument in C11; the table is only read, one print at a time. */
+    sort_table = t;
+    qsort(rows, t->n_entries, sizeof *rows, row_cmp);
+    sort_table = NULL;
+    return rows;
+}
+
+static uint64_t clamp_to_entry(const stats_entry_t *e, uint64_t v)
+{
+    if (e->requests == 0)
+        return 0;
+    if (v < e->min_us)
+        return e->min_us;
+    if (v > e->max_us)
+        return e->max_us;
+    return v;
+}
+
+static void print_stats_row(FILE *out, const stats_entry_t *e, double rps, double fails_per_s)
+{
+    char type[64], fails[64];
+    snprintf(type, sizeof type, "%s%s", e->method ? e->method : "",
+             e->method && *e->method ? " " : "");
+    double ratio = e->requests ? (double)e->failures / (double)e->requests : e->failures ? 1 : 0;
+    snprintf(fails, sizeof fails, "%" PRIu64 "(%.2f%%)", e->failures, ratio * 100);
+    long long avg = e->requests ? llround((double)e->sum_us / (double)e->requests / 1000.0) : 0;
+    long long min = e->requests ? us_to_ms(e->min_us) : 0;
+    long long med = us_to_ms(clamp_to_entry(e, hist_percentile(&e->hist, 50)));
+    fprintf(out, "%-*s %-*s %7" PRIu64 " %12s |%7lld %7lld %7lld%7lld | %7.2f %11.2f\n",
+            CONSOLE_TYPE_WIDTH, type, NAME_COL_WIDTH, e->name, e->requests, fails, avg, min,
+            us_to_ms(e->max_us), med, rps, fails_per_s);
+}
+
+static void print_stats_separator(FILE *out)
+{
+    static const int widths[] = { CONSOLE_TYPE_WIDTH, NAME_COL_WIDTH, 7, 13, 7, 7, 7, 7, 8, 11 };
+    for (size_t i = 0; i < sizeof widths / sizeof widths[0]; i++) {
+        if (i)
+            fputc('|', out);
+        dashes(out, widths[i]);
+    }
+    fputc('\n', out);
+}
+
+static double share(uint64_t part, uint64_t whole, double rate)
+{
+    return whole ? rate * (double)part / (double)whole : 0;
+}
+
+int console_print_stats(FILE *out, const stats_table_t *t, bool current, int64_t now_s,
+                        double duration_s)
+{
+    stats_entry_t total;
+    stats_entry_init(&total);
+    size_t *rows = sorted_rows(t);
+    if (!rows || stats_aggregate(t, &total) < 0) {
+        free(rows);
+        stats_entry_free(&total);
+        return -1;
+    }
+    double rps = 0, fps = 0;
+    if (current) {
+        stats_current_rate(t, now_s - CONSOLE_RATE_LAG_S, CONSOLE_RATE_WINDOW_S, &rps, &fps);
+    } else if (duration_s > 0) {
+        rps = (double)total.requests / duration_s;
+        fps = (double)total.failures / duration_s;
+    }
+
+    fprintf(out, "%-*s %-*s %7s %12s |%7s %7s %7s%7s | %7s %11s\n", CONSOLE_TYPE_WIDTH, "Type",
+            NAME_COL_WIDTH, "Name", "# reqs", "# fails", "Avg", "Min", "Max", "Med", "req/s",
+            "failures/s");
+    print_stats_separator(out);
+    for (size_t i = 0; i < t->n_entries; i++) {
+        const stats_entry_t *e = &t->entries[rows[i]];
+        print_stats_row(out, e, share(e->requests, total.requests, rps),
+                        share(e->failures, total.failures, fps));
+    }
+    print_stats_separator(out);
+    print_stats_row(out, &total, rps, fps);
+    fputc('\n', out);
+
+    free(rows);
+    stats_entry_free(&total);
+    return 0;
+}
+
+static void print_percentile_row(FILE *out, const stats_entry_t *e)
+{
+    uint64_t v[N_PERCENTILES];
+    hist_percentiles(&e->hist, PERCENTILES, N_PERCENTILES, v);
+    v[N_PERCENTILES - 1] = e->max_us;   /* 100 %: the exact maximum, as the Max column */
+    fprintf(out, "%-*s %-*s %8lld", CONSOLE_TYPE_WIDTH, e->method ? e->method : "",
+            CONSOLE_NAME_WIDTH, e->name, us_to_ms(clamp_to_entry(e, v[0])));
+    for (size_t i = 1; i < N_PERCENTILES; i++)
+        fprintf(out, " %6lld", us_to_ms(clamp_to_entry(e, v[i])));
+    fprintf(out, " %6" PRIu64 "\n", e->requests);
+}
+
+static void print_percentile_separator(FILE *out)
+{
+    dashes(out, CONSOLE_TYPE_WIDTH);
+    fputc('|', out);
+    dashes(out, CONSOLE_NAME_WIDTH);
+    fputc('|', out);
+    dashes(out, 8);
+    for (size_t i = 0; i < N_PERCENTILES; i++) {
+        fputc('|', out);
+        dashes(out, 6);
+    }
+    fputc('\n', out);
+}
+
+int console_print_percentiles(FILE *out, const stats_table_t *t)
+{
+    stats_entry_t total;
+    stats_entry_init(&total);
+    size_t *rows = sorted_rows(t);
+    if (!rows || stats_aggregate(t, &total) < 0) {
+        free(rows);
+        stats_entry_free(&total);
+        return -1;
+    }
+
+    fprintf(out, "Response time percentiles (approximated)\n");
+    fprintf(out, "%-*s %-*s %8s", CONSOLE_TYPE_WIDTH, "Type", CONSOLE_NAME_WIDTH, "Name",
+            PERCENTILE_LABELS[0]);
+    for (size_t i = 1; i < N_PERCENTILES; i++)
+        fprintf(out, " %6s", PERCENTILE_LABELS[i]);
+    fprintf(out, " %6s\n", "# reqs");
+    print_percentile_separator(out);
+    for (size_t i = 0; i < t->n_entries; i++) {
+        const stats_entry_t *e = &t->entries[rows[i]];
+        if (e->requests)
+            print_percentile_row(out, e);
+    }
+    print_percentile_separator(out);
+    if (total.requests)
+        print_percentile_row(out, &total);
+    fputc('\n', out);
+
+    free(rows);
+    stats_entry_free(&total);
+    return 0;
+}
+
+void console_print_failures(FILE *out, const stats_table_t *t)
+{
+    if (t->n_failures == 0)
+        return;
+    const int error_width = CONSOLE_NAME_WIDTH + 80 - 19;
+    fprintf(out, "Error report\n");
+    fprintf(out, "%-18s %-100s\n", "# occurrences", "Error");
+    dashes(out, 18);
+    fputc('|', out);
+    dashes(out, error_width);
+    fputc('\n', out);
+    for (size_t i = 0; i < t->n_failures; i++) {
+        const stats_failure_t *f = &t->failures[i];
+        /* "%-100s" of "METHOD NAME: message", padded without building the string */
+        int len = fprintf(out, "%-18" PRIu64 " %s %s: %s", f->count, f->method, f->name,
+                          f->message);
+        int text_len = len - 19;
+        fprintf(out, "%*s\n", text_len < 100 ? 100 - text_len : 0, "");
+    }
+    dashes(out, 18);
+    fputc('|', out);
+    dashes(out, error_width);
+    fputc('\n', out);
+    fputc('\n', out);
+}

@@ -1,0 +1,51 @@
+/*
+ * console — Locust 2.x console tables from a stats table: the request stats table (live every
+ * 2 s and final), the "Response time percentiles (approximated)" table and the "Error report".
+ *
+ * The layout is Locust's, character for character, for a non-terminal (name column 80 wide), so
+ * scripts that parse Locust's output parse ours, e.g. the total row
+ *   "         Aggregated<spaces>  <requests>  <failures>(<pct>%) |  <avg> <min> <max> <med> | <req/s> <failures/s>"
+ * Rows are sorted by (name, method) as Locust sorts them. Times are milliseconds rounded to the
+ * nearest integer (Avg, Min, Max, Med and every percentile); percentiles come from the
+ * histogram (<= 0.1 % off) and are clamped into the row's exact [min, max]; 100 % is the
+ * exact max.
+ *
+ * Each function prints whole lines to `out` and ends with the blank line Locust prints after
+ * each table. Nothing is kept between calls. Thread: whoever owns the table.
+ */
+#ifndef HERD_CONSOLE_H
+#define HERD_CONSOLE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "../common/stats.h"
+
+#define CONSOLE_TYPE_WIDTH 8    /* Locust's STATS_TYPE_WIDTH */
+#define CONSOLE_NAME_WIDTH 80   /* Locust's STATS_NAME_WIDTH when stdout is not a terminal */
+#define CONSOLE_RATE_WINDOW_S 10 /* "current" req/s: this many seconds ... */
+#define CONSOLE_RATE_LAG_S 2     /* ... ending this many seconds before now (reports lag) */
+
+/* The stats table: header, separator, one row per (method, name), separator, Aggregated.
+ *
+ * current = true (the live table): req/s and failures/s over the CONSOLE_RATE_WINDOW_S seconds
+ *   [now_s - LAG - WINDOW, now_s - LAG) of the timeline, as Locust's current_rps. The timeline
+ *   is kept for the whole table, not per row, so a row shows the window's rate times its share
+ *   of the table's requests (failures); the Aggregated row is exact.
+ * current = false (the final summary): totals divided by duration_s, the run's length
+ *   (0 or less: rates print as 0). now_s is not used.
+ * Returns 0, or -1 if memory ran out (nothing printed). */
+int console_print_stats(FILE *out, const stats_table_t *t, bool current, int64_t now_s,
+                        double duration_s);
+
+/* "Response time percentiles (approximated)" with Locust's percentiles 50 66 75 80 90 95 98 99
+ * 99.9 99.99 100 and # reqs; rows without requests are left out (as Locust does).
+ * Returns 0, or -1 if memory ran out (nothing printed). */
+int console_print_percentiles(FILE *out, const stats_table_t *t);
+
+/* "Error report": one line per failure group, "# occurrences" then "METHOD NAME: message", in
+ * the order the groups first occurred. Prints nothing when there are no failures. */
+void console_print_failures(FILE *out, const stats_table_t *t);
+
+#endif
