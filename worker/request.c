@@ -1,0 +1,310 @@
+/*
+ * request — building one request from a compiled step and judging its response.
+ * See request.h for the contract.
+ */
+#include "request.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Response buffers above this are released after the request, so a user that once received
+ * a huge body does not keep it for the rest of the run (50 000 users × big bodies). */
+#define RESP_KEEP_MAX_BYTES (256u * 1024u)
+
+static size_t on_body(char *p, size_t size, size_t n, void *arg)
+{
+    request_t *r = arg;
+    size_t len = size * n;
+    r->body_bytes += len;
+    if (r->keep_body && buf_append(&r->resp, p, len) < 0)
+        return 0; /* out of memory: curl fails the transfer with CURLE_WRITE_ERROR */
+    return len;
+}
+
+int request_init(request_t *r, void *owner, char *err, size_t errlen)
+{
+    memset(r, 0, sizeof *r);
+    buf_init(&r->url);
+    buf_init(&r->body);
+    buf_init(&r->hdr);
+    buf_init(&r->resp);
+    buf_init(&r->scratch);
+    r->easy = curl_easy_init();
+    if (!r->easy) {
+        snprintf(err, errlen, "curl_easy_init failed");
+        return -1;
+    }
+    CURL *h = r->easy;
+    curl_easy_setopt(h, CURLOPT_PRIVATE, owner);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(h, CURLOPT_USERAGENT, "herd/1.0");
+    curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L); /* as python-requests does */
+    curl_easy_setopt(h, CURLOPT_MAXREDIRS, 30L);
+    return 0;
+}
+
+void request_free(request_t *r)
+{
+    if (r->easy)
+        curl_easy_cleanup(r->easy);
+    r->easy = NULL;
+    buf_free(&r->url);
+    buf_free(&r->body);
+    buf_free(&r->hdr);
+    buf_free(&r->resp);
+    buf_free(&r->scratch);
+    free(r->nodes);
+    r->nodes = NULL;
+    r->cap_nodes = 0;
+}
+
+static bool starts_with_scheme(const char *s)
+{
+    return strncmp(s, "http://", 7) == 0 || strncmp(s, "https://", 8) == 0;
+}
+
+/* Append "key=value" pairs, URL-encoded, separated by '&'. */
+static int put_pairs(buf_t *out, buf_t *scratch, const kv_tmpl_t *kv, size_t n,
+                     const tmpl_env_t *env, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < n; i++) {
+        buf_reset(scratch);
+        if (tmpl_render(kv[i].value, env, scratch, err, errlen) < 0)
+            return -1;
+        if ((i && buf_putc(out, '&') < 0) ||
+            buf_put_urlencoded(out, kv[i].name, strlen(kv[i].name)) < 0 ||
+            buf_putc(out, '=') < 0 ||
+            buf_put_urlencoded(out, scratch->data ? scratch->data : "", scratch->len) < 0) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int build_url(request_t *r, const step_t *st, const char *host, const tmpl_env_t *env,
+                     char *err, size_t errlen)
+{
+    buf_t *u = &r->url;
+    buf_reset(u);
+    buf_reset(&r->scratch);
+    if (tmpl_render(st->url, env, &r->scratch, err, errlen) < 0)
+        return -1;
+    const char *path = r->scratch.data ? r->scratch.data : "";
+    if (!st->url_absolute && !starts_with_scheme(path)) {
+        if (!host || !*host) {
+            snprintf(err, errlen, "%s", REQUEST_NO_HOST_MESSAGE);
+            return -1;
+        }
+        size_t hl = strlen(host);
+        if (hl && host[hl - 1] == '/' && path[0] == '/')
+            hl--;
+        if (buf_append(u, host, hl) < 0)
+            goto oom;
+    }
+    if (buf_append(u, path, r->scratch.len) < 0)
+        goto oom;
+    if (st->n_query) {
+        if (buf_putc(u, strchr(u->data, '?') ? '&' : '?') < 0)
+            goto oom;
+        if (put_pairs(u, &r->scratch, st->query, st->n_query, env, err, errlen) < 0)
+            return -1;
+    }
+    return 0;
+oom:
+    snprintf(err, errlen, "out of memory");
+    return -1;
+}
+
+/* Render the headers into r->hdr as NUL-separated "Name: value" lines, then link our own
+ * curl_slist nodes over them (pointers are taken only after hdr stops growing). */
+static int build_headers(request_t *r, const step_t *st, const tmpl_env_t *env,
+                         struct curl_slist **out, char *err, size_t errlen)
+{
+    buf_t *h = &r->hdr;
+    buf_reset(h);
+    size_t n = 0;
+    for (size_t i = 0; i < st->n_headers; i++) {
+        buf_reset(&r->scratch);
+        if (tmpl_render(st->headers[i].value, env, &r->scratch, err, errlen) < 0)
+            return -1;
+        /* "Name:" would make curl drop the header; "Name;" sends it empty. */
+        if (r->scratch.len)
+            buf_printf(h, "%s: %s", st->headers[i].name, r->scratch.data);
+        else
+            buf_printf(h, "%s;", st->headers[i].name);
+        if (buf_append(h, "", 1) < 0) /* keep the NUL as a separator */
+            goto oom;
+        n++;
+    }
+    if (!st->has_content_type && st->body_kind == BODY_JSON) {
+        buf_puts(h, "Content-Type: application/json");
+        buf_append(h, "", 1);
+        n++;
+    } else if (!st->has_content_type && st->body_kind == BODY_FORM) {
+        buf_puts(h, "Content-Type: application/x-www-form-urlencoded");
+        buf_append(h, "", 1);
+        n++;
+    }
+    if (st->body_kind != BODY_NONE) {
+        /* No "Expect: 100-continue" round trip for large bodies. */
+        if (buf_puts(h, "Expect:") < 0 || buf_append(h, "", 1) < 0)
+            goto oom;
+        n++;
+    }
+    if (n == 0) {
+        *out = NULL;
+        return 0;
+    }
+    if (n > r->cap_nodes) {
+        struct curl_slist *p = realloc(r->nodes, n * sizeof *p);
+        if (!p)
+            goto oom;
+        r->nodes = p;
+        r->cap_nodes = n;
+    }
+    char *s = h->data;
+    for (size_t i = 0; i < n; i++) {
+        r->nodes[i].data = s;
+        r->nodes[i].next = i + 1 < n ? &r->nodes[i + 1] : NULL;
+        s += strlen(s) + 1;
+    }
+    *out = r->nodes;
+    return 0;
+oom:
+    snprintf(err, errlen, "out of memory");
+    return -1;
+}
+
+static int build_body(request_t *r, const step_t *st, const tmpl_env_t *env, char *err,
+                      size_t errlen)
+{
+    buf_reset(&r->body);
+    switch (st->body_kind) {
+    case BODY_NONE:
+        return 0;
+    case BODY_RAW:
+        return tmpl_render(st->body_raw, env, &r->body, err, errlen);
+    case BODY_JSON:
+        return jtmpl_render(st->body_json, env, &r->body, err, errlen);
+    case BODY_FORM:
+        return put_pairs(&r->body, &r->scratch, st->form, st->n_form, env, err, errlen);
+    }
+    return 0;
+}
+
+int request_prepare(request_t *r, const step_t *st, const char *host, const tmpl_env_t *env,
+                    char *err, size_t errlen)
+{
+    struct curl_slist *headers = NULL;
+    if (build_url(r, st, host, env, err, errlen) < 0 ||
+        build_headers(r, st, env, &headers, err, errlen) < 0 ||
+        build_body(r, st, env, err, errlen) < 0)
+        return -1;
+
+    CURL *h = r->easy;
+    curl_easy_setopt(h, CURLOPT_URL, r->url.data);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+    double t = st->timeout_s > 0 ? st->timeout_s : 60.0;
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)(t * 1000.0 + 0.5));
+
+    /* The handle keeps the previous request's method: set every request's fully. */
+    http_method_t m = st->method;
+    bool with_body = st->body_kind != BODY_NONE || m == HTTP_POST || m == HTTP_PUT ||
+                     m == HTTP_PATCH;
+    if (m == HTTP_HEAD) {
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, NULL);
+        curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+    } else if (with_body) {
+        curl_easy_setopt(h, CURLOPT_NOBODY, 0L);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body.len);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, r->body.data ? r->body.data : "");
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, m == HTTP_POST ? NULL : http_method_names[m]);
+    } else {
+        curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, m == HTTP_GET ? NULL : http_method_names[m]);
+    }
+
+    r->keep_body = st->needs_json || st->expect.contains != NULL;
+    r->body_bytes = 0;
+    buf_reset(&r->resp);
+    return 0;
+}
+
+static bool status_expected(const expect_t *x, long status)
+{
+    if (!x->has_status)
+        return status >= 100 && status < 400;
+    return status >= 0 && status < 600 && x->status_ok[status];
+}
+
+int request_judge(request_t *r, const step_t *st, CURLcode rc, json_t **user_vars,
+                  json_t **globals, request_result_t *res, char *err, size_t errlen)
+{
+    curl_off_t total_us = 0;
+    long status = 0;
+    curl_easy_getinfo(r->easy, CURLINFO_TOTAL_TIME_T, &total_us);
+    curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+    res->status = status;
+    res->response_us = total_us > 0 ? (uint64_t)total_us : 0;
+    res->bytes = r->body_bytes;
+
+    int ret = -1;
+    json_t *doc = NULL;
+    if (rc != CURLE_OK) {
+        /* curl_easy_strerror, not the error buffer: the buffer's text carries timings and
+         * ports ("after 3 ms"), which would split one failure into many rows. */
+        snprintf(err, errlen, "%s", curl_easy_strerror(rc));
+        goto out;
+    }
+    if (!status_expected(&st->expect, status)) {
+        snprintf(err, errlen, "HTTP %ld", status);
+        goto out;
+    }
+    const expect_t *x = &st->expect;
+    if (x->contains &&
+        (!r->resp.data || !memmem(r->resp.data, r->resp.len, x->contains, x->contains_len))) {
+        snprintf(err, errlen, "Response did not contain expected text '%s'", x->contains);
+        goto out;
+    }
+    if (st->needs_json) {
+        doc = json_loadb(r->resp.data ? r->resp.data : "", r->resp.len,
+                         JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+        if (!doc) {
+            snprintf(err, errlen, "Response could not be decoded as JSON");
+            goto out;
+        }
+        for (size_t i = 0; i < x->n_json_keys; i++) {
+            if (!jpath_get(x->json_keys[i], doc)) {
+                snprintf(err, errlen, "Response did not contain expected key '%s'",
+                         jpath_source(x->json_keys[i]));
+                goto out;
+            }
+        }
+        for (size_t i = 0; i < st->n_saves; i++) {
+            const save_t *sv = &st->saves[i];
+            json_t *v = jpath_get(sv->path, doc);
+            if (!v) {
+                snprintf(err, errlen, "Response did not contain expected key '%s'",
+                         jpath_source(sv->path));
+                goto out;
+            }
+            json_t **slots = sv->scope == TMPL_SCOPE_GLOBAL ? globals : user_vars;
+            if (!slots)
+                continue;
+            json_t *old = slots[sv->slot];
+            slots[sv->slot] = json_incref(v);
+            json_decref(old);
+        }
+    }
+    ret = 0;
+out:
+    json_decref(doc);
+    if (r->resp.cap > RESP_KEEP_MAX_BYTES)
+        buf_free(&r->resp);
+    return ret;
+}
