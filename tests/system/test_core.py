@@ -252,3 +252,31 @@ def test_env_and_config(tmp_path, http_server):
     r = run_master(["--config", conf, "-f", f, "--only-summary"], env=env)
     assert r.returncode == 0, r.stderr
     assert re.search(r'All users spawned: \{"Getter": 3\} \(3 total users\)', r.stderr)
+
+
+def test_worker_paused_comes_back_nothing_lost(tmp_path, http_server, procs):
+    """A worker frozen for 5 s (SIGSTOP) is declared missing and its users move; when it
+    thaws it rejoins, and every request it counted reaches the summary exactly once."""
+    f = write(tmp_path, "one.yaml", ONE_GET)
+    port = free_port()
+    master = procs.start([MASTER, "-f", f, "-H", http_server.url, "--headless", "-u", "4",
+                          "-r", "50", "-t", "12s", "--stop-timeout", "5s",
+                          "--expect-workers", "2", "--master-bind-host", "127.0.0.1",
+                          "--master-bind-port", str(port)])
+    w1 = procs.start([WORKER, "--master-port", str(port), "--threads", "1"],
+                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    procs.start([WORKER, "--master-port", str(port), "--threads", "1"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert wait_for(lambda: http_server.count > 200, timeout=20)
+    w1.send_signal(signal.SIGSTOP)
+    time.sleep(5)
+    w1.send_signal(signal.SIGCONT)
+    out, err = master.communicate(timeout=60)
+    assert master.returncode == 0, err
+    assert re.search(r"Worker \w+ missing: no heartbeat", err), err
+    assert re.search(r"Worker \w+ is back after being missing", err), err
+    reqs, fails = aggregated(out)
+    assert fails == 0
+    # Nothing counted twice; at most the thawed worker's two in-flight requests, abandoned
+    # when it found its master gone, were answered but not counted.
+    assert 0 <= http_server.count - reqs <= 2, (reqs, http_server.count, err)
