@@ -276,13 +276,27 @@ static void destroy_engines(control_t *c)
     c->engines = NULL;
 }
 
-/* Final collect of every engine into the queue, then engines go away. */
+/* Engines go away; everything they counted becomes the next report. */
 static void drain_engines(control_t *c)
 {
     if (!c->engines)
         return;
-    collect_and_send(c);
-    destroy_engines(c);
+    pending_t *p = queue_push(c);
+    for (unsigned i = 0; i < c->threads; i++)
+        if (engine_finish(c->engines[i], p ? &p->stats : NULL) < 0 || !p)
+            log_error("out of memory: engine %u's last counts are lost", i);
+    free(c->engines);
+    c->engines = NULL;
+    if (!p)
+        return;
+    if (stats_is_empty(&p->stats)) {
+        stats_free(&p->stats);
+        c->n_queue--;
+        return;
+    }
+    p->first_seq = p->last_seq = ++c->next_seq;
+    if (c->welcomed)
+        send_report(c, p);
 }
 
 static void apply_targets(control_t *c)

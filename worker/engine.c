@@ -958,6 +958,28 @@ void engine_destroy(engine_t *e)
     engine_free(e);
 }
 
+int engine_finish(engine_t *e, stats_table_t *dst)
+{
+    if (!e)
+        return 0;
+    if (e->thread_started) {
+        atomic_store(&e->quit_requested, true);
+        uint64_t one = 1;
+        ssize_t n = write(e->evfd, &one, sizeof one);
+        (void)n;
+        pthread_join(e->thread, NULL);
+        e->thread_started = false;
+    }
+    /* The thread is gone: whatever it counted and nobody collected is ours to hand over. */
+    int rc = 0;
+    if (dst && e->published && stats_merge(dst, e->published) < 0)
+        rc = -1;
+    if (dst && e->counting && e->counting != e->published && stats_merge(dst, e->counting) < 0)
+        rc = -1;
+    engine_free(e);
+    return rc;
+}
+
 void engine_set_target(engine_t *e, const uint32_t *users_per_class, double spawn_rate)
 {
     cmd_t *c = calloc(1, sizeof *c + e->n_classes * sizeof(uint32_t));

@@ -35,8 +35,13 @@ typedef struct engine_config {
 
 /* Create the engine and start its thread. -1 with a message on failure. */
 int engine_create(const engine_config_t *cfg, engine_t **out, char *err, size_t errlen);
-/* Abort every user, join the thread, free everything. NULL is fine. */
+/* Abort every user, join the thread, free everything. NULL is fine. What the engine counted
+ * since the last collect is dropped: use engine_finish to keep it. */
 void engine_destroy(engine_t *e);
+/* Abort every user (in-flight requests are cancelled and not counted), join the thread,
+ * merge everything counted and not yet collected into dst, free the engine. NULL is fine.
+ * -1 if the merge ran out of memory (the engine is freed all the same). */
+int engine_finish(engine_t *e, stats_table_t *dst);
 
 /* Run users_per_class[c] users of class c (sc->n_classes entries): start missing users at
  * spawn_rate users/s (spread over classes in proportion), stop surplus users (gracefully up
