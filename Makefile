@@ -85,8 +85,8 @@ demo: all
 	@sh mk/demo.sh
 
 bench: all
-	@HERD_DEPS_EXTRA="nginx-light wrk" sh mk/deps.sh
-	@sh tests/bench/run.sh
+	@HERD_DEPS_EXTRA="nginx-light wrk python3-locust" sh mk/deps.sh
+	@/usr/bin/python3 tests/bench/bench.py
 
 install: all
 	install -d $(DESTDIR)/usr/local/bin

@@ -1,0 +1,206 @@
+#!/usr/bin/python3
+"""make bench: herd beside wrk (and Locust when python3-locust is installed), all against one
+loopback nginx, in one run. Prints requests, CPU seconds of the load generator (every
+process it started, master and workers together), requests per CPU-second and the ratio to
+wrk; then the paced-users figures.
+
+A benchmark, not a test: it prints figures and never fails on them.
+Environment: BENCH_SECONDS (default 10), BENCH_USERS (50), BENCH_PACED_USERS (5000).
+"""
+import os
+import re
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN = os.path.join(ROOT, "bin")
+SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
+USERS = int(os.environ.get("BENCH_USERS", "50"))
+PACED = int(os.environ.get("BENCH_PACED_USERS", "5000"))
+BODY = '{"status":"ok","message":"hello from the herd bench"}'   # 53 bytes
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_nginx(tmp):
+    port = free_port()
+    conf = os.path.join(tmp, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write("""
+daemon off;
+worker_processes 1;
+pid %(tmp)s/nginx.pid;
+error_log stderr warn;
+worker_rlimit_nofile 65536;
+events { worker_connections 20000; }
+http {
+    access_log off;
+    keepalive_requests 100000000;
+    keepalive_timeout 120s;
+    client_body_temp_path %(tmp)s;
+    proxy_temp_path %(tmp)s;
+    fastcgi_temp_path %(tmp)s;
+    uwsgi_temp_path %(tmp)s;
+    scgi_temp_path %(tmp)s;
+    server {
+        listen 127.0.0.1:%(port)d;
+        location / { default_type application/json; return 200 '%(body)s'; }
+    }
+}
+""" % {"tmp": tmp, "port": port, "body": BODY})
+    p = subprocess.Popen(["nginx", "-c", conf, "-p", tmp], stderr=subprocess.PIPE)
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return p, "http://127.0.0.1:%d" % port
+        except OSError:
+            time.sleep(0.05)
+    p.kill()
+    sys.exit("bench: nginx did not start: %s" % p.stderr.read().decode())
+
+
+def measured(args, **kw):
+    """Run to completion; (stdout+stderr text, CPU seconds of it and its descendants)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    r = subprocess.run(args, capture_output=True, text=True, **kw)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return r, cpu
+
+
+def aggregated(text):
+    rows = [l for l in text.splitlines() if l.strip().startswith("Aggregated") and "|" in l]
+    if not rows:
+        return None
+    f = rows[-1].split()
+    return int(f[1]), int(f[2].split("(")[0])
+
+
+def run_wrk(url):
+    r, cpu = measured(["wrk", "-t1", "-c%d" % USERS, "-d%ds" % SECONDS, url + "/"])
+    m = re.search(r"(\d+) requests in", r.stdout)
+    return (int(m.group(1)) if m else 0), cpu, r.stdout
+
+
+def run_herd(url, tmp, threads=None):
+    f = os.path.join(tmp, "one.yaml")
+    with open(f, "w") as fh:
+        fh.write("users:\n  - name: Bench\n    tasks:\n      - name: get\n        steps:\n"
+                 "          - get: /\n")
+    args = [os.path.join(BIN, "herd-master"), "-f", f, "-H", url, "--headless",
+            "-u", str(USERS), "-r", str(USERS * 100), "-t", "%ds" % SECONDS, "--only-summary"]
+    if threads:
+        args += ["--worker-threads", str(threads)]
+    r, cpu = measured(args)
+    agg = aggregated(r.stdout)
+    return (agg[0] if agg else 0), cpu, r.stdout + r.stderr
+
+
+def have_locust():
+    return subprocess.run(["/usr/bin/python3", "-c", "import locust"],
+                          capture_output=True).returncode == 0
+
+
+def run_locust(url, tmp, fast):
+    f = os.path.join(tmp, "locustfile_%s.py" % ("fast" if fast else "plain"))
+    with open(f, "w") as fh:
+        if fast:
+            fh.write("from locust import task\nfrom locust.contrib.fasthttp import FastHttpUser\n"
+                     "class U(FastHttpUser):\n    @task\n    def get(self):\n"
+                     "        self.client.get('/')\n")
+        else:
+            fh.write("from locust import HttpUser, task\nclass U(HttpUser):\n    @task\n"
+                     "    def get(self):\n        self.client.get('/')\n")
+    r, cpu = measured(["/usr/bin/python3", "-m", "locust", "-f", f, "-H", url, "--headless",
+                       "-u", str(USERS), "-r", str(USERS), "-t", "%ds" % SECONDS,
+                       "--only-summary"], cwd=tmp)
+    agg = aggregated(r.stdout + r.stderr)
+    return (agg[0] if agg else 0), cpu, r.stdout + r.stderr
+
+
+def paced(url, tmp):
+    """PACED users, each one task a second: achieved rate, peak RSS per user, spawn time."""
+    f = os.path.join(tmp, "paced.yaml")
+    with open(f, "w") as fh:
+        fh.write("users:\n  - name: Paced\n    wait: {pacing: 1}\n    tasks:\n"
+                 "      - name: get\n        steps:\n          - get: /\n")
+    secs = max(SECONDS, 10)
+    args = [os.path.join(BIN, "herd-master"), "-f", f, "-H", url, "--headless",
+            "-u", str(PACED), "-r", str(PACED), "-t", "%ds" % secs, "--only-summary"]
+    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak_kb = 0
+    while p.poll() is None:
+        for pid in subprocess.run(["pgrep", "-P", str(p.pid)], capture_output=True,
+                                  text=True).stdout.split():
+            try:
+                with open("/proc/%s/status" % pid) as st:
+                    m = re.search(r"VmHWM:\s+(\d+) kB", st.read())
+                    if m:
+                        peak_kb = max(peak_kb, int(m.group(1)))
+            except OSError:
+                pass
+        time.sleep(0.2)
+    out, err = p.communicate()
+    agg = aggregated(out)
+    ramp = re.search(r"\[([\d:-]+ [\d:]+),(\d+)\] master/INFO: Ramping", err)
+    done = re.search(r"\[([\d:-]+ [\d:]+),(\d+)\] master/INFO: All users spawned", err)
+
+    def ts(m):
+        return time.mktime(time.strptime(m.group(1), "%Y-%m-%d %H:%M:%S")) + int(m.group(2)) / 1e3
+    spawn = ts(done) - ts(ramp) if ramp and done else float("nan")
+    reqs = agg[0] if agg else 0
+    # the first second is the ramp: count the rate over the rest
+    return reqs, secs, peak_kb, spawn, err
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="herd-bench-")
+    nginx, url = start_nginx(tmp)
+    try:
+        print("herd bench: %d s each, %d users / connections, loopback nginx (1 worker), "
+              "53-byte JSON, %d cores" % (SECONDS, USERS, os.cpu_count()))
+        rows = []
+        wrk_n, wrk_cpu, _ = run_wrk(url)
+        rows.append(("wrk -t1 -c%d" % USERS, wrk_n, wrk_cpu))
+        n, cpu, out = run_herd(url, tmp)
+        rows.append(("herd (1 local worker, 1 thread/core)", n, cpu))
+        n1, cpu1, _ = run_herd(url, tmp, threads=1)
+        rows.append(("herd (1 local worker, 1 thread)", n1, cpu1))
+        if have_locust():
+            for fast in (True, False):
+                n, cpu, _ = run_locust(url, tmp, fast)
+                rows.append(("Locust %s" % ("FastHttpUser" if fast else "HttpUser"), n, cpu))
+        else:
+            print("(python3-locust not installed: Locust rows skipped)")
+        wrk_rate = wrk_n / wrk_cpu if wrk_cpu else 0
+        print("%-40s %12s %10s %14s %10s" % ("generator", "requests", "CPU s", "req/CPU-s",
+                                              "x wrk"))
+        for name, n, cpu in rows:
+            rate = n / cpu if cpu else 0
+            print("%-40s %12d %10.2f %14.0f %10.2f" % (name, n, cpu, rate,
+                                                          rate / wrk_rate if wrk_rate else 0))
+        if PACED:
+            reqs, secs, peak_kb, spawn, err = paced(url, tmp)
+            print()
+            print("paced: %d users, wait {pacing: 1}, %d s" % (PACED, secs))
+            print("  achieved rate     %10.0f req/s (target %d)" % (reqs / secs, PACED))
+            print("  worker peak RSS   %10.1f MB = %.1f KB per user" %
+                  (peak_kb / 1024, peak_kb / PACED if PACED else 0))
+            print("  spawn time        %10.2f s for %d users at -r %d" % (spawn, PACED, PACED))
+    finally:
+        nginx.terminate()
+        nginx.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
