@@ -1,0 +1,95 @@
+/*
+ * report — the run's files: Locust-compatible CSV (--csv PREFIX: _stats.csv,
+ * _stats_history.csv, _failures.csv, _exceptions.csv), the summary as JSON (--json FILE) and
+ * a self-contained HTML report with charts (--html FILE).
+ *
+ * Pure writers: the master's loop owns the data (final stats, a per-second history it
+ * snapshots, run facts) and calls these whenever it wants the files (every few seconds
+ * during the run for CSV, once at the end for all). Each writer replaces its file
+ * atomically (write to FILE.tmp, rename), so a reader never sees half a file.
+ *
+ * Times in the files are milliseconds, as Locust writes them.
+ */
+#ifndef HERD_REPORT_H
+#define HERD_REPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../common/stats.h"
+
+#define REPORT_N_PCT 11
+/* Locust's PERCENTILES_TO_REPORT: 50 66 75 80 90 95 98 99 99.9 99.99 100 */
+extern const double report_percentiles[REPORT_N_PCT];
+
+/* One row of _stats_history.csv: one entry (or Aggregated) at one second. */
+typedef struct history_point {
+    const char *method;        /* "" for Aggregated; borrowed from the stats table */
+    const char *name;          /* "Aggregated" for the total row */
+    double rps;                /* current requests/s (sliding window) */
+    double fails_per_s;        /* current failures/s */
+    double cur_pct_ms[REPORT_N_PCT]; /* current response time percentiles (window); <0: N/A */
+    uint64_t total_requests;   /* since the run (or the last reset) began */
+    uint64_t total_failures;
+    double total_median_ms, total_avg_ms, total_min_ms, total_max_ms;
+    double total_avg_content_bytes;
+} history_point_t;
+
+typedef struct history_snapshot {
+    int64_t unix_s;            /* wall-clock second of the snapshot */
+    uint32_t users;            /* users running then, all workers */
+    history_point_t *points;   /* points[0] is Aggregated; the rest per entry; owned */
+    size_t n_points;
+} history_snapshot_t;
+
+typedef struct history {
+    history_snapshot_t *snaps; /* one per second, in order; owned */
+    size_t n, cap;
+} history_t;
+
+void history_init(history_t *h);
+void history_free(history_t *h);
+/* Append a snapshot with room for n_points points (zeroed); NULL on OOM. */
+history_snapshot_t *history_add(history_t *h, int64_t unix_s, uint32_t users, size_t n_points);
+
+typedef struct report_worker {
+    const char *id, *hostname, *state;
+    uint64_t requests, failures;
+} report_worker_t;
+
+typedef struct report_threshold {
+    const char *text;          /* as given: "p95<300ms" */
+    bool passed;
+    double observed;           /* the value it was checked against, in its unit */
+    const char *unit;          /* "ms", "" (ratio), "req/s" */
+} report_threshold_t;
+
+typedef struct report_run {
+    const char *scenario_file;
+    const char *description;   /* NULL if none */
+    const char *host;          /* -H or the file's; NULL if per class */
+    long users;                /* -u */
+    double spawn_rate;         /* -r */
+    double run_time_s;         /* -t, 0 if none */
+    double start_unix, end_unix; /* wall clock, fractional seconds */
+    uint32_t peak_users;
+    int exit_code;
+    const report_worker_t *workers;
+    size_t n_workers;
+    const report_threshold_t *thresholds;
+    size_t n_thresholds;
+    /* Coordinated-omission-corrected response times (constant arrival rate runs), entries
+     * matched by (method, name) with the final table; NULL when the run had none. */
+    const stats_table_t *corrected;
+} report_run_t;
+
+/* --csv PREFIX. full_history: per-entry rows in _stats_history.csv too (--csv-full-history). */
+int report_write_csv(const char *prefix, const stats_table_t *final, const history_t *h,
+                     const report_run_t *run, bool full_history, char *err, size_t errlen);
+int report_write_json(const char *path, const stats_table_t *final, const history_t *h,
+                      const report_run_t *run, char *err, size_t errlen);
+int report_write_html(const char *path, const stats_table_t *final, const history_t *h,
+                      const report_run_t *run, char *err, size_t errlen);
+
+#endif
