@@ -264,6 +264,7 @@ static void on_hello(master_t *m, worker_t *w, const char *id, size_t id_len,
     snprintf(w->hostname, sizeof w->hostname, "%s", h->hostname ? h->hostname : "");
     w->pid = h->pid;
     w->threads = h->threads;
+    w->cores = h->cores ? h->cores : 1;
     w->last_seen = clock_mono_s();
     w->state = WORKER_READY;
     w->stopped = false;
@@ -342,6 +343,15 @@ static void handle_message(master_t *m, const char *id, size_t id_len, Herd__Env
     case HERD__ENVELOPE__BODY_HEARTBEAT:
         w->users = env->heartbeat->users;
         w->cpu_percent = env->heartbeat->cpu_percent;
+        /* As Locust: a generator short of CPU measures its own queueing, not the server.
+         * It can use at most one core per engine thread. */
+        uint32_t usable = w->threads && w->threads < w->cores ? w->threads : w->cores;
+        if (!w->cpu_warned && usable && w->cpu_percent > 90.0 * usable) {
+            log_warn("Worker %s is using %.0f %% of the %u core(s) it can use: its requests per "
+                     "second and response times are unreliable; add workers or lower the load",
+                     worker_short_id(w), w->cpu_percent / usable, usable);
+            w->cpu_warned = true;
+        }
         break;
     case HERD__ENVELOPE__BODY_REPORT:
         on_report(m, w, env->report);

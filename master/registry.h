@@ -26,6 +26,8 @@ typedef struct worker {
     char hostname[128];
     uint32_t pid;
     uint32_t threads;
+    uint32_t cores;            /* of the worker's host */
+    bool cpu_warned;           /* the CPU warning was logged for this worker */
     worker_state_t state;
     double last_seen;          /* monotonic seconds of the last message */
     uint32_t users;            /* as last reported */

@@ -92,4 +92,16 @@ int report_write_json(const char *path, const stats_table_t *final, const histor
 int report_write_html(const char *path, const stats_table_t *final, const history_t *h,
                       const report_run_t *run, char *err, size_t errlen);
 
+/* ---- shared pieces (the console computes the same figures; see report.c) ---------------- */
+
+/* The table's entries in Locust's row order (by name, then method). The array is the
+ * caller's to free; the entries stay the table's. NULL if memory ran out. */
+const stats_entry_t **report_sorted_entries(const stats_table_t *t);
+/* Response-time percentiles (report_percentiles) of e as the console shows them: histogram
+ * values clamped into the row's exact [min, max], 100 % the exact max. All 0 when e has no
+ * requests. */
+void report_entry_percentiles_us(const stats_entry_t *e, uint64_t out_us[REPORT_N_PCT]);
+/* The median as above (clamped into [min, max]); 0 when e has no requests. */
+uint64_t report_entry_median_us(const stats_entry_t *e);
+
 #endif

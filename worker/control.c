@@ -103,6 +103,8 @@ static void send_hello(control_t *c)
     h.threads = c->threads;
     h.pid = (uint32_t)getpid();
     h.last_acked_seq = c->last_acked;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    h.cores = cores > 0 ? (uint32_t)cores : 1;
     Herd__Envelope env = HERD__ENVELOPE__INIT;
     env.body_case = HERD__ENVELOPE__BODY_HELLO;
     env.hello = &h;

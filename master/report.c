@@ -1,0 +1,272 @@
+/*
+ * report — the pieces every report writer shares: the history the master snapshots each
+ * second, Locust's row order and percentiles (the same figures master/console.c prints),
+ * atomic file replacement and Locust-compatible number formatting. The writers themselves
+ * are report_csv.c, report_json.c and report_html.c.
+ */
+#include "report.h"
+#include "report_internal.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+const double report_percentiles[REPORT_N_PCT] = { 50, 66, 75, 80, 90, 95, 98, 99, 99.9, 99.99, 100 };
+const char *const report_percentile_labels[REPORT_N_PCT] = { "50%", "66%", "75%",   "80%",
+                                                             "90%", "95%", "98%",   "99%",
+                                                             "99.9%", "99.99%", "100%" };
+
+/* ---- history ------------------------------------------------------------------------------ */
+
+void history_init(history_t *h)
+{
+    memset(h, 0, sizeof *h);
+}
+
+void history_free(history_t *h)
+{
+    for (size_t i = 0; i < h->n; i++)
+        free(h->snaps[i].points);
+    free(h->snaps);
+    history_init(h);
+}
+
+history_snapshot_t *history_add(history_t *h, int64_t unix_s, uint32_t users, size_t n_points)
+{
+    if (h->n == h->cap) {
+        size_t cap = h->cap ? h->cap * 2 : 64;
+        history_snapshot_t *snaps = realloc(h->snaps, cap * sizeof *snaps);
+        if (!snaps)
+            return NULL;
+        h->snaps = snaps;
+        h->cap = cap;
+    }
+    history_point_t *points = calloc(n_points ? n_points : 1, sizeof *points);
+    if (!points)
+        return NULL;
+    history_snapshot_t *s = &h->snaps[h->n++];
+    s->unix_s = unix_s;
+    s->users = users;
+    s->points = points;
+    s->n_points = n_points;
+    return s;
+}
+
+/* ---- rows and percentiles ----------------------------------------------------------------- */
+
+static int entry_cmp(const void *a, const void *b)
+{
+    const stats_entry_t *x = *(const stats_entry_t *const *)a;
+    const stats_entry_t *y = *(const stats_entry_t *const *)b;
+    int c = strcmp(x->name ? x->name : "", y->name ? y->name : "");
+    return c ? c : strcmp(x->method ? x->method : "", y->method ? y->method : "");
+}
+
+const stats_entry_t **report_sorted_entries(const stats_table_t *t)
+{
+    const stats_entry_t **rows = malloc((t->n_entries ? t->n_entries : 1) * sizeof *rows);
+    if (!rows)
+        return NULL;
+    for (size_t i = 0; i < t->n_entries; i++)
+        rows[i] = &t->entries[i];
+    qsort(rows, t->n_entries, sizeof *rows, entry_cmp);
+    return rows;
+}
+
+static uint64_t clamp_to_entry(const stats_entry_t *e, uint64_t v)
+{
+    if (e->requests == 0)
+        return 0;
+    if (v < e->min_us)
+        return e->min_us;
+    if (v > e->max_us)
+        return e->max_us;
+    return v;
+}
+
+void report_entry_percentiles_us(const stats_entry_t *e, uint64_t out_us[REPORT_N_PCT])
+{
+    if (e->requests == 0) {
+        memset(out_us, 0, REPORT_N_PCT * sizeof *out_us);
+        return;
+    }
+    hist_percentiles(&e->hist, report_percentiles, REPORT_N_PCT, out_us);
+    out_us[REPORT_N_PCT - 1] = e->max_us;   /* 100 %: the exact maximum */
+    for (size_t i = 0; i < REPORT_N_PCT; i++)
+        out_us[i] = clamp_to_entry(e, out_us[i]);
+}
+
+uint64_t report_entry_median_us(const stats_entry_t *e)
+{
+    return clamp_to_entry(e, hist_percentile(&e->hist, 50));
+}
+
+long long report_us_to_ms_rounded(uint64_t us)
+{
+    return (long long)((us + 500) / 1000);
+}
+
+double report_duration_s(const report_run_t *run)
+{
+    double d = run ? run->end_unix - run->start_unix : 0;
+    return d > 0 ? d : 0;
+}
+
+/* ---- files -------------------------------------------------------------------------------- */
+
+int report_file_open(report_file_t *rf, const char *option, const char *path, char *err,
+                     size_t errlen)
+{
+    memset(rf, 0, sizeof *rf);
+    rf->path = path;
+    rf->option = option;
+    size_t n = strlen(path) + sizeof ".tmp";
+    rf->tmp_path = malloc(n);
+    if (!rf->tmp_path) {
+        snprintf(err, errlen, "%s: cannot write '%s': out of memory", option, path);
+        return -1;
+    }
+    snprintf(rf->tmp_path, n, "%s.tmp", path);
+    rf->f = fopen(rf->tmp_path, "w");
+    if (!rf->f) {
+        snprintf(err, errlen, "%s: cannot write '%s': %s", option, path, strerror(errno));
+        free(rf->tmp_path);
+        rf->tmp_path = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+int report_file_commit(report_file_t *rf, char *err, size_t errlen)
+{
+    int rc = 0;
+    int saved = 0;
+    if (fflush(rf->f) != 0 || ferror(rf->f)) {
+        saved = errno ? errno : EIO;
+        rc = -1;
+    }
+    if (fclose(rf->f) != 0 && rc == 0) {
+        saved = errno;
+        rc = -1;
+    }
+    rf->f = NULL;
+    if (rc == 0 && rename(rf->tmp_path, rf->path) != 0) {
+        saved = errno;
+        rc = -1;
+    }
+    if (rc < 0) {
+        snprintf(err, errlen, "%s: cannot write '%s': %s", rf->option, rf->path,
+                 strerror(saved));
+        unlink(rf->tmp_path);
+    }
+    free(rf->tmp_path);
+    rf->tmp_path = NULL;
+    return rc;
+}
+
+void report_file_abort(report_file_t *rf)
+{
+    if (rf->f)
+        fclose(rf->f);
+    rf->f = NULL;
+    if (rf->tmp_path)
+        unlink(rf->tmp_path);
+    free(rf->tmp_path);
+    rf->tmp_path = NULL;
+}
+
+/* ---- formatting --------------------------------------------------------------------------- */
+
+void report_format_pyfloat(char *buf, size_t len, double v)
+{
+    if (isnan(v)) {
+        snprintf(buf, len, "nan");
+        return;
+    }
+    if (isinf(v)) {
+        snprintf(buf, len, v < 0 ? "-inf" : "inf");
+        return;
+    }
+    if (v == 0) {
+        snprintf(buf, len, signbit(v) ? "-0.0" : "0.0");
+        return;
+    }
+    /* Shortest round-tripping significand, as Python's repr. */
+    char sci[40];
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(sci, sizeof sci, "%.*e", prec - 1, v);
+        if (strtod(sci, NULL) == v)
+            break;
+    }
+    /* sci is "[-]d[.ddd]e[+-]XX": split into sign, digits and exponent. */
+    const char *p = sci;
+    bool negative = *p == '-';
+    if (negative)
+        p++;
+    char digits[24];
+    size_t nd = 0;
+    for (; *p && *p != 'e'; p++)
+        if (*p != '.' && nd < sizeof digits - 1)
+            digits[nd++] = *p;
+    while (nd > 1 && digits[nd - 1] == '0')
+        nd--;
+    digits[nd] = '\0';
+    int exp = *p == 'e' ? atoi(p + 1) : 0;
+
+    char out[64];
+    size_t o = 0;
+    if (negative)
+        out[o++] = '-';
+    if (exp >= -4 && exp < 16) {
+        if (exp >= 0) {
+            for (int i = 0; i <= exp; i++)
+                out[o++] = (size_t)i < nd ? digits[i] : '0';
+            out[o++] = '.';
+            if ((size_t)exp + 1 < nd)
+                for (size_t i = (size_t)exp + 1; i < nd; i++)
+                    out[o++] = digits[i];
+            else
+                out[o++] = '0';
+        } else {
+            out[o++] = '0';
+            out[o++] = '.';
+            for (int i = 0; i < -exp - 1; i++)
+                out[o++] = '0';
+            for (size_t i = 0; i < nd; i++)
+                out[o++] = digits[i];
+        }
+        out[o] = '\0';
+    } else {
+        out[o++] = digits[0];
+        if (nd > 1) {
+            out[o++] = '.';
+            for (size_t i = 1; i < nd; i++)
+                out[o++] = digits[i];
+        }
+        snprintf(out + o, sizeof out - o, "e%c%02d", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
+    }
+    snprintf(buf, len, "%s", out);
+}
+
+void report_format_iso8601(char *buf, size_t len, double unix_s)
+{
+    if (!(unix_s > 0)) {
+        snprintf(buf, len, "%s", "");
+        return;
+    }
+    time_t secs = (time_t)floor(unix_s);
+    int ms = (int)llround((unix_s - (double)secs) * 1000);
+    if (ms >= 1000) {
+        secs++;
+        ms -= 1000;
+    }
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    char date[32];
+    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf, len, "%s.%03dZ", date, ms);
+}
