@@ -25,6 +25,8 @@
 #include <strings.h>
 #include <yaml.h>
 
+#include "cli.h"
+
 #define SCENARIO_MAX_BYTES ((size_t)16 << 20)  /* a scenario is a page of YAML, not a dataset */
 #define YNODE_MAX_DEPTH 64                     /* deeper nesting is garbage or an attack */
 #define DEFAULT_TIMEOUT_S 60.0
@@ -48,7 +50,7 @@ static const char *const method_keys[HTTP_METHOD_COUNT] = {
 static const char *const builtin_names[] = {"user_id", "worker_id", "iteration", NULL};
 
 static const char *const top_keys[] = {
-    "description", "host", "defaults", "vars", "setup", "users", NULL,
+    "description", "host", "defaults", "vars", "setup", "users", "stages", "thresholds", NULL,
 };
 static const char *const defaults_keys[] = {"headers", "timeout", "expect", NULL};
 static const char *const class_keys[] = {
@@ -1671,6 +1673,74 @@ static int compile_vars(loader_t *L, const ynode_t *n)
     return 0;
 }
 
+static const char *const stage_keys[] = {"duration", "users", "spawn_rate", NULL};
+
+/* stages: [{duration: 30s, users: 50, spawn_rate: 10}, ...] */
+static int compile_stages(loader_t *L, const ynode_t *list)
+{
+    if (get_list(L, list, "stages", "{duration, users, spawn_rate} stages"))
+        return -1;
+    if (list->n == 0)
+        return fail(L, list, "'stages' must list at least one stage");
+    L->sc->stages = calloc(list->n, sizeof *L->sc->stages);
+    if (!L->sc->stages)
+        return fail_oom(L, list);
+    for (size_t i = 0; i < list->n; i++) {
+        const ynode_t *m = list->items[i];
+        stage_t *st = &L->sc->stages[i];
+        if (m->kind != Y_MAP)
+            return fail(L, m, "a stage must be a mapping like {duration: 30s, users: 50}, got %s",
+                        ydescribe(m));
+        if (check_keys(L, m, stage_keys, "stage"))
+            return -1;
+        const ynode_t *d = map_get(m, "duration"), *u = map_get(m, "users"),
+                      *r = map_get(m, "spawn_rate");
+        if (!d)
+            return fail(L, m, "stage needs 'duration'");
+        if (!u)
+            return fail(L, m, "stage needs 'users'");
+        if (d->kind != Y_SCALAR || cli_parse_duration(d->str, &st->duration_s) < 0 ||
+            st->duration_s <= 0)
+            return fail(L, d, "'duration' must be a duration like 30s, 5m or 1h30m, got %s",
+                        ydescribe(d));
+        double users;
+        if (get_number(L, u, "users", &users))
+            return -1;
+        if (users < 0 || users > 10000000 || users != floor(users))
+            return fail(L, u, "'users' must be a whole number >= 0, got %g", users);
+        st->users = (uint32_t)users;
+        st->spawn_rate = -1;
+        if (r) {
+            if (get_number(L, r, "spawn_rate", &st->spawn_rate))
+                return -1;
+            if (st->spawn_rate <= 0)
+                return fail(L, r, "'spawn_rate' must be more than 0, got %g", st->spawn_rate);
+        }
+        L->sc->n_stages = i + 1;
+    }
+    return 0;
+}
+
+/* thresholds: ["p95<300ms", "fail_ratio<0.01"] */
+static int compile_thresholds(loader_t *L, const ynode_t *list)
+{
+    if (get_list(L, list, "thresholds", "threshold strings like 'p95<300ms'"))
+        return -1;
+    L->sc->thresholds = calloc(list->n ? list->n : 1, sizeof *L->sc->thresholds);
+    if (!L->sc->thresholds)
+        return fail_oom(L, list);
+    for (size_t i = 0; i < list->n; i++) {
+        const char *text = NULL;
+        char msg[256];
+        if (get_text(L, list->items[i], "thresholds", &text))
+            return -1;
+        if (threshold_parse(text, &L->sc->thresholds[i], msg, sizeof msg) < 0)
+            return fail(L, list->items[i], "%s", msg);
+        L->sc->n_thresholds = i + 1;
+    }
+    return 0;
+}
+
 static int compile_scenario(loader_t *L, const ynode_t *root)
 {
     scenario_t *sc = L->sc;
@@ -1695,6 +1765,10 @@ static int compile_scenario(loader_t *L, const ynode_t *root)
         if (compile_steps(L, v, "setup", false, NULL, true, &sc->setup, &sc->n_setup))
             return -1;
     }
+    if ((v = map_get(root, "stages")) && compile_stages(L, v))
+        return -1;
+    if ((v = map_get(root, "thresholds")) && compile_thresholds(L, v))
+        return -1;
     const ynode_t *users = map_get(root, "users");
     if (!users)
         return fail(L, root, "the file needs 'users', a list of user classes");
@@ -1813,6 +1887,8 @@ void scenario_free(scenario_t *sc)
     free(sc->file);
     free(sc->description);
     free(sc->host);
+    free(sc->stages);
+    free(sc->thresholds);
     for (size_t i = 0; i < sc->n_setup; i++)
         step_free(&sc->setup[i]);
     free(sc->setup);

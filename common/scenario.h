@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "runplan.h"
 #include "template.h"
 
 typedef enum http_method {
@@ -138,6 +139,10 @@ typedef struct scenario {
     uint32_t n_globals;      /* TMPL_SCOPE_GLOBAL slots: vars first, then setup saves */
     char **global_names;     /* owned */
     json_t **global_init;    /* value of each `vars` slot; NULL for setup slots; owned refs */
+    stage_t *stages;         /* `stages:` (load shape), NULL if none; owned */
+    size_t n_stages;
+    threshold_t *thresholds; /* `thresholds:`, checked at the end of the run; owned */
+    size_t n_thresholds;
     scenario_row_t *rows;    /* distinct (method, name) over every counted step: stats rows,
                                 in file order; setup steps have no row; owned */
     size_t n_rows;

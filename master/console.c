@@ -89,13 +89,20 @@ static void print_stats_separator(FILE *out)
     fputc('\n', out);
 }
 
-static double share(uint64_t part, uint64_t whole, double rate)
+/* Requests and failures of (method, name) in the window table, as rates over window_s. */
+static void window_rates(const stats_table_t *window, const stats_entry_t *e, double window_s,
+                         double *rps, double *fps)
 {
-    return whole ? rate * (double)part / (double)whole : 0;
+    *rps = *fps = 0;
+    long r = stats_find(window, e->method, e->name);
+    if (r < 0 || window_s <= 0)
+        return;
+    *rps = (double)window->entries[r].requests / window_s;
+    *fps = (double)window->entries[r].failures / window_s;
 }
 
-int console_print_stats(FILE *out, const stats_table_t *t, bool current, int64_t now_s,
-                        double duration_s)
+int console_print_stats(FILE *out, const stats_table_t *t, const stats_table_t *window,
+                        double window_s, double duration_s)
 {
     stats_entry_t total;
     stats_entry_init(&total);
@@ -106,8 +113,11 @@ int console_print_stats(FILE *out, const stats_table_t *t, bool current, int64_t
         return -1;
     }
     double rps = 0, fps = 0;
-    if (current) {
-        stats_current_rate(t, now_s - CONSOLE_RATE_LAG_S, CONSOLE_RATE_WINDOW_S, &rps, &fps);
+    if (window) {
+        if (window_s > 0) {
+            rps = (double)stats_total_requests(window) / window_s;
+            fps = (double)stats_total_failures(window) / window_s;
+        }
     } else if (duration_s > 0) {
         rps = (double)total.requests / duration_s;
         fps = (double)total.failures / duration_s;
@@ -119,8 +129,14 @@ int console_print_stats(FILE *out, const stats_table_t *t, bool current, int64_t
     print_stats_separator(out);
     for (size_t i = 0; i < t->n_entries; i++) {
         const stats_entry_t *e = &t->entries[rows[i]];
-        print_stats_row(out, e, share(e->requests, total.requests, rps),
-                        share(e->failures, total.failures, fps));
+        double r = 0, f = 0;
+        if (window)
+            window_rates(window, e, window_s, &r, &f);
+        else if (duration_s > 0) {
+            r = (double)e->requests / duration_s;
+            f = (double)e->failures / duration_s;
+        }
+        print_stats_row(out, e, r, f);
     }
     print_stats_separator(out);
     print_stats_row(out, &total, rps, fps);

@@ -24,20 +24,17 @@
 
 #define CONSOLE_TYPE_WIDTH 8    /* Locust's STATS_TYPE_WIDTH */
 #define CONSOLE_NAME_WIDTH 80   /* Locust's STATS_NAME_WIDTH when stdout is not a terminal */
-#define CONSOLE_RATE_WINDOW_S 10 /* "current" req/s: this many seconds ... */
-#define CONSOLE_RATE_LAG_S 2     /* ... ending this many seconds before now (reports lag) */
 
 /* The stats table: header, separator, one row per (method, name), separator, Aggregated.
  *
- * current = true (the live table): req/s and failures/s over the CONSOLE_RATE_WINDOW_S seconds
- *   [now_s - LAG - WINDOW, now_s - LAG) of the timeline, as Locust's current_rps. The timeline
- *   is kept for the whole table, not per row, so a row shows the window's rate times its share
- *   of the table's requests (failures); the Aggregated row is exact.
- * current = false (the final summary): totals divided by duration_s, the run's length
- *   (0 or less: rates print as 0). now_s is not used.
+ * window != NULL (the live table): req/s and failures/s of each row are its requests and
+ *   failures in `window` (the last seconds of the run, see master/window.h) over window_s,
+ *   as Locust's current_rps; the Aggregated row sums the window.
+ * window == NULL (the final summary): totals divided by duration_s, the run's length
+ *   (0 or less: rates print as 0).
  * Returns 0, or -1 if memory ran out (nothing printed). */
-int console_print_stats(FILE *out, const stats_table_t *t, bool current, int64_t now_s,
-                        double duration_s);
+int console_print_stats(FILE *out, const stats_table_t *t, const stats_table_t *window,
+                        double window_s, double duration_s);
 
 /* "Response time percentiles (approximated)" with Locust's percentiles 50 66 75 80 90 95 98 99
  * 99.9 99.99 100 and # reqs; rows without requests are left out (as Locust does).

@@ -15,7 +15,9 @@
 #include "console.h"
 #include "../common/dispatch.h"
 #include "local.h"
+#include "outputs.h"
 #include "registry.h"
+#include "window.h"
 
 #define HEARTBEAT_INTERVAL_S 1.0
 #define TABLE_INTERVAL_S 2.0
@@ -42,12 +44,26 @@ typedef struct master {
     uint64_t run_id;
     double wait_started, run_started, stop_started, stop_deadline;
     int64_t run_started_unix;
+    double run_started_wall, run_ended_wall;
     double run_ended;
     uint32_t *class_users;    /* dispatch_class_counts of -u; owned */
     bool all_spawned_logged;
     stats_table_t stats;      /* the run's merged statistics */
+    window_t window;          /* the last seconds, per second, for current figures */
+    stats_table_t current;    /* window_sum of the last complete seconds (scratch) */
+    double current_s;         /* seconds current covers */
+    outputs_t out;            /* history, thresholds, report files */
+    double next_snapshot;     /* monotonic: next history row (and CSV rewrite) */
+    uint32_t peak_users;
+    bool reset_done;          /* --reset-stats applied */
+    double rate;              /* spawn rate in force (-r, or the stage's) */
+    const stage_t *stages;    /* load shape (--stages or the file's), NULL: none */
+    size_t n_stages;
+    stage_t *cli_stages;      /* parsed --stages; owned */
+    size_t stage_idx;         /* the stage in force */
+    double stage_started;     /* monotonic */
     double next_heartbeat, next_table;
-    int exit_code;
+    int exit_code;            /* the process's, once decided (for the reports) */
     bool failed;              /* a fatal error ended the run */
     char err[512];
 } master_t;
@@ -157,7 +173,7 @@ static void rebalance(master_t *m, bool force)
         return;
     }
     dispatch_plan(m->class_users, nc, active, plan);
-    dispatch_rates(m->o->spawn_rate, plan, nc, active, rates);
+    dispatch_rates(m->rate, plan, nc, active, rates);
     size_t k = 0;
     for (size_t i = 0; i < m->reg.n; i++) {
         worker_t *w = &m->reg.workers[i];
@@ -171,7 +187,7 @@ static void rebalance(master_t *m, bool force)
         if (rates[k] > 0)
             w->rate = rates[k];
         else if (w->rate <= 0)
-            w->rate = m->o->spawn_rate;
+            w->rate = m->rate;
         k++;
         if (changed) {
             w->state = WORKER_SPAWNING;
@@ -186,14 +202,33 @@ static void rebalance(master_t *m, bool force)
     free(rates);
 }
 
+/* Make stage i the one in force: its users, its rate. */
+static void enter_stage(master_t *m, size_t i, double now)
+{
+    const stage_t *st = &m->stages[i];
+    m->stage_idx = i;
+    m->stage_started = now;
+    m->rate = st->spawn_rate > 0 ? st->spawn_rate : m->o->spawn_rate;
+    dispatch_class_counts(m->sc, st->users, m->class_users);
+    log_info("Stage %zu/%zu: %u users at %.2f per second for %.0f s", i + 1, m->n_stages,
+             st->users, m->rate, st->duration_s);
+}
+
 static void start_run(master_t *m)
 {
     m->phase = PHASE_RUNNING;
     m->run_id = (uint64_t)clock_wall_s() * 1000 + 1;
     m->run_started = clock_mono_s();
     m->run_started_unix = (int64_t)clock_wall_s();
+    m->run_started_wall = clock_wall_s();
     m->next_table = m->run_started + TABLE_INTERVAL_S;
-    log_info("Ramping to %ld users at a rate of %.2f per second", m->o->users, m->o->spawn_rate);
+    m->next_snapshot = m->run_started + 1.0;
+    if (m->n_stages) {
+        enter_stage(m, 0, m->run_started);
+    } else {
+        m->rate = m->o->spawn_rate;
+        log_info("Ramping to %ld users at a rate of %.2f per second", m->o->users, m->rate);
+    }
     rebalance(m, true);
     if (m->o->run_time_s > 0)
         log_info("Run time limit set to %.0f seconds", m->o->run_time_s);
@@ -245,6 +280,15 @@ static void log_all_spawned(master_t *m)
         snprintf(line + off, sizeof line - off, "}");
     log_info("All users spawned: %s (%" PRIu64 " total users)", line, total);
     m->all_spawned_logged = true;
+    if (m->o->reset_stats && !m->reset_done) {
+        /* As Locust: the ramp-up is not what the run is measuring. */
+        log_info("Resetting stats");
+        stats_clear(&m->stats);
+        window_clear(&m->window);
+        for (size_t i = 0; i < m->reg.n; i++)
+            m->reg.workers[i].requests = m->reg.workers[i].failures = 0;
+        m->reset_done = true;
+    }
 }
 
 /* ---- receiving ----------------------------------------------------------------------- */
@@ -308,6 +352,8 @@ static void on_report(master_t *m, worker_t *w, const Herd__Report *r)
         send_ack(m, w);
         return;
     }
+    if (window_add_report(&m->window, (int64_t)clock_wall_s(), r, err, sizeof err) < 0)
+        log_warn("current figures miss a report: %s", err);
     w->requests += stats_total_requests(&m->stats) - before_req;
     w->failures += stats_total_failures(&m->stats) - before_fail;
     w->last_applied = r->last_seq;
@@ -447,6 +493,92 @@ static bool stop_complete(master_t *m)
     return true;
 }
 
+static uint32_t running_users(const master_t *m)
+{
+    uint32_t n = 0;
+    for (size_t i = 0; i < m->reg.n; i++)
+        if (worker_is_active(&m->reg.workers[i]))
+            n += m->reg.workers[i].users;
+    return n;
+}
+
+/* The current figures: the last complete seconds of the window (up to 10, as Locust). */
+static void refresh_current(master_t *m, double now)
+{
+    int64_t now_s = (int64_t)clock_wall_s();
+    double elapsed = now - m->run_started;
+    int secs = elapsed >= 10 ? 10 : (int)elapsed;
+    if (secs < 1)
+        secs = 1;
+    if (window_sum(&m->window, now_s - secs, now_s, &m->current) < 0)
+        log_warn("out of memory computing current figures");
+    m->current_s = secs;
+}
+
+static report_run_t run_facts(master_t *m, report_worker_t *workers)
+{
+    report_run_t run;
+    memset(&run, 0, sizeof run);
+    run.scenario_file = m->o->file;
+    run.description = m->sc->description;
+    run.host = m->o->host ? m->o->host : m->sc->host;
+    run.users = m->o->users;
+    run.spawn_rate = m->o->spawn_rate;
+    run.run_time_s = m->o->run_time_s;
+    run.start_unix = m->run_started_wall;
+    run.end_unix = m->run_ended_wall > 0 ? m->run_ended_wall : clock_wall_s();
+    run.peak_users = m->peak_users;
+    run.exit_code = m->exit_code;
+    for (size_t i = 0; i < m->reg.n; i++) {
+        const worker_t *w = &m->reg.workers[i];
+        workers[i].id = w->id;
+        workers[i].hostname = w->hostname;
+        workers[i].state = worker_state_name(w->state);
+        workers[i].requests = w->requests;
+        workers[i].failures = w->failures;
+    }
+    run.workers = workers;
+    run.n_workers = m->reg.n;
+    run.thresholds = m->out.verdicts;
+    run.n_thresholds = m->out.n_thresholds;
+    return run;
+}
+
+static void write_outputs(master_t *m, bool final)
+{
+    if (!m->o->csv_prefix && !(final && (m->o->json_path || m->o->html_path)))
+        return;
+    report_worker_t *workers = calloc(m->reg.n ? m->reg.n : 1, sizeof *workers);
+    if (!workers)
+        return;
+    report_run_t run = run_facts(m, workers);
+    char err[512];
+    if (outputs_write(&m->out, m->o, &m->stats, &run, final, err, sizeof err) < 0)
+        log_error("%s", err);
+    free(workers);
+}
+
+/* Once a second while running: a history row, the CSV files, the next stage. */
+static void each_second(master_t *m, double now)
+{
+    uint32_t users = running_users(m);
+    if (users > m->peak_users)
+        m->peak_users = users;
+    refresh_current(m, now);
+    if (outputs_snapshot(&m->out, (int64_t)clock_wall_s(), users, &m->stats, &m->current,
+                         m->current_s) < 0)
+        log_warn("out of memory recording the history");
+    write_outputs(m, false);
+    if (m->n_stages && now - m->stage_started >= m->stages[m->stage_idx].duration_s) {
+        if (m->stage_idx + 1 < m->n_stages) {
+            enter_stage(m, m->stage_idx + 1, now);
+            rebalance(m, true);
+        } else {
+            stop_run(m, "The last stage is over, stopping test");
+        }
+    }
+}
+
 static void tick(master_t *m, double now)
 {
     if (now >= m->next_heartbeat) {
@@ -491,9 +623,15 @@ static void tick(master_t *m, double now)
             stop_run(m, "--run-time limit reached, stopping test");
             break;
         }
+        if (now >= m->next_snapshot) {
+            each_second(m, now);
+            m->next_snapshot += 1.0;
+            if (m->phase != PHASE_RUNNING)
+                break;
+        }
         if (!m->o->only_summary && now >= m->next_table) {
-            console_print_stats(stdout, &m->stats, true, (int64_t)clock_wall_s(),
-                                now - m->run_started);
+            refresh_current(m, now);
+            console_print_stats(stdout, &m->stats, &m->current, m->current_s, 0);
             fflush(stdout);
             m->next_table = now + TABLE_INTERVAL_S;
         }
@@ -562,7 +700,7 @@ static int bound_port(master_t *m)
 static void print_summary(master_t *m)
 {
     double elapsed = (m->run_ended > m->run_started ? m->run_ended : clock_mono_s()) - m->run_started;
-    console_print_stats(stdout, &m->stats, false, (int64_t)clock_wall_s(), elapsed);
+    console_print_stats(stdout, &m->stats, NULL, 0, elapsed);
     console_print_percentiles(stdout, &m->stats);
     console_print_failures(stdout, &m->stats);
     fflush(stdout);
@@ -580,11 +718,27 @@ int master_run(const master_options_t *o, scenario_t *sc, const char *scenario_t
     m.scenario_len = scenario_len;
     registry_init(&m.reg, sc->n_classes);
     stats_init(&m.stats);
+    stats_init(&m.current);
+    window_init(&m.window);
     m.class_users = calloc(sc->n_classes, sizeof *m.class_users);
     int rc = 1;
     if (!m.class_users) {
         snprintf(err, errlen, "out of memory");
         goto out;
+    }
+    if (outputs_init(&m.out, sc, &o->thresholds, err, errlen) < 0) {
+        rc = 2;
+        goto out;
+    }
+    if (o->stages) {
+        if (stages_parse(o->stages, &m.cli_stages, &m.n_stages, err, errlen) < 0) {
+            rc = 2;
+            goto out;
+        }
+        m.stages = m.cli_stages;
+    } else if (sc->n_stages) {
+        m.stages = sc->stages;
+        m.n_stages = sc->n_stages;
     }
     dispatch_class_counts(sc, (uint32_t)o->users, m.class_users);
     if (bind_socket(&m, err, errlen) < 0)
@@ -623,7 +777,9 @@ int master_run(const master_options_t *o, scenario_t *sc, const char *scenario_t
         }
         tick(&m, clock_mono_s());
     }
-    m.run_ended = clock_mono_s();
+    /* The run lasted until the stop; waiting for final reports is not part of it. */
+    m.run_ended = m.stop_started > 0 ? m.stop_started : clock_mono_s();
+    m.run_ended_wall = clock_wall_s() - (clock_mono_s() - m.run_ended);
 
     for (size_t i = 0; i < m.reg.n; i++)
         if (worker_is_active(&m.reg.workers[i]))
@@ -635,15 +791,32 @@ int master_run(const master_options_t *o, scenario_t *sc, const char *scenario_t
     } else {
         uint64_t fails = stats_total_failures(&m.stats);
         rc = fails ? (int)o->exit_code_on_error : 0;
+        if (m.run_started > 0 &&
+            outputs_check_thresholds(&m.out, &m.stats, m.run_ended - m.run_started) > 0) {
+            for (size_t i = 0; i < m.out.n_thresholds; i++)
+                if (!m.out.verdicts[i].passed)
+                    log_error("Threshold %s failed: observed %.4g%s%s", m.out.verdicts[i].text,
+                              m.out.verdicts[i].observed, *m.out.verdicts[i].unit ? " " : "",
+                              m.out.verdicts[i].unit);
+            rc = 3;
+        }
         log_info("Shutting down (exit code %d)", rc);
     }
+    m.exit_code = rc;
     if (m.run_started > 0) {
+        refresh_current(&m, m.run_ended);
+        if (outputs_snapshot(&m.out, (int64_t)m.run_ended_wall, running_users(&m), &m.stats,
+                             &m.current, m.current_s) < 0)
+            log_warn("out of memory recording the history");
+        write_outputs(&m, true);
         for (size_t i = 0; i < m.reg.n; i++) {
             worker_t *w = &m.reg.workers[i];
             log_info("Worker %s (%s): %" PRIu64 " requests, %" PRIu64 " failures",
                      worker_short_id(w), worker_state_name(w->state), w->requests, w->failures);
         }
         print_summary(&m);
+        outputs_print_thresholds(&m.out, stdout);
+        fflush(stdout);
     }
 
 out:
@@ -660,6 +833,10 @@ out:
         zmq_ctx_term(m.zctx);
     registry_free(&m.reg);
     stats_free(&m.stats);
+    stats_free(&m.current);
+    window_free(&m.window);
+    outputs_free(&m.out);
+    free(m.cli_stages);
     free(m.class_users);
     return rc;
 }

@@ -42,6 +42,13 @@ int master_options_parse(master_options_t *o, int argc, char **argv, char *err, 
         {"heartbeat-liveness", 0, CLI_INT, &o->heartbeat_liveness, "N", "seconds of silence before a worker is declared missing (default 3)", 1, 3600, false},
         {"tags", 'T', CLI_LIST, &o->tags, "TAG,...", "run only tasks with one of these tags", 0, 0, false},
         {"exclude-tags", 'E', CLI_LIST, &o->exclude_tags, "TAG,...", "skip tasks with any of these tags", 0, 0, false},
+        {"csv", 0, CLI_STRING, &o->csv_prefix, "PREFIX", "write PREFIX_stats.csv, _stats_history.csv, _failures.csv, _exceptions.csv (Locust's format), updated during the run", 0, 0, false},
+        {"csv-full-history", 0, CLI_FLAG, &o->csv_full_history, NULL, "_stats_history.csv gets a row per request name too, not only Aggregated", 0, 0, false},
+        {"json", 0, CLI_STRING, &o->json_path, "FILE", "write the final statistics as JSON", 0, 0, false},
+        {"html", 0, CLI_STRING, &o->html_path, "FILE", "write a self-contained HTML report with charts", 0, 0, false},
+        {"reset-stats", 0, CLI_FLAG, &o->reset_stats, NULL, "reset the statistics once every user has been spawned", 0, 0, false},
+        {"stages", 0, CLI_STRING, &o->stages, "SPEC", "load shape: DURATION:USERS[:RATE],... e.g. 30s:10,1m:50:5,30s:0 (overrides the file's stages:)", 0, 0, false},
+        {"threshold", 0, CLI_LIST, &o->thresholds, "EXPR", "pass criterion, repeatable: p95<300ms, avg<100, fail_ratio<0.01, rps>=50; exit code 3 if one fails", 0, 0, false},
         {"loglevel", 'L', CLI_STRING, &o->loglevel, "LEVEL", "DEBUG, INFO, WARNING, ERROR or CRITICAL (default INFO)", 0, 0, false},
         {"logfile", 0, CLI_STRING, &o->logfile, "FILE", "write log lines to FILE instead of stderr", 0, 0, false},
         {"config", 0, CLI_STRING, &o->config, "FILE", "read options from FILE ('option = value' lines)", 0, 0, false},
@@ -55,7 +62,7 @@ int master_options_parse(master_options_t *o, int argc, char **argv, char *err, 
                        "herd-master runs a scenario file against a target: it starts or waits for\n"
                        "herd-worker processes, hands them users, merges their statistics and prints\n"
                        "Locust-style tables. Exit code: 0 without failed requests, 1 (or\n"
-                       "--exit-code-on-error) with any, 2 for bad usage.",
+                       "--exit-code-on-error) with any, 3 when a --threshold fails, 2 for bad usage.",
                        opts, n);
         return 1;
     }

@@ -35,6 +35,13 @@ typedef struct master_options {
     const char *logfile;
     const char *config;
     cli_list_t tags, exclude_tags;
+    const char *csv_prefix;       /* --csv */
+    bool csv_full_history;
+    const char *json_path;        /* --json */
+    const char *html_path;        /* --html */
+    bool reset_stats;             /* reset once every user is spawned */
+    const char *stages;           /* --stages spec, overrides the file's */
+    cli_list_t thresholds;        /* --threshold, added to the file's */
 } master_options_t;
 
 /* Returns 0, 1 when --help was printed, -1 with err on bad input. */

@@ -121,7 +121,7 @@ static void test_stats_table_final(void **state)
     fill(&t);
     output_t o;
     FILE *f = out_open(&o);
-    assert_int_equal(console_print_stats(f, &t, false, 0, 10.0), 0);
+    assert_int_equal(console_print_stats(f, &t, NULL, 0, 10.0), 0);
     out_close(&o, f);
 
     char want[1024];
@@ -159,8 +159,14 @@ static void test_stats_table_current(void **state)
     fill(&t);
     output_t o;
     FILE *f = out_open(&o);
-    /* window [100, 104): 5 requests, 2 failures over 4 s (cut at the first second) */
-    assert_int_equal(console_print_stats(f, &t, true, 106, 999.0), 0);
+    /* the last 4 s held 4 requests of /a (1 failed) and 1 failed request of /b */
+    stats_table_t win;
+    stats_init(&win);
+    long wa = stats_row(&win, "GET", "/a"), wb = stats_row(&win, "POST", "/b");
+    for (int i = 0; i < 4; i++)
+        stats_record(&win, (size_t)wa, 1000, 10, i == 0, 100);
+    stats_record(&win, (size_t)wb, 1000, 10, true, 100);
+    assert_int_equal(console_print_stats(f, &t, &win, 4.0, 999.0), 0);
     out_close(&o, f);
     assert_int_equal(o.n, 7);
     char want[1024];
@@ -170,12 +176,15 @@ static void test_stats_table_current(void **state)
                            "       5    2(40.00%) |      4       1      10      3 |    1.25        0.50"));
     out_free(&o);
 
-    /* long after the last request the live rate drops to 0 */
+    /* an empty window (nothing in the last seconds): the live rate is 0 */
+    stats_clear(&win);
     f = out_open(&o);
-    assert_int_equal(console_print_stats(f, &t, true, 200, 0), 0);
+    assert_int_equal(console_print_stats(f, &t, &win, 4.0, 0), 0);
     out_close(&o, f);
     assert_non_null(strstr(o.lines[5], "|    0.00        0.00"));
+    assert_non_null(strstr(o.lines[2], "|    0.00        0.00"));
     out_free(&o);
+    stats_free(&win);
     stats_free(&t);
 }
 
@@ -186,7 +195,7 @@ static void test_empty_table(void **state)
     stats_init(&t);
     output_t o;
     FILE *f = out_open(&o);
-    assert_int_equal(console_print_stats(f, &t, false, 0, 0), 0);
+    assert_int_equal(console_print_stats(f, &t, NULL, 0, 0), 0);
     assert_int_equal(console_print_percentiles(f, &t), 0);
     console_print_failures(f, &t);
     out_close(&o, f);
@@ -260,7 +269,7 @@ static void test_percentiles_rounded_and_clamped(void **state)
     out_free(&o);
 
     f = out_open(&o);
-    assert_int_equal(console_print_stats(f, &t, false, 0, 1.0), 0);
+    assert_int_equal(console_print_stats(f, &t, NULL, 0, 1.0), 0);
     out_close(&o, f);
     /* avg (1499 + 1500 + 123456789) / 3 us = 41153.3 ms; min 1 ms (1499 us); med 2 ms */
     assert_line(&o, 2, cat(want, sizeof want, 3, "GET      ", pad("/slow", 76),

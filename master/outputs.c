@@ -1,0 +1,186 @@
+#include "outputs.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+int outputs_init(outputs_t *o, const scenario_t *sc, const cli_list_t *cli, char *err,
+                 size_t errlen)
+{
+    memset(o, 0, sizeof *o);
+    history_init(&o->history);
+    size_t n = sc->n_thresholds + (cli ? cli->n : 0);
+    o->thresholds = calloc(n ? n : 1, sizeof *o->thresholds);
+    o->verdicts = calloc(n ? n : 1, sizeof *o->verdicts);
+    if (!o->thresholds || !o->verdicts) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < sc->n_thresholds; i++)
+        o->thresholds[o->n_thresholds++] = sc->thresholds[i];
+    for (size_t i = 0; cli && i < cli->n; i++) {
+        char msg[256];
+        if (threshold_parse(cli->items[i], &o->thresholds[o->n_thresholds], msg, sizeof msg) < 0) {
+            snprintf(err, errlen, "--threshold: %s", msg);
+            return -1;
+        }
+        o->n_thresholds++;
+    }
+    return 0;
+}
+
+void outputs_free(outputs_t *o)
+{
+    history_free(&o->history);
+    for (size_t i = 0; i < o->n_names; i++)
+        free(o->names[i]);
+    free(o->names);
+    free(o->thresholds);
+    free(o->verdicts);
+    memset(o, 0, sizeof *o);
+}
+
+/* A copy of s that lives as long as the history (rows can be cleared by --reset-stats). */
+static const char *intern(outputs_t *o, const char *s)
+{
+    for (size_t i = 0; i < o->n_names; i++)
+        if (strcmp(o->names[i], s) == 0)
+            return o->names[i];
+    if (o->n_names == o->cap_names) {
+        size_t cap = o->cap_names ? o->cap_names * 2 : 32;
+        char **nn = realloc(o->names, cap * sizeof *nn);
+        if (!nn)
+            return NULL;
+        o->names = nn;
+        o->cap_names = cap;
+    }
+    char *d = strdup(s);
+    if (!d)
+        return NULL;
+    o->names[o->n_names++] = d;
+    return d;
+}
+
+static double pct_ms(const stats_entry_t *e, double p)
+{
+    if (!e->requests)
+        return -1;
+    uint64_t v = p >= 100 ? e->max_us : hist_percentile(&e->hist, p);
+    if (v < e->min_us)
+        v = e->min_us;
+    if (v > e->max_us)
+        v = e->max_us;
+    return (double)v / 1000.0;
+}
+
+static int fill_point(outputs_t *o, history_point_t *pt, const stats_entry_t *tot,
+                      const stats_entry_t *cur, double current_s)
+{
+    pt->method = intern(o, tot->method ? tot->method : "");
+    pt->name = intern(o, tot->name);
+    if (!pt->method || !pt->name)
+        return -1;
+    if (cur && current_s > 0) {
+        pt->rps = (double)cur->requests / current_s;
+        pt->fails_per_s = (double)cur->failures / current_s;
+    }
+    for (int i = 0; i < REPORT_N_PCT; i++)
+        pt->cur_pct_ms[i] = cur ? pct_ms(cur, report_percentiles[i]) : -1;
+    pt->total_requests = tot->requests;
+    pt->total_failures = tot->failures;
+    pt->total_median_ms = tot->requests ? pct_ms(tot, 50) : 0;
+    pt->total_avg_ms = tot->requests ? (double)tot->sum_us / (double)tot->requests / 1000.0 : 0;
+    pt->total_min_ms = tot->requests ? (double)tot->min_us / 1000.0 : 0;
+    pt->total_max_ms = (double)tot->max_us / 1000.0;
+    pt->total_avg_content_bytes = tot->requests ? (double)tot->bytes / (double)tot->requests : 0;
+    return 0;
+}
+
+int outputs_snapshot(outputs_t *o, int64_t now_s, uint32_t users, const stats_table_t *total,
+                     const stats_table_t *current, double current_s)
+{
+    history_snapshot_t *s = history_add(&o->history, now_s, users, total->n_entries + 1);
+    if (!s)
+        return -1;
+    stats_entry_t tot, cur;
+    stats_entry_init(&tot);
+    stats_entry_init(&cur);
+    int rc = -1;
+    if (stats_aggregate(total, &tot) == 0 && stats_aggregate(current, &cur) == 0 &&
+        fill_point(o, &s->points[0], &tot, &cur, current_s) == 0) {
+        rc = 0;
+        for (size_t i = 0; i < total->n_entries && rc == 0; i++) {
+            const stats_entry_t *e = &total->entries[i];
+            long c = stats_find(current, e->method, e->name);
+            rc = fill_point(o, &s->points[i + 1], e, c >= 0 ? &current->entries[c] : NULL,
+                            current_s);
+        }
+    }
+    stats_entry_free(&tot);
+    stats_entry_free(&cur);
+    return rc;
+}
+
+static double agg_pct(double p, void *ctx)
+{
+    return pct_ms(ctx, p);
+}
+
+size_t outputs_check_thresholds(outputs_t *o, const stats_table_t *final, double duration_s)
+{
+    stats_entry_t tot;
+    stats_entry_init(&tot);
+    stats_aggregate(final, &tot);
+    th_figures_t f = {
+        .requests = (double)tot.requests,
+        .failures = (double)tot.failures,
+        .duration_s = duration_s,
+        .avg_ms = tot.requests ? (double)tot.sum_us / (double)tot.requests / 1000.0 : 0,
+        .min_ms = tot.requests ? (double)tot.min_us / 1000.0 : 0,
+        .max_ms = (double)tot.max_us / 1000.0,
+        .percentile_ms = agg_pct,
+        .ctx = &tot,
+    };
+    size_t failed = 0;
+    for (size_t i = 0; i < o->n_thresholds; i++) {
+        report_threshold_t *v = &o->verdicts[i];
+        v->text = o->thresholds[i].text;
+        v->unit = threshold_unit(&o->thresholds[i]);
+        v->passed = threshold_check(&o->thresholds[i], &f, &v->observed);
+        if (tot.requests == 0 && o->thresholds[i].metric != TH_REQUESTS &&
+            o->thresholds[i].metric != TH_FAILURES)
+            v->passed = false;   /* nothing measured proves nothing */
+        failed += !v->passed;
+    }
+    stats_entry_free(&tot);
+    return failed;
+}
+
+void outputs_print_thresholds(const outputs_t *o, FILE *out)
+{
+    if (!o->n_thresholds)
+        return;
+    fprintf(out, "Thresholds\n");
+    for (size_t i = 0; i < o->n_thresholds; i++) {
+        const report_threshold_t *v = &o->verdicts[i];
+        fprintf(out, "  %-30s %-7s (observed %.*f%s%s)\n", v->text, v->passed ? "passed" : "FAILED",
+                *v->unit ? 1 : 4, v->observed, *v->unit ? " " : "", v->unit);
+    }
+    fputc('\n', out);
+}
+
+int outputs_write(const outputs_t *o, const master_options_t *opt, const stats_table_t *final,
+                  const report_run_t *run, bool final_write, char *err, size_t errlen)
+{
+    int rc = 0;
+    if (opt->csv_prefix && report_write_csv(opt->csv_prefix, final, &o->history, run,
+                                            opt->csv_full_history, err, errlen) < 0)
+        rc = -1;
+    if (!final_write)
+        return rc;
+    if (opt->json_path && report_write_json(opt->json_path, final, &o->history, run, err, errlen) < 0)
+        rc = -1;
+    if (opt->html_path && report_write_html(opt->html_path, final, &o->history, run, err, errlen) < 0)
+        rc = -1;
+    return rc;
+}
