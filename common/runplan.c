@@ -88,6 +88,7 @@ int threshold_parse(const char *text, threshold_t *out, char *err, size_t errlen
     size_t tl = strlen(out->text);
     while (tl && isspace((unsigned char)out->text[tl - 1]))
         out->text[--tl] = '\0';
+    p = out->text;
 #define BAD(...) do { snprintf(err, errlen, __VA_ARGS__); return -1; } while (0)
     const char *m = p;
     while (*p && (isalnum((unsigned char)*p) || *p == '_' || *p == '.' || *p == '(' || *p == ')'))

@@ -55,6 +55,7 @@ typedef struct master {
     outputs_t out;            /* history, thresholds, report files */
     double next_snapshot;     /* monotonic: next history row (and CSV rewrite) */
     uint32_t peak_users;
+    uint32_t users_at_stop;   /* for the last history row, taken after the stop */
     bool reset_done;          /* --reset-stats applied */
     double rate;              /* spawn rate in force (-r, or the stage's) */
     const stage_t *stages;    /* load shape (--stages or the file's), NULL: none */
@@ -234,6 +235,15 @@ static void start_run(master_t *m)
         log_info("Run time limit set to %.0f seconds", m->o->run_time_s);
 }
 
+static uint32_t running_users(const master_t *m)
+{
+    uint32_t n = 0;
+    for (size_t i = 0; i < m->reg.n; i++)
+        if (worker_is_active(&m->reg.workers[i]))
+            n += m->reg.workers[i].users;
+    return n;
+}
+
 static void stop_run(master_t *m, const char *why)
 {
     if (m->phase != PHASE_RUNNING && m->phase != PHASE_WAITING) {
@@ -247,6 +257,7 @@ static void stop_run(master_t *m, const char *why)
     }
     m->phase = PHASE_STOPPING;
     m->stop_started = clock_mono_s();
+    m->users_at_stop = running_users(m);
     m->stop_deadline = m->stop_started + m->o->stop_timeout_s + FINAL_REPORT_GRACE_S;
     for (size_t i = 0; i < m->reg.n; i++) {
         worker_t *w = &m->reg.workers[i];
@@ -491,15 +502,6 @@ static bool stop_complete(master_t *m)
             return false;
     }
     return true;
-}
-
-static uint32_t running_users(const master_t *m)
-{
-    uint32_t n = 0;
-    for (size_t i = 0; i < m->reg.n; i++)
-        if (worker_is_active(&m->reg.workers[i]))
-            n += m->reg.workers[i].users;
-    return n;
 }
 
 /* The current figures: the last complete seconds of the window (up to 10, as Locust). */
@@ -805,7 +807,7 @@ int master_run(const master_options_t *o, scenario_t *sc, const char *scenario_t
     m.exit_code = rc;
     if (m.run_started > 0) {
         refresh_current(&m, m.run_ended);
-        if (outputs_snapshot(&m.out, (int64_t)m.run_ended_wall, running_users(&m), &m.stats,
+        if (outputs_snapshot(&m.out, (int64_t)m.run_ended_wall, m.users_at_stop, &m.stats,
                              &m.current, m.current_s) < 0)
             log_warn("out of memory recording the history");
         write_outputs(&m, true);
