@@ -93,6 +93,21 @@ bool stats_is_empty(const stats_table_t *t);
 void stats_current_rate(const stats_table_t *t, int64_t now_s, int window_s,
                         double *rps, double *fails_per_s);
 
+/* ---- reading (common/stats_view.c): what every output shows ----------------------------- */
+
+/* Locust's PERCENTILES_TO_REPORT: 50 66 75 80 90 95 98 99 99.9 99.99 100 */
+#define STATS_N_PERCENTILES 11
+extern const double stats_percentiles[STATS_N_PERCENTILES];
+
+/* The entries in Locust's row order (by name, then method). The array is the caller's to
+ * free; the entries stay the table's. NULL if memory ran out. */
+const stats_entry_t **stats_sorted_entries(const stats_table_t *t);
+/* Response times at percentiles ps[0..n) (0-100) as shown everywhere: the histogram's value
+ * clamped into the entry's exact [min, max]; 100 is the exact max; all 0 without requests. */
+void stats_entry_percentiles_us(const stats_entry_t *e, const double *ps, size_t n,
+                                uint64_t *out_us);
+uint64_t stats_entry_percentile_us(const stats_entry_t *e, double p);
+
 /* ---- wire (Report) ---------------------------------------------------------------------- */
 
 /* Fill r's entries/seconds/failures from t (rows without requests are left out; other fields

@@ -12,10 +12,9 @@
 
 #define NAME_COL_WIDTH (CONSOLE_NAME_WIDTH - CONSOLE_TYPE_WIDTH + 4) /* stats table's name column */
 
-static const double PERCENTILES[] = { 50, 66, 75, 80, 90, 95, 98, 99, 99.9, 99.99, 100 };
 static const char *const PERCENTILE_LABELS[] = { "50%", "66%", "75%",   "80%",    "90%", "95%",
                                                  "98%", "99%", "99.9%", "99.99%", "100%" };
-#define N_PERCENTILES (sizeof PERCENTILES / sizeof PERCENTILES[0])
+#define N_PERCENTILES STATS_N_PERCENTILES
 
 static void dashes(FILE *out, int n)
 {
@@ -28,41 +27,6 @@ static long long us_to_ms(uint64_t us)
     return (long long)((us + 500) / 1000);
 }
 
-/* Row order: by name, then method (Locust sorts its (name, method) keys). */
-static const stats_table_t *sort_table;
-static int row_cmp(const void *a, const void *b)
-{
-    const stats_entry_t *x = &sort_table->entries[*(const size_t *)a];
-    const stats_entry_t *y = &sort_table->entries[*(const size_t *)b];
-    int c = strcmp(x->name, y->name);
-    return c ? c : strcmp(x->method, y->method);
-}
-
-static size_t *sorted_rows(const stats_table_t *t)
-{
-    size_t *rows = malloc((t->n_entries ? t->n_entries : 1) * sizeof *rows);
-    if (!rows)
-        return NULL;
-    for (size_t i = 0; i < t->n_entries; i++)
-        rows[i] = i;
-    /* qsort has no context argument in C11; the table is only read, one print at a time. */
-    sort_table = t;
-    qsort(rows, t->n_entries, sizeof *rows, row_cmp);
-    sort_table = NULL;
-    return rows;
-}
-
-static uint64_t clamp_to_entry(const stats_entry_t *e, uint64_t v)
-{
-    if (e->requests == 0)
-        return 0;
-    if (v < e->min_us)
-        return e->min_us;
-    if (v > e->max_us)
-        return e->max_us;
-    return v;
-}
-
 static void print_stats_row(FILE *out, const stats_entry_t *e, double rps, double fails_per_s)
 {
     char type[64], fails[64];
@@ -72,7 +36,7 @@ static void print_stats_row(FILE *out, const stats_entry_t *e, double rps, doubl
     snprintf(fails, sizeof fails, "%" PRIu64 "(%.2f%%)", e->failures, ratio * 100);
     long long avg = e->requests ? llround((double)e->sum_us / (double)e->requests / 1000.0) : 0;
     long long min = e->requests ? us_to_ms(e->min_us) : 0;
-    long long med = us_to_ms(clamp_to_entry(e, hist_percentile(&e->hist, 50)));
+    long long med = us_to_ms(stats_entry_percentile_us(e, 50));
     fprintf(out, "%-*s %-*s %7" PRIu64 " %12s |%7lld %7lld %7lld%7lld | %7.2f %11.2f\n",
             CONSOLE_TYPE_WIDTH, type, NAME_COL_WIDTH, e->name, e->requests, fails, avg, min,
             us_to_ms(e->max_us), med, rps, fails_per_s);
@@ -106,7 +70,7 @@ int console_print_stats(FILE *out, const stats_table_t *t, const stats_table_t *
 {
     stats_entry_t total;
     stats_entry_init(&total);
-    size_t *rows = sorted_rows(t);
+    const stats_entry_t **rows = stats_sorted_entries(t);
     if (!rows || stats_aggregate(t, &total) < 0) {
         free(rows);
         stats_entry_free(&total);
@@ -128,7 +92,7 @@ int console_print_stats(FILE *out, const stats_table_t *t, const stats_table_t *
             "failures/s");
     print_stats_separator(out);
     for (size_t i = 0; i < t->n_entries; i++) {
-        const stats_entry_t *e = &t->entries[rows[i]];
+        const stats_entry_t *e = rows[i];
         double r = 0, f = 0;
         if (window)
             window_rates(window, e, window_s, &r, &f);
@@ -150,12 +114,11 @@ int console_print_stats(FILE *out, const stats_table_t *t, const stats_table_t *
 static void print_percentile_row(FILE *out, const stats_entry_t *e)
 {
     uint64_t v[N_PERCENTILES];
-    hist_percentiles(&e->hist, PERCENTILES, N_PERCENTILES, v);
-    v[N_PERCENTILES - 1] = e->max_us;   /* 100 %: the exact maximum, as the Max column */
+    stats_entry_percentiles_us(e, stats_percentiles, N_PERCENTILES, v);
     fprintf(out, "%-*s %-*s %8lld", CONSOLE_TYPE_WIDTH, e->method ? e->method : "",
-            CONSOLE_NAME_WIDTH, e->name, us_to_ms(clamp_to_entry(e, v[0])));
+            CONSOLE_NAME_WIDTH, e->name, us_to_ms(v[0]));
     for (size_t i = 1; i < N_PERCENTILES; i++)
-        fprintf(out, " %6lld", us_to_ms(clamp_to_entry(e, v[i])));
+        fprintf(out, " %6lld", us_to_ms(v[i]));
     fprintf(out, " %6" PRIu64 "\n", e->requests);
 }
 
@@ -177,7 +140,7 @@ int console_print_percentiles(FILE *out, const stats_table_t *t)
 {
     stats_entry_t total;
     stats_entry_init(&total);
-    size_t *rows = sorted_rows(t);
+    const stats_entry_t **rows = stats_sorted_entries(t);
     if (!rows || stats_aggregate(t, &total) < 0) {
         free(rows);
         stats_entry_free(&total);
@@ -192,7 +155,7 @@ int console_print_percentiles(FILE *out, const stats_table_t *t)
     fprintf(out, " %6s\n", "# reqs");
     print_percentile_separator(out);
     for (size_t i = 0; i < t->n_entries; i++) {
-        const stats_entry_t *e = &t->entries[rows[i]];
+        const stats_entry_t *e = rows[i];
         if (e->requests)
             print_percentile_row(out, e);
     }

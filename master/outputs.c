@@ -63,14 +63,7 @@ static const char *intern(outputs_t *o, const char *s)
 
 static double pct_ms(const stats_entry_t *e, double p)
 {
-    if (!e->requests)
-        return -1;
-    uint64_t v = p >= 100 ? e->max_us : hist_percentile(&e->hist, p);
-    if (v < e->min_us)
-        v = e->min_us;
-    if (v > e->max_us)
-        v = e->max_us;
-    return (double)v / 1000.0;
+    return e->requests ? (double)stats_entry_percentile_us(e, p) / 1000.0 : -1;
 }
 
 static int fill_point(outputs_t *o, history_point_t *pt, const stats_entry_t *tot,
@@ -85,7 +78,7 @@ static int fill_point(outputs_t *o, history_point_t *pt, const stats_entry_t *to
         pt->fails_per_s = (double)cur->failures / current_s;
     }
     for (int i = 0; i < REPORT_N_PCT; i++)
-        pt->cur_pct_ms[i] = cur ? pct_ms(cur, report_percentiles[i]) : -1;
+        pt->cur_pct_ms[i] = cur ? pct_ms(cur, stats_percentiles[i]) : -1;
     pt->total_requests = tot->requests;
     pt->total_failures = tot->failures;
     pt->total_median_ms = tot->requests ? pct_ms(tot, 50) : 0;

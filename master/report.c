@@ -15,7 +15,6 @@
 #include <time.h>
 #include <unistd.h>
 
-const double report_percentiles[REPORT_N_PCT] = { 50, 66, 75, 80, 90, 95, 98, 99, 99.9, 99.99, 100 };
 const char *const report_percentile_labels[REPORT_N_PCT] = { "50%", "66%", "75%",   "80%",
                                                              "90%", "95%", "98%",   "99%",
                                                              "99.9%", "99.99%", "100%" };
@@ -58,51 +57,9 @@ history_snapshot_t *history_add(history_t *h, int64_t unix_s, uint32_t users, si
 
 /* ---- rows and percentiles ----------------------------------------------------------------- */
 
-static int entry_cmp(const void *a, const void *b)
-{
-    const stats_entry_t *x = *(const stats_entry_t *const *)a;
-    const stats_entry_t *y = *(const stats_entry_t *const *)b;
-    int c = strcmp(x->name ? x->name : "", y->name ? y->name : "");
-    return c ? c : strcmp(x->method ? x->method : "", y->method ? y->method : "");
-}
-
-const stats_entry_t **report_sorted_entries(const stats_table_t *t)
-{
-    const stats_entry_t **rows = malloc((t->n_entries ? t->n_entries : 1) * sizeof *rows);
-    if (!rows)
-        return NULL;
-    for (size_t i = 0; i < t->n_entries; i++)
-        rows[i] = &t->entries[i];
-    qsort(rows, t->n_entries, sizeof *rows, entry_cmp);
-    return rows;
-}
-
-static uint64_t clamp_to_entry(const stats_entry_t *e, uint64_t v)
-{
-    if (e->requests == 0)
-        return 0;
-    if (v < e->min_us)
-        return e->min_us;
-    if (v > e->max_us)
-        return e->max_us;
-    return v;
-}
-
 void report_entry_percentiles_us(const stats_entry_t *e, uint64_t out_us[REPORT_N_PCT])
 {
-    if (e->requests == 0) {
-        memset(out_us, 0, REPORT_N_PCT * sizeof *out_us);
-        return;
-    }
-    hist_percentiles(&e->hist, report_percentiles, REPORT_N_PCT, out_us);
-    out_us[REPORT_N_PCT - 1] = e->max_us;   /* 100 %: the exact maximum */
-    for (size_t i = 0; i < REPORT_N_PCT; i++)
-        out_us[i] = clamp_to_entry(e, out_us[i]);
-}
-
-uint64_t report_entry_median_us(const stats_entry_t *e)
-{
-    return clamp_to_entry(e, hist_percentile(&e->hist, 50));
+    stats_entry_percentiles_us(e, stats_percentiles, REPORT_N_PCT, out_us);
 }
 
 long long report_us_to_ms_rounded(uint64_t us)

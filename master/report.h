@@ -19,9 +19,7 @@
 
 #include "../common/stats.h"
 
-#define REPORT_N_PCT 11
-/* Locust's PERCENTILES_TO_REPORT: 50 66 75 80 90 95 98 99 99.9 99.99 100 */
-extern const double report_percentiles[REPORT_N_PCT];
+#define REPORT_N_PCT STATS_N_PERCENTILES   /* the percentiles are stats_percentiles */
 
 /* One row of _stats_history.csv: one entry (or Aggregated) at one second. */
 typedef struct history_point {
@@ -94,14 +92,9 @@ int report_write_html(const char *path, const stats_table_t *final, const histor
 
 /* ---- shared pieces (the console computes the same figures; see report.c) ---------------- */
 
-/* The table's entries in Locust's row order (by name, then method). The array is the
- * caller's to free; the entries stay the table's. NULL if memory ran out. */
-const stats_entry_t **report_sorted_entries(const stats_table_t *t);
-/* Response-time percentiles (report_percentiles) of e as the console shows them: histogram
+/* Response-time percentiles (stats_percentiles) of e as the console shows them: histogram
  * values clamped into the row's exact [min, max], 100 % the exact max. All 0 when e has no
  * requests. */
 void report_entry_percentiles_us(const stats_entry_t *e, uint64_t out_us[REPORT_N_PCT]);
-/* The median as above (clamped into [min, max]); 0 when e has no requests. */
-uint64_t report_entry_median_us(const stats_entry_t *e);
 
 #endif

@@ -85,7 +85,7 @@ static void stats_csv_row(FILE *f, const stats_entry_t *e, double duration_s)
     csv_field(f, false, e->name);
     csv_u64(f, e->requests);
     csv_u64(f, e->failures);
-    fprintf(f, ",%lld", report_us_to_ms_rounded(report_entry_median_us(e)));
+    fprintf(f, ",%lld", report_us_to_ms_rounded(stats_entry_percentile_us(e, 50)));
     csv_pyfloat(f, e->requests ? (double)e->sum_us / (double)e->requests / 1000.0 : 0.0);
     if (e->requests) {
         csv_pyfloat(f, (double)e->min_us / 1000.0);
@@ -112,7 +112,7 @@ static int write_stats(const char *path, const stats_table_t *t, const report_ru
 {
     stats_entry_t total;
     stats_entry_init(&total);
-    const stats_entry_t **rows = report_sorted_entries(t);
+    const stats_entry_t **rows = stats_sorted_entries(t);
     if (!rows || stats_aggregate(t, &total) < 0) {
         free(rows);
         stats_entry_free(&total);

@@ -155,7 +155,7 @@ static void stats_html_row(FILE *f, const stats_entry_t *e, double duration_s, b
     td_text(f, e->name);
     td_u64(f, e->requests);
     td_u64(f, e->failures);
-    td_ms(f, report_entry_median_us(e));
+    td_ms(f, stats_entry_percentile_us(e, 50));
     td_double(f, "%.1f", e->requests ? (double)e->sum_us / (double)e->requests / 1000.0 : 0);
     td_ms(f, e->requests ? e->min_us : 0);
     td_ms(f, e->max_us);
@@ -409,8 +409,8 @@ static int write_page(FILE *f, const stats_table_t *t, const history_t *h, const
     stats_entry_t total, corr_total;
     stats_entry_init(&total);
     stats_entry_init(&corr_total);
-    const stats_entry_t **rows = report_sorted_entries(t);
-    const stats_entry_t **corr_rows = run->corrected ? report_sorted_entries(run->corrected) : NULL;
+    const stats_entry_t **rows = stats_sorted_entries(t);
+    const stats_entry_t **corr_rows = run->corrected ? stats_sorted_entries(run->corrected) : NULL;
     int rc = -1;
     if (!rows || stats_aggregate(t, &total) < 0)
         goto out;

@@ -75,7 +75,7 @@ static json_t *corrected_json(const stats_entry_t *c)
               put(o, "max_response_time", jms(c->max_us)) &&
               put(o, "avg_response_time",
                   json_real(c->requests ? (double)c->sum_us / (double)c->requests / 1000.0 : 0)) &&
-              put(o, "median_response_time", jms(report_entry_median_us(c))) &&
+              put(o, "median_response_time", jms(stats_entry_percentile_us(c, 50))) &&
               put(o, "percentiles", percentiles_json(c));
     if (!ok) {
         json_decref(o);
@@ -100,7 +100,7 @@ static json_t *entry_json(const stats_entry_t *e, double duration_s, const stats
                   json_real(duration_s > 0 ? (double)e->failures / duration_s : 0)) &&
               put(o, "fail_ratio", json_real(n > 0 ? (double)e->failures / n : 0)) &&
               put(o, "avg_response_time", json_real(n > 0 ? (double)e->sum_us / n / 1000.0 : 0)) &&
-              put(o, "median_response_time", jms(report_entry_median_us(e))) &&
+              put(o, "median_response_time", jms(stats_entry_percentile_us(e, 50))) &&
               put(o, "avg_content_length", json_real(n > 0 ? (double)e->bytes / n : 0)) &&
               put(o, "percentiles", percentiles_json(e));
     if (ok && corr)
@@ -123,7 +123,7 @@ static json_t *stats_json(const stats_table_t *t, const report_run_t *run)
     stats_entry_t total, corr_total;
     stats_entry_init(&total);
     stats_entry_init(&corr_total);
-    const stats_entry_t **rows = report_sorted_entries(t);
+    const stats_entry_t **rows = stats_sorted_entries(t);
     const stats_table_t *corrected = run ? run->corrected : NULL;
     bool ok = arr && rows && stats_aggregate(t, &total) == 0 &&
               (!corrected || stats_aggregate(corrected, &corr_total) == 0);
