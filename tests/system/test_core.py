@@ -283,3 +283,50 @@ def test_worker_paused_comes_back_nothing_lost(tmp_path, http_server, procs):
     # Nothing counted twice; at most the thawed worker's two in-flight requests, abandoned
     # when it found its master gone, were answered but not counted.
     assert 0 <= http_server.count - reqs <= 2, (reqs, http_server.count, err)
+
+
+def test_setup_failure_stops_the_run(tmp_path, http_server):
+    f = write(tmp_path, "setup.yaml", """\
+setup:
+  - get: /status/500
+    save: {things: $}
+users:
+  - name: U
+    tasks:
+      - name: t
+        steps:
+          - get: "/x/{{ pick(things) }}"
+""")
+    r = run_master(["-f", f, "-H", http_server.url, "--headless", "-u", "2", "-t", "5s"])
+    assert r.returncode == 1
+    assert re.search(r"herd-master: worker \w+: setup step GET /status/500 failed: HTTP 500$",
+                     r.stderr.strip()), r.stderr
+    assert http_server.paths == {"/status/500": 1}   # no user ever ran
+
+
+def test_tags_select_tasks(tmp_path, http_server):
+    f = write(tmp_path, "tags.yaml", """\
+users:
+  - name: U
+    tasks:
+      - name: a
+        tags: [read]
+        steps: [{get: /a}]
+      - name: b
+        tags: [write]
+        steps: [{get: /b}]
+      - name: c
+        steps: [{get: /c}]
+""")
+    r = run_master(["-f", f, "-H", http_server.url, "--headless", "-u", "2", "-t", "2s",
+                    "--tags", "read", "--stop-timeout", "2s"])
+    assert r.returncode == 0, r.stderr
+    assert set(http_server.paths) == {"/a"}
+    http_server.paths.clear()
+    r = run_master(["-f", f, "-H", http_server.url, "--headless", "-u", "2", "-t", "2s",
+                    "--exclude-tags", "read,write", "--stop-timeout", "2s"])
+    assert r.returncode == 0, r.stderr
+    assert set(http_server.paths) == {"/c"}
+    r = run_master(["-f", f, "-H", http_server.url, "--headless", "--tags", "nope"])
+    assert r.returncode == 2
+    assert "no task left to run with --tags 'nope'" in r.stderr
