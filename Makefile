@@ -1,10 +1,14 @@
 # herd — the only build entry. `make` builds bin/, `make test` runs every test, `make demo`
 # runs the gaming demo, `make bench` the benchmarks, `make deps` installs Debian packages.
 # Every target that compiles calls `make deps` first, so a fresh Debian 12 needs only make.
+#
+# Sanitizer build beside the normal one:
+#   make BUILD=build/asan BINDIR=build/asan/bin SANITIZE=address,undefined test
 
 CC       ?= cc
 PKGS     := libzmq libcurl libprotobuf-c uuid yaml-0.1 jansson libmicrohttpd
-BUILD    := build
+BUILD    ?= build
+BINDIR   ?= bin
 SANITIZE ?=
 OPT      ?= -O2
 
@@ -27,7 +31,7 @@ MASTER_O  := $(patsubst %.c,$(BUILD)/%.o,$(filter-out master/main.c,$(wildcard m
 SERVICE_O := $(patsubst %.c,$(BUILD)/%.o,$(wildcard sample-services/*.c))
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BIN  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
-BINS      := bin/herd-master bin/herd-worker bin/herd-sample-services
+BINS      := $(BINDIR)/herd-master $(BINDIR)/herd-worker $(BINDIR)/herd-sample-services
 PYTEST    := /usr/bin/python3 -m pytest
 
 .PHONY: all deps test unit-test system-test demo bench clean install
@@ -58,14 +62,14 @@ $(BUILD)/libworker.a: $(WORKER_O)
 $(BUILD)/libmaster.a: $(MASTER_O)
 	@rm -f $@; ar rcs $@ $^
 
-bin/herd-worker: $(BUILD)/worker/main.o $(BUILD)/libworker.a $(BUILD)/libherd.a
-	@mkdir -p bin
+$(BINDIR)/herd-worker: $(BUILD)/worker/main.o $(BUILD)/libworker.a $(BUILD)/libherd.a
+	@mkdir -p $(BINDIR)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
-bin/herd-master: $(BUILD)/master/main.o $(BUILD)/libmaster.a $(BUILD)/libherd.a
-	@mkdir -p bin
+$(BINDIR)/herd-master: $(BUILD)/master/main.o $(BUILD)/libmaster.a $(BUILD)/libherd.a
+	@mkdir -p $(BINDIR)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
-bin/herd-sample-services: $(SERVICE_O) $(BUILD)/libherd.a
-	@mkdir -p bin
+$(BINDIR)/herd-sample-services: $(SERVICE_O) $(BUILD)/libherd.a
+	@mkdir -p $(BINDIR)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
 
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(BUILD)/libmaster.a $(BUILD)/libworker.a $(BUILD)/libherd.a | $(PROTO_H)
@@ -79,7 +83,7 @@ unit-test: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
 
 system-test: $(BINS)
-	$(PYTEST) -q tests/system
+	HERD_BIN=$(abspath $(BINDIR)) $(PYTEST) -q tests/system
 
 demo: all
 	@sh mk/demo.sh
@@ -93,6 +97,6 @@ install: all
 	install -m 755 $(BINS) $(DESTDIR)/usr/local/bin/
 
 clean:
-	rm -rf $(BUILD) bin
+	rm -rf $(BUILD) $(BINDIR)
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -208,6 +208,20 @@ static void queue_ack(control_t *c, uint64_t acked)
     }
 }
 
+/* p, just pushed and filled, becomes the next report (sent if connected) or, when empty,
+ * is dropped again. */
+static void queue_commit(control_t *c, pending_t *p)
+{
+    if (stats_is_empty(&p->stats)) {
+        stats_free(&p->stats);
+        c->n_queue--;
+        return;
+    }
+    p->first_seq = p->last_seq = ++c->next_seq;
+    if (c->welcomed)
+        send_report(c, p);
+}
+
 /* Take what the engines counted since the last collect and queue it as the next report. */
 static void collect_and_send(control_t *c)
 {
@@ -221,14 +235,7 @@ static void collect_and_send(control_t *c)
     for (unsigned i = 0; i < c->threads; i++)
         if (engine_collect(c->engines[i], &p->stats, COLLECT_TIMEOUT_MS) < 0)
             log_debug("engine %u busy; its counts come with the next report", i);
-    if (stats_is_empty(&p->stats)) {
-        stats_free(&p->stats);
-        c->n_queue--;
-        return;
-    }
-    p->first_seq = p->last_seq = ++c->next_seq;
-    if (c->welcomed)
-        send_report(c, p);
+    queue_commit(c, p);
 }
 
 /* After a (re)welcome: everything the master has not applied goes as one report covering
@@ -289,16 +296,8 @@ static void drain_engines(control_t *c)
             log_error("out of memory: engine %u's last counts are lost", i);
     free(c->engines);
     c->engines = NULL;
-    if (!p)
-        return;
-    if (stats_is_empty(&p->stats)) {
-        stats_free(&p->stats);
-        c->n_queue--;
-        return;
-    }
-    p->first_seq = p->last_seq = ++c->next_seq;
-    if (c->welcomed)
-        send_report(c, p);
+    if (p)
+        queue_commit(c, p);
 }
 
 static void apply_targets(control_t *c)

@@ -15,7 +15,8 @@ import time
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BIN = os.path.join(ROOT, "bin")
+# HERD_BIN points the tests at another build (make BINDIR=... SANITIZE=... test sets it).
+BIN = os.environ.get("HERD_BIN") or os.path.join(ROOT, "bin")
 MASTER = os.path.join(BIN, "herd-master")
 WORKER = os.path.join(BIN, "herd-worker")
 SERVICES = os.path.join(BIN, "herd-sample-services")

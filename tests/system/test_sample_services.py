@@ -20,8 +20,8 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # HERD_SAMPLE_SERVICES_BIN runs the tests against another build (sanitizers, valgrind wrapper).
-BINARY = os.environ.get("HERD_SAMPLE_SERVICES_BIN",
-                        os.path.join(ROOT, "bin", "herd-sample-services"))
+BINARY = os.environ.get("HERD_SAMPLE_SERVICES_BIN") or os.path.join(
+    os.environ.get("HERD_BIN") or os.path.join(ROOT, "bin"), "herd-sample-services")
 SERVICES = ("profile", "matchmaking", "item", "tradepost")
 
 
