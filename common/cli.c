@@ -71,6 +71,44 @@ int cli_parse_duration(const char *s, double *seconds)
     return 0;
 }
 
+/* Strings copied from the config file and list values: they back option values until
+ * cli_release. */
+static char **owned;
+static size_t n_owned, cap_owned;
+
+static char *own_strdup(const char *s)
+{
+    if (n_owned == cap_owned) {
+        size_t cap = cap_owned ? cap_owned * 2 : 16;
+        char **o = realloc(owned, cap * sizeof *o);
+        if (!o)
+            return NULL;
+        owned = o;
+        cap_owned = cap;
+    }
+    char *d = strdup(s);
+    if (d)
+        owned[n_owned++] = d;
+    return d;
+}
+
+void cli_release(cli_option_t *opts, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (opts[i].type == CLI_LIST) {
+            cli_list_t *l = opts[i].target;
+            free(l->items);
+            l->items = NULL;
+            l->n = 0;
+        }
+    }
+    for (size_t i = 0; i < n_owned; i++)
+        free(owned[i]);
+    free(owned);
+    owned = NULL;
+    n_owned = cap_owned = 0;
+}
+
 static cli_option_t *find_long(cli_option_t *opts, size_t n, const char *name, size_t len)
 {
     for (size_t i = 0; i < n; i++)
@@ -166,7 +204,7 @@ static int set_value(cli_option_t *o, const char *value, const char *src, char *
     }
     case CLI_LIST: {
         cli_list_t *l = o->target;
-        char *copy = strdup(value);
+        char *copy = own_strdup(value);
         if (!copy) {
             snprintf(err, errlen, "out of memory");
             return -1;
@@ -243,7 +281,7 @@ static int parse_config_file(cli_option_t *opts, size_t n, const char *path, cha
         }
         char src[64];
         snprintf(src, sizeof src, "%s:%d: ", path, lineno);
-        char *copy = strdup(val);
+        char *copy = own_strdup(val);
         if (!copy || set_value(o, copy, src, err, errlen) < 0) {
             fclose(f);
             return -1;

@@ -17,7 +17,7 @@
 
 typedef enum cli_type {
     CLI_FLAG,      /* bool *, no value */
-    CLI_STRING,    /* char ** (points into argv/env or an owned copy; never freed) */
+    CLI_STRING,    /* char ** (points into argv/env, or a copy cli owns until cli_release) */
     CLI_INT,       /* long *, within [min, max] */
     CLI_DOUBLE,    /* double *, within [min, max] */
     CLI_DURATION,  /* double * seconds: 10s, 5m, 1h30m, 90 (seconds), 1.5s */
@@ -25,7 +25,7 @@ typedef enum cli_type {
 } cli_type_t;
 
 typedef struct cli_list {
-    char **items;   /* owned by the process (never freed) */
+    char **items;   /* owned by cli until cli_release */
     size_t n;
 } cli_list_t;
 
@@ -44,6 +44,9 @@ typedef struct cli_option {
  * *help. Returns 0, or -1 with err filled. */
 int cli_parse(cli_option_t *opts, size_t n_opts, int argc, char **argv, bool *help,
               char *err, size_t errlen);
+/* Free what cli_parse allocated for the table (config-file strings, list items). The option
+ * values that pointed at them are gone after this: call it when the program is done. */
+void cli_release(cli_option_t *opts, size_t n_opts);
 void cli_print_help(FILE *out, const char *usage, const char *intro, const cli_option_t *opts,
                     size_t n_opts);
 

@@ -70,15 +70,19 @@ int main(int argc, char **argv)
     char err[1024];
     master_options_t o;
     int r = master_options_parse(&o, argc, argv, err, sizeof err);
-    if (r == 1)
+    if (r == 1) {
+        master_options_free(&o);
         return 0;
+    }
     if (r < 0) {
         fprintf(stderr, "herd-master: %s\n", err);
+        master_options_free(&o);
         return 2;
     }
     if (log_setup("master", (log_level_t)log_level_parse(o.loglevel), o.logfile, err,
                   sizeof err) < 0) {
         fprintf(stderr, "herd-master: %s\n", err);
+        master_options_free(&o);
         return 2;
     }
 
@@ -91,6 +95,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "herd-master: %s\n", err);
         free(text);
         scenario_free(sc);
+        master_options_free(&o);
         return 2;
     }
     for (size_t c = 0; c < sc->n_classes; c++) {
@@ -100,6 +105,7 @@ int main(int argc, char **argv)
                     sc->classes[c].name, o.file);
             free(text);
             scenario_free(sc);
+            master_options_free(&o);
             return 2;
         }
     }
@@ -121,6 +127,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "herd-master: %s\n", err);
     scenario_free(sc);
     free(text);
+    master_options_free(&o);
     log_close();
     return rc;
 }

@@ -7,6 +7,17 @@
 
 #define BIG 1e18
 
+/* The parsed table, kept for master_options_free (cli owns copies of some values). */
+static cli_option_t table[40];
+static size_t table_n;
+
+void master_options_free(master_options_t *o)
+{
+    (void)o;
+    cli_release(table, table_n);
+    table_n = 0;
+}
+
 int master_options_parse(master_options_t *o, int argc, char **argv, char *err, size_t errlen)
 {
     memset(o, 0, sizeof *o);
@@ -54,8 +65,11 @@ int master_options_parse(master_options_t *o, int argc, char **argv, char *err, 
         {"config", 0, CLI_STRING, &o->config, "FILE", "read options from FILE ('option = value' lines)", 0, 0, false},
     };
     size_t n = sizeof opts / sizeof opts[0];
+    _Static_assert(sizeof opts <= sizeof table, "table too small");
+    memcpy(table, opts, sizeof opts);
+    table_n = n;
     bool help = false;
-    if (cli_parse(opts, n, argc, argv, &help, err, errlen) < 0)
+    if (cli_parse(table, n, argc, argv, &help, err, errlen) < 0)
         return -1;
     if (help) {
         cli_print_help(stdout, "herd-master -f FILE [-H URL] [-u N] [-r RATE] [-t TIME] --headless [options]",
@@ -63,12 +77,12 @@ int master_options_parse(master_options_t *o, int argc, char **argv, char *err, 
                        "herd-worker processes, hands them users, merges their statistics and prints\n"
                        "Locust-style tables. Exit code: 0 without failed requests, 1 (or\n"
                        "--exit-code-on-error) with any, 3 when a --threshold fails, 2 for bad usage.",
-                       opts, n);
+                       table, n);
         return 1;
     }
     for (size_t i = 0; i < n; i++)
-        if (!strcmp(opts[i].name, "master-bind-port"))
-            o->bind_port_given = opts[i].seen;
+        if (!strcmp(table[i].name, "master-bind-port"))
+            o->bind_port_given = table[i].seen;
     if (!o->file) {
         snprintf(err, errlen, "-f/--locustfile: no scenario file given (e.g. -f scenarios/trading_server.yaml)");
         return -1;

@@ -46,5 +46,7 @@ typedef struct master_options {
 
 /* Returns 0, 1 when --help was printed, -1 with err on bad input. */
 int master_options_parse(master_options_t *o, int argc, char **argv, char *err, size_t errlen);
+/* Release what parsing allocated; o's strings and lists are invalid afterwards. */
+void master_options_free(master_options_t *o);
 
 #endif

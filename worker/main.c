@@ -42,8 +42,10 @@ int main(int argc, char **argv)
     };
     char err[512];
     bool help;
-    if (cli_parse(opts, sizeof opts / sizeof opts[0], argc, argv, &help, err, sizeof err) < 0) {
+    const size_t n_opts = sizeof opts / sizeof opts[0];
+    if (cli_parse(opts, n_opts, argc, argv, &help, err, sizeof err) < 0) {
         fprintf(stderr, "herd-worker: %s\n", err);
+        cli_release(opts, n_opts);
         return 2;
     }
     if (help) {
@@ -51,16 +53,19 @@ int main(int argc, char **argv)
                        "herd-worker connects to a herd-master, runs the virtual users it is given\n"
                        "with libcurl and streams statistics back. It needs no scenario file: the\n"
                        "master sends it.",
-                       opts, sizeof opts / sizeof opts[0]);
+                       opts, n_opts);
+        cli_release(opts, n_opts);
         return 0;
     }
     int level = log_level_parse(o.loglevel);
     if (level < 0) {
         fprintf(stderr, "herd-worker: -L/--loglevel wants DEBUG, INFO, WARNING, ERROR or CRITICAL, got '%s'\n", o.loglevel);
+        cli_release(opts, n_opts);
         return 2;
     }
     if (log_setup("worker", (log_level_t)level, o.logfile, err, sizeof err) < 0) {
         fprintf(stderr, "herd-worker: %s\n", err);
+        cli_release(opts, n_opts);
         return 2;
     }
     struct sigaction sa;
@@ -81,6 +86,7 @@ int main(int argc, char **argv)
     }
     int rc = control_run(&o, &interrupted);
     curl_global_cleanup();
+    cli_release(opts, n_opts);
     log_close();
     return rc;
 }

@@ -52,11 +52,20 @@ typedef struct opts {
     cli_list_t tags;
 } opts_t;
 
+static cli_option_t t[7];
+
+/* Free what the previous parse allocated (its values die with it). */
+static void release(void)
+{
+    cli_release(t, 7);
+}
+
 static int parse(opts_t *o, int argc, char **argv, char *err)
 {
+    release();
     memset(o, 0, sizeof *o);
     o->users = 1;
-    cli_option_t t[] = {
+    cli_option_t tt[] = {
         {"users", 'u', CLI_INT, &o->users, "N", "users", 0, 1000, false},
         {"spawn-rate", 'r', CLI_DOUBLE, &o->rate, "R", "rate", 0.001, 1e9, false},
         {"run-time", 't', CLI_DURATION, &o->time, "T", "time", 0, 1e9, false},
@@ -66,8 +75,9 @@ static int parse(opts_t *o, int argc, char **argv, char *err)
         {"config", 0, CLI_STRING, NULL, "F", "x", 0, 0, false},
     };
     bool help;
-    const char *dummy;
-    t[6].target = &dummy;
+    static const char *dummy;
+    tt[6].target = &dummy;
+    memcpy(t, tt, sizeof t);
     return cli_parse(t, 7, argc, argv, &help, err, 256);
 }
 
@@ -102,6 +112,7 @@ static void test_forms(void **state)
     assert_int_equal(parse(&o, 2, a6, err), -1);
     char *a7[] = {"p", "-u", "5000", NULL};
     assert_int_equal(parse(&o, 3, a7, err), -1);
+    release();
 }
 
 static void test_precedence(void **state)
@@ -142,6 +153,7 @@ static void test_precedence(void **state)
     assert_string_equal(err, want);
     free(a3[1]);
     unlink(path);
+    release();
 }
 
 int main(void)
