@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -75,6 +76,13 @@ typedef struct user {
     request_t req;
 } user_t;
 
+/* What epoll has for one socket of this engine (see on_socket). */
+typedef struct fdreg {
+    uint32_t events;       /* EPOLLIN/EPOLLOUT registered in epoll; 0: not registered */
+    bool wanted;           /* curl wants events on it (no CURL_POLL_REMOVE since) */
+    bool ours;             /* opened by on_open_socket: we learn when it is closed */
+} fdreg_t;
+
 typedef enum cmd_kind { CMD_TARGET, CMD_STOP } cmd_kind_t;
 
 typedef struct cmd {
@@ -113,6 +121,8 @@ struct engine {
 
     user_t **users;        /* live users, any order; owned */
     size_t n_users, cap_users;
+    fdreg_t *fds;          /* indexed by socket number; owned */
+    size_t cap_fds;
     etimer_t **heap;       /* min-heap on at; capacity reserved for 2 timers per user + 1 */
     size_t n_heap, cap_heap;
 
@@ -132,6 +142,9 @@ struct engine {
 };
 
 static void user_run(engine_t *e, user_t *u);
+static curl_socket_t on_open_socket(void *clientp, curlsocktype purpose,
+                                    struct curl_sockaddr *addr);
+static int on_close_socket(void *clientp, curl_socket_t s);
 
 /* ---- process-wide setup ------------------------------------------------------------------ */
 
@@ -526,6 +539,10 @@ static int user_spawn(engine_t *e, uint32_t cls)
         free(u);
         return -1;
     }
+    curl_easy_setopt(u->req.easy, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
+    curl_easy_setopt(u->req.easy, CURLOPT_OPENSOCKETDATA, e);
+    curl_easy_setopt(u->req.easy, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
+    curl_easy_setopt(u->req.easy, CURLOPT_CLOSESOCKETDATA, e);
     u->cls = cls;
     u->uc = uc;
     u->wake = (etimer_t){ .pos = TIMER_IDLE, .kind = TIMER_WAKE, .user = u };
@@ -684,32 +701,100 @@ static void process_commands(engine_t *e)
 
 /* ---- curl multi-socket glue ------------------------------------------------------------- */
 
+/* Socket registry. A keep-alive connection's socket is handed back to curl's connection cache
+ * after every transfer (curl_multi_remove_handle), and curl then tells us CURL_POLL_REMOVE;
+ * the next transfer on it asks for CURL_POLL_IN again. Deleting and re-adding it in epoll
+ * would cost two epoll_ctl calls a request, so for sockets we opened ourselves
+ * (on_open_socket) a REMOVE only marks the socket unwanted and leaves it registered; the next
+ * want of the same events costs nothing. An unwanted socket that becomes ready (the server
+ * closed an idle connection) is deleted from epoll then, so it cannot spin the loop; curl
+ * finds the connection dead when it next checks it. Knowing when our sockets are opened and
+ * closed (on_close_socket) is what makes the stale registration safe: a new socket that gets
+ * a closed one's number starts unregistered. Sockets curl opens by itself (a resolver's
+ * socketpair) are registered and deleted eagerly, as curl asks. */
+static fdreg_t *fdreg_get(engine_t *e, curl_socket_t s)
+{
+    if (s < 0)
+        return NULL;
+    size_t i = (size_t)s;
+    if (i >= e->cap_fds) {
+        size_t cap = e->cap_fds ? e->cap_fds : 256;
+        while (cap <= i)
+            cap *= 2;
+        fdreg_t *p = realloc(e->fds, cap * sizeof *p);
+        if (!p)
+            return NULL;
+        memset(p + e->cap_fds, 0, (cap - e->cap_fds) * sizeof *p);
+        e->fds = p;
+        e->cap_fds = cap;
+    }
+    return &e->fds[i];
+}
+
+static curl_socket_t on_open_socket(void *clientp, curlsocktype purpose,
+                                    struct curl_sockaddr *addr)
+{
+    (void)purpose;
+    engine_t *e = clientp;
+    int fd = socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
+    if (fd < 0)
+        return CURL_SOCKET_BAD;
+    fdreg_t *r = fdreg_get(e, fd);
+    if (!r) {
+        close(fd);
+        return CURL_SOCKET_BAD;
+    }
+    *r = (fdreg_t){ .ours = true };
+    return fd;
+}
+
+static int on_close_socket(void *clientp, curl_socket_t s)
+{
+    engine_t *e = clientp;
+    if (s >= 0 && (size_t)s < e->cap_fds)
+        e->fds[s] = (fdreg_t){ 0 }; /* closing drops it from epoll */
+    return close(s);
+}
+
 static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
 {
     (void)easy;
+    (void)socketp;
     engine_t *e = userp;
+    fdreg_t *r = fdreg_get(e, s);
+    if (!r)
+        return -1;
     if (what == CURL_POLL_REMOVE) {
-        if (socketp)
+        r->wanted = false;
+        if (!r->ours && r->events) {
             epoll_ctl(e->epfd, EPOLL_CTL_DEL, s, NULL);
+            r->events = 0;
+        }
         return 0;
     }
-    /* socketp remembers what we registered (CURL_POLL_IN/OUT/INOUT, never 0): we call
-     * epoll_ctl only when that changes. */
-    int prev = (int)(uintptr_t)socketp;
-    if (prev == what)
+    uint32_t events =
+        ((what & CURL_POLL_IN) ? EPOLLIN : 0u) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u);
+    r->wanted = true;
+    if (r->events == events)
         return 0;
-    struct epoll_event ev = {
-        .events = ((what & CURL_POLL_IN) ? EPOLLIN : 0u) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u),
-        .data.fd = s,
-    };
-    int rc = epoll_ctl(e->epfd, prev ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, s, &ev);
-    if (rc < 0 && !prev && errno == EEXIST)
+    struct epoll_event ev = { .events = events, .data.fd = s };
+    int rc = epoll_ctl(e->epfd, r->events ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, s, &ev);
+    if (rc < 0 && !r->events && errno == EEXIST)
         rc = epoll_ctl(e->epfd, EPOLL_CTL_MOD, s, &ev);
-    else if (rc < 0 && prev && errno == ENOENT)
+    else if (rc < 0 && r->events && errno == ENOENT)
         rc = epoll_ctl(e->epfd, EPOLL_CTL_ADD, s, &ev);
-    if (rc == 0)
-        curl_multi_assign(e->multi, s, (void *)(uintptr_t)what);
+    r->events = rc == 0 ? events : 0;
     return rc == 0 ? 0 : -1;
+}
+
+/* An event on a socket curl does not want (an idle cached connection): unregister it. */
+static bool socket_unwanted(engine_t *e, int fd)
+{
+    if (fd < 0 || (size_t)fd >= e->cap_fds || e->fds[fd].wanted || !e->fds[fd].ours)
+        return false;
+    epoll_ctl(e->epfd, EPOLL_CTL_DEL, fd, NULL);
+    e->fds[fd].events = 0;
+    return true;
 }
 
 static int on_timer(CURLM *multi, long timeout_ms, void *userp)
@@ -789,6 +874,8 @@ static void *engine_main(void *arg)
                 process_commands(e);
                 continue;
             }
+            if (socket_unwanted(e, evs[i].data.fd))
+                continue;
             int flags = 0;
             if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLRDHUP))
                 flags |= CURL_CSELECT_IN;
@@ -820,7 +907,8 @@ static void engine_free(engine_t *e)
     free(e->users);
     free(e->heap);
     if (e->multi)
-        curl_multi_cleanup(e->multi);
+        curl_multi_cleanup(e->multi); /* closes cached connections through on_close_socket */
+    free(e->fds);
     if (e->epfd >= 0)
         close(e->epfd);
     if (e->evfd >= 0)

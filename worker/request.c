@@ -22,6 +22,19 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
     return len;
 }
 
+/* True when an environment variable would give curl a proxy for http or https URLs. */
+static bool env_has_proxy(void)
+{
+    static const char *const names[] = { "http_proxy", "https_proxy", "HTTPS_PROXY",
+                                         "all_proxy", "ALL_PROXY" };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        const char *v = getenv(names[i]);
+        if (v && *v)
+            return true;
+    }
+    return false;
+}
+
 int request_init(request_t *r, void *owner, char *err, size_t errlen)
 {
     memset(r, 0, sizeof *r);
@@ -30,6 +43,7 @@ int request_init(request_t *r, void *owner, char *err, size_t errlen)
     buf_init(&r->hdr);
     buf_init(&r->resp);
     buf_init(&r->scratch);
+    buf_init(&r->url_set);
     r->easy = curl_easy_init();
     if (!r->easy) {
         snprintf(err, errlen, "curl_easy_init failed");
@@ -44,6 +58,12 @@ int request_init(request_t *r, void *owner, char *err, size_t errlen)
     curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L); /* as python-requests does */
     curl_easy_setopt(h, CURLOPT_MAXREDIRS, 30L);
+    /* Without proxy variables curl would still look them (and no_proxy) up with getenv on
+     * every transfer; "" says "no proxy" once. With them, curl keeps honouring them. */
+    if (!env_has_proxy()) {
+        curl_easy_setopt(h, CURLOPT_PROXY, "");
+        curl_easy_setopt(h, CURLOPT_NOPROXY, "");
+    }
     return 0;
 }
 
@@ -57,6 +77,7 @@ void request_free(request_t *r)
     buf_free(&r->hdr);
     buf_free(&r->resp);
     buf_free(&r->scratch);
+    buf_free(&r->url_set);
     free(r->nodes);
     r->nodes = NULL;
     r->cap_nodes = 0;
@@ -207,26 +228,50 @@ int request_prepare(request_t *r, const step_t *st, const char *host, const tmpl
         return -1;
 
     CURL *h = r->easy;
-    curl_easy_setopt(h, CURLOPT_URL, r->url.data);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
-    double t = st->timeout_s > 0 ? st->timeout_s : 60.0;
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)(t * 1000.0 + 0.5));
-
-    /* The handle keeps the previous request's method: set every request's fully. */
-    http_method_t m = st->method;
-    bool with_body = st->body_kind != BODY_NONE || m == HTTP_POST || m == HTTP_PUT ||
-                     m == HTTP_PATCH;
-    if (m == HTTP_HEAD) {
-        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, NULL);
-        curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
-    } else if (with_body) {
-        curl_easy_setopt(h, CURLOPT_NOBODY, 0L);
-        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body.len);
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, r->body.data ? r->body.data : "");
-        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, m == HTTP_POST ? NULL : http_method_names[m]);
+    if (r->url_set.len == 0 || r->url_set.len != r->url.len ||
+        memcmp(r->url_set.data, r->url.data, r->url.len) != 0) {
+        curl_easy_setopt(h, CURLOPT_URL, r->url.data);
+        buf_reset(&r->url_set);
+        if (buf_append(&r->url_set, r->url.data, r->url.len) < 0)
+            buf_reset(&r->url_set); /* no copy: set the URL again next time */
+    }
+    const char *body = r->body.data ? r->body.data : "";
+    if (st == r->set_step && headers == r->set_headers) {
+        /* Same step as the previous request: method, timeout and headers are in place. */
+        if (r->set_body && (body != r->set_body || r->body.len != r->set_body_len)) {
+            curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body.len);
+            curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+            r->set_body = body;
+            r->set_body_len = r->body.len;
+        }
     } else {
-        curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
-        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, m == HTTP_GET ? NULL : http_method_names[m]);
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+        double t = st->timeout_s > 0 ? st->timeout_s : 60.0;
+        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)(t * 1000.0 + 0.5));
+
+        /* The handle keeps the previous request's method: set every step's fully. */
+        http_method_t m = st->method;
+        bool with_body = st->body_kind != BODY_NONE || m == HTTP_POST || m == HTTP_PUT ||
+                         m == HTTP_PATCH;
+        r->set_body = NULL;
+        if (m == HTTP_HEAD) {
+            curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, NULL);
+            curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+        } else if (with_body) {
+            curl_easy_setopt(h, CURLOPT_NOBODY, 0L);
+            curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body.len);
+            curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+            curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST,
+                             m == HTTP_POST ? NULL : http_method_names[m]);
+            r->set_body = body;
+            r->set_body_len = r->body.len;
+        } else {
+            curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+            curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST,
+                             m == HTTP_GET ? NULL : http_method_names[m]);
+        }
+        r->set_step = st;
+        r->set_headers = headers;
     }
 
     r->keep_body = st->needs_json || st->expect.contains != NULL;

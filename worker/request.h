@@ -39,6 +39,13 @@ typedef struct request {
     buf_t scratch;             /* rendering of one template value */
     struct curl_slist *nodes;  /* header list nodes, data pointing into hdr; owned array */
     size_t cap_nodes;
+    /* What the handle was last configured with, so request_prepare sets only what changed
+     * (CURLOPT_URL costs curl a copy; the rest is skipped for the same step). */
+    buf_t url_set;             /* the URL curl has (copy); empty: set it next time */
+    const step_t *set_step;    /* step whose method, timeout and headers are set, or NULL */
+    struct curl_slist *set_headers;
+    const char *set_body;      /* POSTFIELDS pointer and size last set */
+    size_t set_body_len;
     bool keep_body;            /* current step reads the body (JSON, contains) */
     uint64_t body_bytes;       /* response body bytes received by the current request */
 } request_t;

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""make bench: herd beside wrk (and Locust when python3-locust is installed), all against one
-loopback nginx, in one run. Prints requests, CPU seconds of the load generator (every
+"""make bench: herd beside wrk, a plain libcurl multi loop (curl_loop.c, built here with cc)
+and Locust when python3-locust is installed, all against one loopback nginx, in one run. Prints requests, CPU seconds of the load generator (every
 process it started, master and workers together), requests per CPU-second and the ratio to
 wrk; then the paced-users figures.
 
@@ -91,6 +91,20 @@ def run_wrk(url):
     return (int(m.group(1)) if m else 0), cpu, r.stdout
 
 
+def run_curl_loop(url, tmp):
+    """The plain libcurl multi loop (tests/bench/curl_loop.c), compiled here with cc; None
+    when it cannot be built."""
+    exe = os.path.join(tmp, "curl_loop")
+    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "curl_loop.c")
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if not cc or subprocess.run([cc, "-O2", "-std=c11", "-D_GNU_SOURCE", src, "-o", exe,
+                                 "-lcurl"], capture_output=True).returncode != 0:
+        return None
+    r, cpu = measured([exe, url + "/", str(USERS), str(SECONDS)])
+    m = re.search(r"(\d+) requests", r.stdout)
+    return (int(m.group(1)) if m else 0), cpu, r.stdout
+
+
 def run_herd(url, tmp, threads=None):
     f = os.path.join(tmp, "one.yaml")
     with open(f, "w") as fh:
@@ -171,6 +185,11 @@ def main():
         rows = []
         wrk_n, wrk_cpu, _ = run_wrk(url)
         rows.append(("wrk -t1 -c%d" % USERS, wrk_n, wrk_cpu))
+        loop = run_curl_loop(url, tmp)
+        if loop:
+            rows.append(("plain libcurl multi loop (curl_loop.c)", loop[0], loop[1]))
+        else:
+            print("(no C compiler or libcurl headers: plain libcurl row skipped)")
         n, cpu, out = run_herd(url, tmp)
         rows.append(("herd (1 local worker, 1 thread/core)", n, cpu))
         n1, cpu1, _ = run_herd(url, tmp, threads=1)

@@ -79,6 +79,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     if (strcmp(url, "/ok") == 0)
         return reply(c, 200, "ok", "text/plain");
+    if (strcmp(url, "/closeconn") == 0) {
+        /* The server ends the connection after the response: every request a new socket. */
+        struct MHD_Response *r =
+            MHD_create_response_from_buffer(2, (void *)"ok", MHD_RESPMEM_PERSISTENT);
+        MHD_add_response_header(r, "Connection", "close");
+        atomic_fetch_add(&srv.total, 1);
+        int ret = MHD_queue_response(c, 200, r);
+        MHD_destroy_response(r);
+        return ret;
+    }
     if (strcmp(url, "/missing") == 0)
         return reply(c, 404, "not found", "text/plain");
     if (strcmp(url, "/game") == 0)
@@ -276,6 +286,35 @@ static void test_count_equals_server(void **state)
     assert_int_equal(stats_total_failures(&t), 0);
     assert_int_equal(row(&t, "GET", "/ok")->requests, served);
     assert_true(row(&t, "GET", "/ok")->bytes == 2 * served);
+    stats_free(&t);
+    scenario_free(sc);
+}
+
+/* Sockets come and go (the server closes each connection) and their numbers are reused; the
+ * engine keeps idle keep-alive sockets registered in epoll, so a new socket with an old
+ * number must not be mistaken for the old one: every request is answered and counted. */
+static void test_connection_close_each_request(void **state)
+{
+    (void)state;
+    server_reset_counts();
+    scenario_t *sc = load("users:\n"
+                          "  - name: U\n"
+                          "    tasks:\n"
+                          "      - name: t\n"
+                          "        steps:\n"
+                          "          - get: /closeconn\n"
+                          "          - get: /ok\n");
+    stats_table_t t;
+    stats_init(&t);
+    run(sc, srv.host, NULL, 10, 1000, &t);
+    uint64_t served = atomic_load(&srv.total);
+    dump_failures(&t);
+    assert_true(served > 20);
+    assert_int_equal(stats_total_failures(&t), 0);
+    assert_int_equal(stats_total_requests(&t), served);
+    uint64_t closes = row(&t, "GET", "/closeconn")->requests;
+    uint64_t oks = row(&t, "GET", "/ok")->requests;
+    assert_int_equal(closes, oks); /* graceful stop: every task ran both steps */
     stats_free(&t);
     scenario_free(sc);
 }
@@ -744,6 +783,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_count_equals_server),
+        cmocka_unit_test(test_connection_close_each_request),
         cmocka_unit_test(test_404_fails_with_status),
         cmocka_unit_test(test_save_feeds_next_step),
         cmocka_unit_test(test_missing_key_and_not_json),
