@@ -1,6 +1,7 @@
 #include "master.h"
 
 #include <errno.h>
+#include <math.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -401,12 +402,18 @@ static void handle_message(master_t *m, const char *id, size_t id_len, Herd__Env
         w->users = env->heartbeat->users;
         w->cpu_percent = env->heartbeat->cpu_percent;
         /* As Locust: a generator short of CPU measures its own queueing, not the server.
-         * It can use at most one core per engine thread. */
+         * It can use at most one core per engine thread; and an engine loop that never
+         * waits is saturated even when it shares its core with something else. */
         uint32_t usable = w->threads && w->threads < w->cores ? w->threads : w->cores;
         if (!w->cpu_warned && usable && w->cpu_percent > 90.0 * usable) {
             log_warn("Worker %s is using %.0f %% of the %u core(s) it can use: its requests per "
                      "second and response times are unreliable; add workers or lower the load",
                      worker_short_id(w), w->cpu_percent / usable, usable);
+            w->cpu_warned = true;
+        } else if (!w->cpu_warned && env->heartbeat->engine_busy > 0.9) {
+            log_warn("Worker %s has an engine thread busy %.0f %% of the time: its requests per "
+                     "second and response times are unreliable; add workers or lower the load",
+                     worker_short_id(w), 100 * env->heartbeat->engine_busy);
             w->cpu_warned = true;
         }
         break;
@@ -567,8 +574,9 @@ static void each_second(master_t *m, double now)
     if (users > m->peak_users)
         m->peak_users = users;
     refresh_current(m, now);
-    if (outputs_snapshot(&m->out, (int64_t)clock_wall_s(), users, &m->stats, &m->current,
-                         m->current_s) < 0)
+    /* Row k is second k of the run, whatever the loop's jitter: no second skipped or doubled. */
+    int64_t second = m->run_started_unix + (int64_t)llround(m->next_snapshot - m->run_started);
+    if (outputs_snapshot(&m->out, second, users, &m->stats, &m->current, m->current_s) < 0)
         log_warn("out of memory recording the history");
     write_outputs(m, false);
     if (m->n_stages && now - m->stage_started >= m->stages[m->stage_idx].duration_s) {

@@ -137,6 +137,11 @@ static void send_heartbeat(control_t *c)
     hb.state = states[c->state];
     hb.users = user_count(c);
     hb.cpu_percent = c->cpu_percent;
+    for (unsigned i = 0; c->engines && i < c->threads; i++) {
+        double b = engine_busy(c->engines[i]);
+        if (b > hb.engine_busy)
+            hb.engine_busy = b;
+    }
     hb.run_id = c->run_id;
     Herd__Envelope env = HERD__ENVELOPE__INIT;
     env.body_case = HERD__ENVELOPE__BODY_HEARTBEAT;

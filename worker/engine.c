@@ -131,6 +131,9 @@ struct engine {
 
     /* ---- shared ---- */
     _Atomic uint32_t user_count;
+    _Atomic uint64_t idle_us;   /* time spent waiting in epoll_wait, for engine_busy */
+    double busy_mark_s;         /* engine_busy's previous call (control thread only) */
+    uint64_t busy_mark_idle_us;
     atomic_bool quit_requested; /* engine_destroy: abort everything and leave the loop */
     pthread_mutex_t mu;    /* guards what follows */
     pthread_cond_t cond;   /* flush_done moved */
@@ -867,8 +870,14 @@ static void *engine_main(void *arg)
     int running;
     refresh_clock(e);
     while (!e->quit) {
-        int n = epoll_wait(e->epfd, evs, ENGINE_MAX_EVENTS, loop_timeout_ms(e));
+        int timeout = loop_timeout_ms(e);
+        /* A saturated loop never waits (timeout 0): it pays nothing for this accounting. */
+        double before = timeout ? mono_now() : 0;
+        int n = epoll_wait(e->epfd, evs, ENGINE_MAX_EVENTS, timeout);
         refresh_clock(e);
+        if (timeout)
+            atomic_fetch_add_explicit(&e->idle_us, (uint64_t)((e->now - before) * 1e6),
+                                      memory_order_relaxed);
         for (int i = 0; i < n; i++) {
             if (evs[i].data.fd == e->evfd) {
                 process_commands(e);
@@ -1086,6 +1095,21 @@ void engine_stop(engine_t *e)
         return;
     c->kind = CMD_STOP;
     post_cmd(e, c);
+}
+
+double engine_busy(engine_t *e)
+{
+    double now = mono_now();
+    uint64_t idle = atomic_load_explicit(&e->idle_us, memory_order_relaxed);
+    double busy = -1;
+    if (e->busy_mark_s > 0 && now > e->busy_mark_s) {
+        double idle_s = (double)(idle - e->busy_mark_idle_us) / 1e6;
+        busy = 1.0 - idle_s / (now - e->busy_mark_s);
+        busy = busy < 0 ? 0 : busy > 1 ? 1 : busy;
+    }
+    e->busy_mark_s = now;
+    e->busy_mark_idle_us = idle;
+    return busy;
 }
 
 uint32_t engine_user_count(const engine_t *e)

@@ -51,6 +51,10 @@ void engine_set_target(engine_t *e, const uint32_t *users_per_class, double spaw
  * is aborted (in-flight requests are cancelled and not counted). Thread-safe, returns at
  * once; poll engine_user_count until 0. */
 void engine_stop(engine_t *e);
+/* Share of the time since the previous call (0..1) the engine's loop spent working rather
+ * than waiting for sockets or timers; -1 on the first call. 1 means saturated: requests
+ * queue behind the engine and response times include that wait. Control thread only. */
+double engine_busy(engine_t *e);
 /* Users currently alive (spawned and not yet stopped). Thread-safe. */
 uint32_t engine_user_count(const engine_t *e);
 

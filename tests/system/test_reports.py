@@ -123,3 +123,15 @@ def test_stages_change_users_on_schedule(tmp_path, http_server):
     # 2 users, then 6, then 1, in that order
     assert 6 in users and 2 in users and users[-1] == 1, users
     assert users.index(6) > users.index(2) and users.index(6) < len(users) - 1, users
+
+
+def test_reset_stats_after_ramp_up(tmp_path, http_server):
+    f = write(tmp_path, "one.yaml", ONE_GET)
+    r = run_master(["-f", f, "-H", http_server.url, "--headless", "-u", "4", "-r", "2",
+                    "-t", "4s", "--reset-stats", "--stop-timeout", "3s"])
+    assert r.returncode == 0, r.stderr
+    spawned = r.stderr.index("All users spawned")
+    assert r.stderr.index("Resetting stats") > spawned
+    reqs, _ = aggregated(r.stdout)
+    # the 1.5 s ramp-up (users 1..4 starting every 0.5 s) is not in the summary
+    assert 0 < reqs < http_server.count, (reqs, http_server.count)
