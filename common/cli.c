@@ -95,7 +95,7 @@ static char *own_strdup(const char *s)
 void cli_release(cli_option_t *opts, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        if (opts[i].type == CLI_LIST) {
+        if (opts[i].type == CLI_LIST && opts[i].target) {
             cli_list_t *l = opts[i].target;
             free(l->items);
             l->items = NULL;

@@ -58,6 +58,7 @@ static cli_option_t t[7];
 static void release(void)
 {
     cli_release(t, 7);
+    memset(t, 0, sizeof t);   /* the lists it pointed at may be gone with their test */
 }
 
 static int parse(opts_t *o, int argc, char **argv, char *err)
