@@ -44,6 +44,8 @@ static void entry_zero_counts(stats_entry_t *e)
     e->requests = e->failures = e->sum_us = e->max_us = e->bytes = 0;
     e->min_us = UINT64_MAX;
     hist_reset(&e->hist);
+    e->co_requests = e->co_sum_us = e->co_max_us = 0;
+    hist_reset(&e->co_hist);
 }
 
 void stats_entry_init(stats_entry_t *e)
@@ -51,6 +53,7 @@ void stats_entry_init(stats_entry_t *e)
     memset(e, 0, sizeof *e);
     e->min_us = UINT64_MAX;
     hist_init(&e->hist);
+    hist_init(&e->co_hist);
 }
 
 void stats_entry_free(stats_entry_t *e)
@@ -58,6 +61,7 @@ void stats_entry_free(stats_entry_t *e)
     free(e->method);
     free(e->name);
     hist_free(&e->hist);
+    hist_free(&e->co_hist);
     stats_entry_init(e);
 }
 
@@ -202,6 +206,46 @@ void stats_record(stats_table_t *t, size_t row, uint64_t response_us, uint64_t b
     }
 }
 
+void stats_record_corrected(stats_table_t *t, size_t row, uint64_t corrected_us)
+{
+    stats_entry_t *e = &t->entries[row];
+    if (hist_record(&e->co_hist, corrected_us) < 0)
+        return;
+    e->co_requests++;
+    e->co_sum_us += corrected_us;
+    if (corrected_us > e->co_max_us)
+        e->co_max_us = corrected_us;
+}
+
+int stats_corrected_view(const stats_table_t *t, stats_table_t *out)
+{
+    stats_clear(out);
+    for (size_t i = 0; i < t->n_entries; i++) {
+        const stats_entry_t *e = &t->entries[i];
+        if (!e->co_requests)
+            continue;
+        long r = stats_row(out, e->method, e->name);
+        if (r < 0 || hist_merge(&out->entries[r].hist, &e->co_hist) < 0)
+            return -1;
+        stats_entry_t *o = &out->entries[r];
+        o->requests = e->co_requests;
+        o->sum_us = e->co_sum_us;
+        o->max_us = e->co_max_us;
+        o->min_us = hist_percentile(&e->co_hist, 0);   /* lowest bucket: no exact min kept */
+        if (o->min_us > o->max_us)
+            o->min_us = o->max_us;
+    }
+    return 0;
+}
+
+bool stats_has_corrected(const stats_table_t *t)
+{
+    for (size_t i = 0; i < t->n_entries; i++)
+        if (t->entries[i].co_requests)
+            return true;
+    return false;
+}
+
 static long failure_find(const stats_table_t *t, const char *method, const char *name,
                          const char *message)
 {
@@ -261,6 +305,10 @@ static void entry_add(stats_entry_t *dst, const stats_entry_t *src)
         dst->min_us = src->min_us;
     if (src->max_us > dst->max_us)
         dst->max_us = src->max_us;
+    dst->co_requests += src->co_requests;
+    dst->co_sum_us += src->co_sum_us;
+    if (src->co_max_us > dst->co_max_us)
+        dst->co_max_us = src->co_max_us;
 }
 
 int stats_merge(stats_table_t *dst, const stats_table_t *src)
@@ -274,7 +322,8 @@ int stats_merge(stats_table_t *dst, const stats_table_t *src)
     for (size_t i = 0; i < src->n_entries; i++) {
         const stats_entry_t *s = &src->entries[i];
         long r = stats_row(dst, s->method, s->name);
-        if (r < 0 || hist_reserve_for(&dst->entries[r].hist, &s->hist) < 0)
+        if (r < 0 || hist_reserve_for(&dst->entries[r].hist, &s->hist) < 0 ||
+            hist_reserve_for(&dst->entries[r].co_hist, &s->co_hist) < 0)
             goto undo;
     }
     for (size_t i = 0; i < src->n_failures; i++) {
@@ -292,6 +341,7 @@ int stats_merge(stats_table_t *dst, const stats_table_t *src)
         stats_entry_t *d = &dst->entries[stats_find(dst, s->method, s->name)];
         entry_add(d, s);
         (void)hist_merge(&d->hist, &s->hist);   /* chunks reserved: cannot fail */
+        (void)hist_merge(&d->co_hist, &s->co_hist);
     }
     for (size_t i = 0; i < src->n_failures; i++) {
         const stats_failure_t *f = &src->failures[i];
@@ -330,7 +380,7 @@ int stats_aggregate(const stats_table_t *t, stats_entry_t *out)
     entry_zero_counts(out);
     for (size_t i = 0; i < t->n_entries; i++) {
         const stats_entry_t *e = &t->entries[i];
-        if (hist_merge(&out->hist, &e->hist) < 0) {
+        if (hist_merge(&out->hist, &e->hist) < 0 || hist_merge(&out->co_hist, &e->co_hist) < 0) {
             entry_zero_counts(out);
             return -1;
         }
@@ -429,6 +479,7 @@ int stats_to_report(const stats_table_t *t, struct Herd__Report *r)
             continue;   /* nothing to say about an idle row */
         n_entries++;
         hist_foreach(&t->entries[i].hist, count_bucket, &n_buckets);
+        hist_foreach(&t->entries[i].co_hist, count_bucket, &n_buckets);
     }
     size_t n_seconds = t->n_seconds, n_failures = t->n_failures;
 
@@ -436,7 +487,7 @@ int stats_to_report(const stats_table_t *t, struct Herd__Report *r)
     size_t off_ptrs_f = off_ptrs_s + align_up(n_seconds * sizeof(Herd__SecondCount *));
     size_t off_entries = off_ptrs_f + align_up(n_failures * sizeof(Herd__FailureCount *));
     size_t off_hists = off_entries + align_up(n_entries * sizeof(Herd__StatEntry));
-    size_t off_seconds = off_hists + align_up(n_entries * sizeof(Herd__Histogram));
+    size_t off_seconds = off_hists + align_up(2 * n_entries * sizeof(Herd__Histogram));
     size_t off_failures = off_seconds + align_up(n_seconds * sizeof(Herd__SecondCount));
     size_t off_counts = off_failures + align_up(n_failures * sizeof(Herd__FailureCount));
     size_t off_indices = off_counts + align_up(n_buckets * sizeof(uint64_t));
@@ -461,7 +512,7 @@ int stats_to_report(const stats_table_t *t, struct Herd__Report *r)
         if (e->requests == 0)
             continue;
         Herd__StatEntry *m = &entries[k];
-        Herd__Histogram *h = &hists[k];
+        Herd__Histogram *h = &hists[2 * k];
         herd__stat_entry__init(m);
         herd__histogram__init(h);
         m->method = e->method;   /* points into t: t outlives the packing */
@@ -478,6 +529,19 @@ int stats_to_report(const stats_table_t *t, struct Herd__Report *r)
         indices += h->n_index;
         counts += h->n_count;
         m->hist = h;
+        if (e->co_requests) {
+            Herd__Histogram *ch = &hists[2 * k + 1];
+            herd__histogram__init(ch);
+            ch->index = indices;
+            ch->count = counts;
+            hist_foreach(&e->co_hist, put_bucket, &(hist_out_t){ ch });
+            indices += ch->n_index;
+            counts += ch->n_count;
+            m->corrected_hist = ch;
+            m->corrected_requests = e->co_requests;
+            m->corrected_sum_us = e->co_sum_us;
+            m->corrected_max_us = e->co_max_us;
+        }
         entry_ptrs[k++] = m;
     }
     for (size_t i = 0; i < n_seconds; i++) {
@@ -533,6 +597,36 @@ static bool string_ok(const char *s, size_t max_len)
     return strnlen(s, max_len + 1) <= max_len;
 }
 
+/* The coordinated-omission-corrected part of an entry: its own histogram, consistent. */
+static int check_corrected(const Herd__StatEntry *m, const char *what, char *err, size_t errlen)
+{
+    const Herd__Histogram *h = m->corrected_hist;
+    size_t n = h ? h->n_index : 0;
+    if (h && h->n_index != h->n_count)
+        return fail(err, errlen, "report entry '%s': corrected histogram has %zu indices but %zu "
+                    "counts", what, h->n_index, h->n_count);
+    if (m->corrected_requests > m->requests)
+        return fail(err, errlen, "report entry '%s': %" PRIu64 " corrected times for %" PRIu64
+                    " requests", what, m->corrected_requests, m->requests);
+    if (m->corrected_requests == 0) {
+        if (n || m->corrected_sum_us || m->corrected_max_us)
+            return fail(err, errlen, "report entry '%s': corrected times without requests", what);
+        return 0;
+    }
+    uint64_t total = 0;
+    uint32_t limit = hist_index_count();
+    for (size_t j = 0; j < n; j++) {
+        if (h->index[j] >= limit || (j > 0 && h->index[j] <= h->index[j - 1]) ||
+            h->count[j] == 0 || h->count[j] > m->corrected_requests - total)
+            return fail(err, errlen, "report entry '%s': corrected histogram is malformed", what);
+        total += h->count[j];
+    }
+    if (total != m->corrected_requests || h->index[n - 1] != hist_index_of(m->corrected_max_us))
+        return fail(err, errlen, "report entry '%s': corrected histogram disagrees with its "
+                    "count or maximum", what);
+    return 0;
+}
+
 static int check_entry(const Herd__StatEntry *m, size_t i, char *err, size_t errlen)
 {
     if (!m)
@@ -553,7 +647,8 @@ static int check_entry(const Herd__StatEntry *m, size_t i, char *err, size_t err
         return fail(err, errlen, "report entry '%s': histogram has %zu indices but %zu counts",
                     what, h->n_index, h->n_count);
     if (m->requests == 0) {
-        if (m->sum_us || m->bytes || n_buckets)
+        if (m->sum_us || m->bytes || n_buckets || m->corrected_requests ||
+            (m->corrected_hist && m->corrected_hist->n_index))
             return fail(err, errlen, "report entry '%s': no requests but non-zero times or bytes",
                         what);
         return 0;
@@ -585,7 +680,7 @@ static int check_entry(const Herd__StatEntry *m, size_t i, char *err, size_t err
     if (h->index[0] != hist_index_of(m->min_us) ||
         h->index[n_buckets - 1] != hist_index_of(m->max_us))
         return fail(err, errlen, "report entry '%s': min/max disagree with the histogram", what);
-    return 0;
+    return check_corrected(m, what, err, errlen);
 }
 
 /* Sum of the report's failure counts for (method, name) must not exceed that row's failures. */
@@ -673,9 +768,16 @@ static int report_to_table(const struct Herd__Report *r, stats_table_t *t)
         add.min_us = m->min_us;
         add.max_us = m->max_us;
         add.bytes = m->bytes;
+        add.co_requests = m->corrected_requests;
+        add.co_sum_us = m->corrected_sum_us;
+        add.co_max_us = m->corrected_max_us;
         entry_add(e, &add);
         for (size_t j = 0; m->hist && j < m->hist->n_index; j++)
             if (hist_add_at(&e->hist, m->hist->index[j], m->hist->count[j]) < 0)
+                return -1;
+        for (size_t j = 0; m->corrected_hist && j < m->corrected_hist->n_index; j++)
+            if (hist_add_at(&e->co_hist, m->corrected_hist->index[j],
+                            m->corrected_hist->count[j]) < 0)
                 return -1;
     }
     for (size_t i = 0; i < r->n_seconds; i++) {

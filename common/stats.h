@@ -33,6 +33,12 @@ typedef struct stats_entry {
     uint64_t max_us;
     uint64_t bytes;        /* response body bytes */
     hist_t hist;           /* response times */
+    /* Requests of users on a schedule (pacing/throughput waits), timed from when the
+     * schedule wanted them sent: coordinated omission corrected, as wrk2. */
+    uint64_t co_requests;
+    uint64_t co_sum_us;
+    uint64_t co_max_us;
+    hist_t co_hist;
 } stats_entry_t;
 
 typedef struct stats_failure {
@@ -71,6 +77,14 @@ long stats_find(const stats_table_t *t, const char *method, const char *name);
 /* Count one completed request on row `row`. now_s: wall-clock unix second (for the timeline). */
 void stats_record(stats_table_t *t, size_t row, uint64_t response_us, uint64_t bytes,
                   bool failed, int64_t now_s);
+/* Count the corrected response time of a request already counted with stats_record. */
+void stats_record_corrected(stats_table_t *t, size_t row, uint64_t corrected_us);
+/* True when any entry has corrected response times. */
+bool stats_has_corrected(const stats_table_t *t);
+/* out (cleared first) = the corrected response times of t as ordinary entries: a row per
+ * entry with corrected times, requests = co_requests, times from co_hist. For printing and
+ * reports. -1 on allocation failure. */
+int stats_corrected_view(const stats_table_t *t, stats_table_t *out);
 /* Count one failure message for row `row` (call in addition to stats_record(failed=true)). */
 int stats_add_failure(stats_table_t *t, size_t row, const char *message);
 

@@ -138,6 +138,11 @@ static void print_percentile_separator(FILE *out)
 
 int console_print_percentiles(FILE *out, const stats_table_t *t)
 {
+    return console_print_percentiles_titled(out, t, "Response time percentiles (approximated)");
+}
+
+int console_print_percentiles_titled(FILE *out, const stats_table_t *t, const char *title)
+{
     stats_entry_t total;
     stats_entry_init(&total);
     const stats_entry_t **rows = stats_sorted_entries(t);
@@ -147,7 +152,7 @@ int console_print_percentiles(FILE *out, const stats_table_t *t)
         return -1;
     }
 
-    fprintf(out, "Response time percentiles (approximated)\n");
+    fprintf(out, "%s\n", title);
     fprintf(out, "%-*s %-*s %8s", CONSOLE_TYPE_WIDTH, "Type", CONSOLE_NAME_WIDTH, "Name",
             PERCENTILE_LABELS[0]);
     for (size_t i = 1; i < N_PERCENTILES; i++)

@@ -40,6 +40,8 @@ int console_print_stats(FILE *out, const stats_table_t *t, const stats_table_t *
  * 99.9 99.99 100 and # reqs; rows without requests are left out (as Locust does).
  * Returns 0, or -1 if memory ran out (nothing printed). */
 int console_print_percentiles(FILE *out, const stats_table_t *t);
+/* The same table under another title (the coordinated-omission-corrected one). */
+int console_print_percentiles_titled(FILE *out, const stats_table_t *t, const char *title);
 
 /* "Error report": one line per failure group, "# occurrences" then "METHOD NAME: message", in
  * the order the groups first occurred. Prints nothing when there are no failures. */

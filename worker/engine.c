@@ -65,7 +65,10 @@ typedef struct user {
     size_t pc;             /* next step of `steps` to run */
     const step_t *current; /* step whose transfer is in flight */
     size_t next_task;      /* sequential classes: the task to run next */
-    double task_start;     /* monotonic seconds, for pacing */
+    double task_start;     /* monotonic seconds the current task started */
+    double intended;       /* pacing/throughput users: when the schedule wanted the current
+                              task to start (<= task_start); 0: not on a schedule */
+    double next_intended;  /* the schedule's start for the next task; 0: start a new one */
     bool in_flight;        /* req.easy is in the multi */
     bool waiting;          /* between tasks: `wake` is the wait */
     bool stopping;         /* no new task; on_stop next, aborted at `deadline` */
@@ -259,11 +262,17 @@ static void timer_disarm(engine_t *e, etimer_t *t)
 
 /* ---- statistics ------------------------------------------------------------------------- */
 
-static void record(engine_t *e, const step_t *st, uint64_t us, uint64_t bytes, const char *fail)
+static void record(engine_t *e, const user_t *u, const step_t *st, uint64_t us,
+                   uint64_t bytes, const char *fail)
 {
     stats_record(e->counting, st->row, us, bytes, fail != NULL, e->now_wall_s);
     if (fail)
         stats_add_failure(e->counting, st->row, fail);
+    /* A user on a schedule was late by (task_start - intended): the request really took
+     * that much longer from the schedule's point of view (wrk2's correction). */
+    if (u->phase == PHASE_TASK && u->intended > 0)
+        stats_record_corrected(e->counting, st->row,
+                               us + (uint64_t)((u->task_start - u->intended) * 1e6));
 }
 
 static int table_init_rows(stats_table_t *t, const scenario_t *sc, char *err, size_t errlen)
@@ -377,6 +386,13 @@ static bool user_start_task(engine_t *e, user_t *u)
     }
     u->env.iteration++;
     u->task_start = e->now;
+    if (u->uc->wait.kind == WAIT_PACING || u->uc->wait.kind == WAIT_THROUGHPUT) {
+        /* A fixed schedule: task k is due at the first task's start + k intervals. A user
+         * that fell behind runs its tasks back to back until it is on time again. */
+        u->intended = u->next_intended > 0 && u->next_intended <= e->now ? u->next_intended
+                                                                         : e->now;
+        u->next_intended = 0;
+    }
     u->did_io = false;
     user_begin(u, PHASE_TASK, u->uc->tasks[t].steps, u->uc->tasks[t].n_steps);
     return true;
@@ -394,9 +410,9 @@ static double user_next_task_at(engine_t *e, user_t *u)
     case WAIT_BETWEEN:
         return e->now + w->a + rng_unit(&e->rng) * (w->b - w->a);
     case WAIT_PACING:
-        return u->task_start + w->a;
+        return u->next_intended = u->intended + w->a;
     case WAIT_THROUGHPUT:
-        return w->a > 0 ? u->task_start + 1.0 / w->a : e->now;
+        return u->next_intended = w->a > 0 ? u->intended + 1.0 / w->a : e->now;
     }
     return e->now;
 }
@@ -419,12 +435,12 @@ static void user_run(engine_t *e, user_t *u)
             if (request_prepare(&u->req, st, e->class_host[u->cls], &u->env, msg,
                                 sizeof msg) < 0) {
                 /* Nothing was sent: a request and a failure, 0 ms, on the step's row. */
-                record(e, st, 0, 0, msg);
+                record(e, u, st, 0, 0, msg);
                 u->pc = u->n_steps;
                 continue;
             }
             if (curl_multi_add_handle(e->multi, u->req.easy) != CURLM_OK) {
-                record(e, st, 0, 0, "curl_multi_add_handle failed");
+                record(e, u, st, 0, 0, "curl_multi_add_handle failed");
                 u->pc = u->n_steps;
                 continue;
             }
@@ -476,7 +492,7 @@ static void user_transfer_done(engine_t *e, user_t *u, CURLcode rc)
     u->in_flight = false;
     u->current = NULL;
     int ok = request_judge(&u->req, st, rc, u->vars, NULL, &res, msg, sizeof msg);
-    record(e, st, res.response_us, res.bytes, ok < 0 ? msg : NULL);
+    record(e, u, st, res.response_us, res.bytes, ok < 0 ? msg : NULL);
     if (ok < 0)
         u->pc = u->n_steps; /* skip the rest of the task */
     user_run(e, u);

@@ -35,6 +35,12 @@ class CountingHandler(http.server.BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
 
+    def setup(self):
+        super().setup()
+        # headers and body go out as two writes: without this, Nagle and delayed ACKs add
+        # 40 ms to every keep-alive response
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def log_message(self, *args):
         pass
 
@@ -50,6 +56,8 @@ class CountingHandler(http.server.BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(body)
             return
+        if path.startswith("/gated"):
+            self.server.gate.wait(30)   # the test closes the gate to make the server stall
         status = 200
         if path.startswith("/status/"):
             status = int(path.split("/")[2])
@@ -78,6 +86,8 @@ class CountingServer(http.server.ThreadingHTTPServer):
         self.count = 0
         self.paths = {}
         self.lock = threading.Lock()
+        self.gate = threading.Event()   # /gated requests wait while it is clear
+        self.gate.set()
 
     @property
     def url(self):

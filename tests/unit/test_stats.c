@@ -377,6 +377,47 @@ static void test_report_round_trip(void **state)
     stats_free(&got);
 }
 
+/* Coordinated-omission-corrected times travel with their entry, merge exactly, and a
+ * corrected histogram that disagrees with its count is refused. */
+static void test_corrected_times(void **state)
+{
+    (void)state;
+    stats_table_t t, got, view;
+    stats_init(&t);
+    stats_init(&got);
+    stats_init(&view);
+    size_t r = (size_t)stats_row(&t, "GET", "/paced");
+    for (uint64_t i = 1; i <= 100; i++) {
+        stats_record(&t, r, 1000, 10, false, 100);
+        stats_record_corrected(&t, r, 1000 + i * 10000);   /* late by up to 1 s */
+    }
+    assert_true(stats_has_corrected(&t));
+    Herd__Report *u = pack_unpack(&t);
+    assert_int_equal(u->entries[0]->corrected_requests, 100);
+    char err[256] = "";
+    assert_int_equal(stats_merge_report(&got, u, err, sizeof err), 0);
+    assert_int_equal(got.entries[0].co_requests, 100);
+    assert_int_equal(got.entries[0].co_max_us, 1001000);
+    assert_int_equal(stats_corrected_view(&got, &view), 0);
+    assert_int_equal(view.entries[0].requests, 100);
+    uint64_t p99 = stats_entry_percentile_us(&view.entries[0], 99);
+    assert_true(p99 >= 990000 * 0.999 && p99 <= 991000 * 1.001);
+    /* the uncorrected figure is untouched */
+    assert_int_equal(stats_entry_percentile_us(&got.entries[0], 99), 1000);
+
+    u->entries[0]->corrected_requests = 101;   /* more corrected times than requests */
+    assert_int_equal(stats_merge_report(&got, u, err, sizeof err), -1);
+    assert_non_null(strstr(err, "corrected times for 100 requests"));
+    u->entries[0]->corrected_requests = 99;    /* histogram disagrees with the count */
+    assert_int_equal(stats_merge_report(&got, u, err, sizeof err), -1);
+    assert_non_null(strstr(err, "corrected histogram"));
+    assert_int_equal(got.entries[0].co_requests, 100);   /* unchanged */
+    herd__report__free_unpacked(u, NULL);
+    stats_free(&t);
+    stats_free(&got);
+    stats_free(&view);
+}
+
 /* Each corruption must be rejected with a message naming the problem, table untouched. */
 static void expect_rejected(const stats_table_t *src, void (*corrupt)(Herd__Report *),
                             const char *needle)
@@ -479,6 +520,7 @@ int main(void)
         cmocka_unit_test(test_reset_and_clear),
         cmocka_unit_test(test_report_round_trip),
         cmocka_unit_test(test_corrupt_reports_rejected),
+        cmocka_unit_test(test_corrected_times),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
