@@ -5,7 +5,8 @@ process it started, master and workers together), requests per CPU-second and th
 wrk; then the paced-users figures.
 
 A benchmark, not a test: it prints figures and never fails on them.
-Environment: BENCH_SECONDS (default 10), BENCH_USERS (50), BENCH_PACED_USERS (5000).
+Environment: BENCH_SECONDS (default 10), BENCH_USERS (50), BENCH_PACED_USERS (5000),
+BENCH_GAMING (1; 0 skips the five gaming scenarios against herd-sample-services).
 """
 import os
 import re
@@ -176,6 +177,46 @@ def paced(url, tmp):
     return reqs, secs, peak_kb, spawn, err
 
 
+def start_services():
+    """herd-sample-services on free ports; returns (process, {service: port})."""
+    p = subprocess.Popen([os.path.join(BIN, "herd-sample-services"), "--profile-port", "0",
+                          "--matchmaking-port", "0", "--item-port", "0", "--tradepost-port", "0"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = p.stdout.readline()
+    if not line.startswith("herd-sample-services ready"):
+        p.kill()
+        sys.exit("bench: herd-sample-services did not start: %s" % p.stderr.read())
+    return p, {k: int(v) for k, v in (kv.split("=") for kv in line.split()[2:])}
+
+
+GAMING = [("authentication_server.yaml", "profile"), ("match_server.yaml", "matchmaking"),
+          ("item_generator.yaml", "item"), ("game_server.yaml", "item"),
+          ("trading_server.yaml", "tradepost")]
+
+
+def gaming(wrk_rate):
+    """Each generator with USERS users against a fresh stand-in: herd's req/CPU-s."""
+    print()
+    print("gaming scenarios against herd-sample-services, %d users, %d s (herd's CPU only)"
+          % (USERS, SECONDS))
+    print("%-40s %12s %10s %14s %10s %8s" % ("scenario", "requests", "CPU s", "req/CPU-s",
+                                             "x wrk", "fails"))
+    for name, service in GAMING:
+        svc, ports = start_services()
+        try:
+            args = [os.path.join(BIN, "herd-master"), "-f", os.path.join(ROOT, "scenarios", name),
+                    "-H", "http://127.0.0.1:%d" % ports[service], "--headless", "-u", str(USERS),
+                    "-r", str(USERS * 100), "-t", "%ds" % SECONDS, "--only-summary"]
+            r, cpu = measured(args)
+        finally:
+            svc.terminate()
+            svc.wait()
+        agg = aggregated(r.stdout) or (0, 0)
+        rate = agg[0] / cpu if cpu else 0
+        print("%-40s %12d %10.2f %14.0f %10.2f %8d" % (name, agg[0], cpu, rate,
+                                                       rate / wrk_rate if wrk_rate else 0, agg[1]))
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="herd-bench-")
     nginx, url = start_nginx(tmp)
@@ -207,6 +248,8 @@ def main():
             rate = n / cpu if cpu else 0
             print("%-40s %12d %10.2f %14.0f %10.2f" % (name, n, cpu, rate,
                                                           rate / wrk_rate if wrk_rate else 0))
+        if os.environ.get("BENCH_GAMING", "1") != "0":
+            gaming(wrk_rate)
         if PACED:
             reqs, secs, peak_kb, spawn, err = paced(url, tmp)
             print()
