@@ -1059,16 +1059,7 @@ oom:
 
 void engine_destroy(engine_t *e)
 {
-    if (!e)
-        return;
-    if (e->thread_started) {
-        atomic_store(&e->quit_requested, true);
-        uint64_t one = 1;
-        ssize_t n = write(e->evfd, &one, sizeof one);
-        (void)n;
-        pthread_join(e->thread, NULL);
-    }
-    engine_free(e);
+    engine_finish(e, NULL);
 }
 
 int engine_finish(engine_t *e, stats_table_t *dst)
