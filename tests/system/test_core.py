@@ -332,3 +332,16 @@ users:
     r = run_master(["-f", f, "-H", http_server.url, "--headless", "--tags", "nope"])
     assert r.returncode == 2
     assert "no task left to run with --tags 'nope'" in r.stderr
+
+
+def test_ctrl_c_stops_with_a_summary(tmp_path, http_server, procs):
+    f = write(tmp_path, "one.yaml", ONE_GET)
+    master = procs.start([MASTER, "-f", f, "-H", http_server.url, "--headless", "-u", "2",
+                          "-r", "10", "--stop-timeout", "3s", "--only-summary"])
+    assert wait_for(lambda: http_server.count > 50, timeout=20)
+    master.send_signal(signal.SIGINT)
+    out, err = master.communicate(timeout=30)
+    assert master.returncode == 0, err
+    assert "Interrupted: stopping the test" in err
+    reqs, _ = aggregated(out)
+    assert reqs == http_server.count
