@@ -36,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "http1.h"
 #include "request.h"
 
 #define TIMER_IDLE SIZE_MAX
@@ -44,13 +45,13 @@
 #define ENGINE_MAX_CONNECTS 100000L
 #define ENGINE_MAX_EVENTS 512
 
-typedef enum timer_kind { TIMER_WAKE, TIMER_DEADLINE, TIMER_SPAWN } timer_kind_t;
+typedef enum timer_kind { TIMER_WAKE, TIMER_DEADLINE, TIMER_SPAWN, TIMER_XFER } timer_kind_t;
 
 typedef struct etimer {
     double at;             /* monotonic seconds */
     size_t pos;            /* index in the engine's heap; TIMER_IDLE when not armed */
     timer_kind_t kind;
-    struct user *user;     /* WAKE and DEADLINE timers: the owner */
+    struct user *user;     /* WAKE, DEADLINE and XFER timers: the owner */
 } etimer_t;
 
 typedef enum phase { PHASE_ON_START, PHASE_TASK, PHASE_ON_STOP } phase_t;
@@ -70,13 +71,24 @@ typedef struct user {
                               task to start (<= task_start); 0: not on a schedule */
     double next_intended;  /* the schedule's start for the next task; 0: start a new one */
     bool in_flight;        /* req.easy is in the multi */
+    bool native;           /* the current step's request is on `conn` (native transport) */
+    bool drop_body;        /* native: a 301/302/303 turned the request into a GET */
+    uint32_t redirects;    /* native: redirects followed for the current step */
+    uint64_t native_start_ns; /* native: CLOCK_MONOTONIC when the request started */
+    uint64_t handoff_us;   /* time the native transport spent before handing a redirect to
+                              curl; added to curl's total */
     bool waiting;          /* between tasks: `wake` is the wait */
     bool stopping;         /* no new task; on_stop next, aborted at `deadline` */
     bool did_io;           /* the current task sent a request (else yield before the next) */
     json_t **vars;         /* uc->n_vars slots; owned references */
     etimer_t wake, deadline;
+    etimer_t xfer;         /* native: the step's timeout */
     tmpl_env_t env;        /* user_vars points at vars; iteration = tasks started */
     request_t req;
+    http1_conn_t conn;     /* native transport: this user's keep-alive connection */
+    int conn_fd;           /* conn.fd as registered in engine.fds (-1: none) */
+    buf_t target;          /* native: current request target ("/path?q"), redirect base */
+    buf_t next_target;     /* native: a redirect's resolved target */
 } user_t;
 
 /* What epoll has for one socket of this engine (see on_socket). */
@@ -84,6 +96,7 @@ typedef struct fdreg {
     uint32_t events;       /* EPOLLIN/EPOLLOUT registered in epoll; 0: not registered */
     bool wanted;           /* curl wants events on it (no CURL_POLL_REMOVE since) */
     bool ours;             /* opened by on_open_socket: we learn when it is closed */
+    struct user *native;   /* a native connection's socket: its user (curl knows nothing) */
 } fdreg_t;
 
 typedef enum cmd_kind { CMD_TARGET, CMD_STOP } cmd_kind_t;
@@ -113,6 +126,8 @@ struct engine {
     bool quit;
 
     const char **class_host;  /* per class: base URL or NULL (borrowed from sc/cfg) */
+    http1_origin_t **origin;  /* per class: resolved http origin for the native transport,
+                                 NULL: that class's requests all go through curl; owned */
     double **task_cum;     /* per class: cumulative weights of enabled tasks; owned */
     uint32_t *target;      /* per class: wanted users */
     uint32_t *active;      /* per class: users alive and not stopping */
@@ -126,7 +141,7 @@ struct engine {
     size_t n_users, cap_users;
     fdreg_t *fds;          /* indexed by socket number; owned */
     size_t cap_fds;
-    etimer_t **heap;       /* min-heap on at; capacity reserved for 2 timers per user + 1 */
+    etimer_t **heap;       /* min-heap on at; capacity reserved for 3 timers per user + 1 */
     size_t n_heap, cap_heap;
 
     stats_table_t tables[2];
@@ -148,6 +163,7 @@ struct engine {
 };
 
 static void user_run(engine_t *e, user_t *u);
+static fdreg_t *fdreg_get(engine_t *e, curl_socket_t s);
 static curl_socket_t on_open_socket(void *clientp, curlsocktype purpose,
                                     struct curl_sockaddr *addr);
 static int on_close_socket(void *clientp, curl_socket_t s);
@@ -169,6 +185,13 @@ static double mono_now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 static void refresh_clock(engine_t *e)
@@ -313,8 +336,14 @@ static void user_free(engine_t *e, user_t *u)
 {
     timer_disarm(e, &u->wake);
     timer_disarm(e, &u->deadline);
+    timer_disarm(e, &u->xfer);
     if (u->in_flight)
         curl_multi_remove_handle(e->multi, u->req.easy);
+    if (u->conn_fd >= 0 && (size_t)u->conn_fd < e->cap_fds && e->fds[u->conn_fd].native == u)
+        e->fds[u->conn_fd] = (fdreg_t){ 0 };
+    http1_free(&u->conn); /* an in-flight native request is dropped, not counted */
+    buf_free(&u->target);
+    buf_free(&u->next_target);
     request_free(&u->req);
     for (uint32_t i = 0; i < u->uc->n_vars; i++)
         json_decref(u->vars[i]);
@@ -417,6 +446,189 @@ static double user_next_task_at(engine_t *e, user_t *u)
     return e->now;
 }
 
+/* ---- native transport (http1.h) -------------------------------------------------------- */
+
+/* Plain http requests skip curl unless HERD_TRANSPORT=curl or a proxy variable is set (curl
+ * would send them to the proxy). */
+static bool native_allowed(void)
+{
+    const char *t = getenv("HERD_TRANSPORT");
+    if (t && strcmp(t, "curl") == 0)
+        return false;
+    static const char *const proxies[] = { "http_proxy", "HTTP_PROXY", "all_proxy",
+                                           "ALL_PROXY" };
+    for (size_t i = 0; i < sizeof proxies / sizeof proxies[0]; i++) {
+        const char *v = getenv(proxies[i]);
+        if (v && *v)
+            return false;
+    }
+    return true;
+}
+
+/* Keep engine.fds in step with the user's connection socket, so its events reach it. */
+static void native_sync_fd(engine_t *e, user_t *u)
+{
+    int fd = u->conn.fd;
+    if (fd == u->conn_fd)
+        return;
+    if (u->conn_fd >= 0 && (size_t)u->conn_fd < e->cap_fds && e->fds[u->conn_fd].native == u)
+        e->fds[u->conn_fd] = (fdreg_t){ 0 };
+    u->conn_fd = -1;
+    if (fd < 0)
+        return;
+    fdreg_t *r = fdreg_get(e, fd);
+    if (!r) { /* out of memory: without a registry entry the socket cannot be served */
+        http1_close(&u->conn);
+        return;
+    }
+    *r = (fdreg_t){ .native = u };
+    u->conn_fd = fd;
+}
+
+typedef enum native_result {
+    NATIVE_NO,       /* not for the native transport: use curl */
+    NATIVE_PENDING,  /* in flight (natively, or handed to curl for a redirect) */
+    NATIVE_OK,       /* finished and recorded, passed */
+    NATIVE_FAILED,   /* finished and recorded, failed: skip the rest of the task */
+} native_result_t;
+
+static native_result_t native_finish(engine_t *e, user_t *u, CURLcode rc)
+{
+    char msg[512];
+    const step_t *st = u->current;
+    uint64_t end_ns = mono_ns();
+    timer_disarm(e, &u->xfer);
+    u->native = false;
+    u->current = NULL;
+    long status = rc == CURLE_OK ? u->conn.status : 0;
+    int ok = request_check(&u->req, st, status, rc, u->vars, NULL, msg, sizeof msg);
+    uint64_t us = end_ns > u->native_start_ns ? (end_ns - u->native_start_ns) / 1000u : 0;
+    record(e, u, st, us, u->conn.body_bytes, ok < 0 ? msg : NULL);
+    return ok < 0 ? NATIVE_FAILED : NATIVE_OK;
+}
+
+/* A same-origin redirect goes on natively; another origin is handed to curl, set up as
+ * curl would have been for that hop (method, remaining redirects and time). */
+static native_result_t native_handoff(engine_t *e, user_t *u, const char *url)
+{
+    const step_t *st = u->current;
+    request_t *r = &u->req;
+    request_setup_curl(r, st);
+    curl_easy_setopt(r->easy, CURLOPT_URL, url);
+    curl_easy_setopt(r->easy, CURLOPT_MAXREDIRS, REQUEST_MAX_REDIRS - (long)u->redirects);
+    if (u->drop_body)
+        curl_easy_setopt(r->easy, CURLOPT_HTTPGET, 1L); /* keeps a custom method's name */
+    double left_ms = (u->xfer.at - e->now) * 1000.0;
+    curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS, left_ms > 1 ? (long)left_ms : 1L);
+    request_forget_curl(r);
+    buf_reset(&r->resp);
+    r->body_bytes = 0;
+    timer_disarm(e, &u->xfer);
+    uint64_t now_ns = mono_ns();
+    u->handoff_us = now_ns > u->native_start_ns ? (now_ns - u->native_start_ns) / 1000u : 1;
+    u->native = false;
+    if (curl_multi_add_handle(e->multi, r->easy) != CURLM_OK) {
+        u->handoff_us = 0;
+        record(e, u, st, 0, 0, "curl_multi_add_handle failed");
+        u->current = NULL;
+        return NATIVE_FAILED;
+    }
+    u->in_flight = true;
+    return NATIVE_PENDING;
+}
+
+/* The connection finished a request (rc HTTP1_DONE): follow a redirect or finish. */
+static native_result_t native_advance(engine_t *e, user_t *u)
+{
+    for (;;) {
+        http1_conn_t *c = &u->conn;
+        if (c->rc != CURLE_OK || c->status < 300 || c->status >= 400 || c->location.len == 0)
+            return native_finish(e, u, c->rc);
+        if (u->redirects >= (uint32_t)REQUEST_MAX_REDIRS)
+            return native_finish(e, u, CURLE_TOO_MANY_REDIRECTS);
+        /* curl (7.88) turns its POST (every step with POSTFIELDS: POST, PUT, PATCH, a
+         * body) into a GET on 301, 302 and 303, keeping a custom method's name. */
+        const step_t *st = u->current;
+        if (request_sends_body(st) &&
+            (c->status == 301 || c->status == 302 || c->status == 303))
+            u->drop_body = true;
+        u->redirects++;
+        buf_reset(&u->req.resp);
+        int where = http1_resolve_location(c->origin ? c->origin : e->origin[u->cls],
+                                           u->target.data ? u->target.data : "/",
+                                           c->location.data, &u->next_target);
+        if (!u->next_target.data)
+            return native_finish(e, u, CURLE_OUT_OF_MEMORY);
+        if (where != 0)
+            return native_handoff(e, u, u->next_target.data);
+        buf_t t = u->target;
+        u->target = u->next_target;
+        u->next_target = t;
+        const http1_origin_t *o = e->origin[u->cls];
+        if (request_wire(&u->req, st, o->host_header, u->target.data, u->target.len,
+                         u->drop_body) < 0)
+            return native_finish(e, u, CURLE_OUT_OF_MEMORY);
+        http1_rc_t rc = http1_send(c, o, u->req.wire.data, u->req.wire.len,
+                                   st->method == HTTP_HEAD,
+                                   u->req.keep_body ? &u->req.resp : NULL);
+        native_sync_fd(e, u);
+        if (rc == HTTP1_PENDING)
+            return NATIVE_PENDING;
+    }
+}
+
+/* Send st (rendered in u->req) natively if its URL is plain http on the class's origin. */
+static native_result_t native_start(engine_t *e, user_t *u, const step_t *st)
+{
+    const http1_origin_t *o = e->origin[u->cls];
+    const char *target;
+    size_t tl;
+    if (!o || http1_url_target(o, u->req.url.data, &target, &tl) < 0)
+        return NATIVE_NO;
+    buf_reset(&u->target);
+    if (buf_append(&u->target, target, tl) < 0 ||
+        request_wire(&u->req, st, o->host_header, target, tl, false) < 0)
+        return NATIVE_NO;
+    u->current = st;
+    u->native = true;
+    u->drop_body = false;
+    u->redirects = 0;
+    double t = st->timeout_s > 0 ? st->timeout_s : 60.0;
+    timer_arm(e, &u->xfer, e->now + t);
+    u->native_start_ns = mono_ns();
+    http1_rc_t rc = http1_send(&u->conn, o, u->req.wire.data, u->req.wire.len,
+                               st->method == HTTP_HEAD, u->req.keep_body ? &u->req.resp : NULL);
+    native_sync_fd(e, u);
+    if (rc == HTTP1_PENDING)
+        return NATIVE_PENDING;
+    return native_advance(e, u);
+}
+
+static void native_event(engine_t *e, user_t *u, uint32_t events)
+{
+    bool busy = u->native && http1_busy(&u->conn);
+    http1_rc_t rc = http1_on_event(&u->conn, events);
+    native_sync_fd(e, u);
+    if (!busy || rc == HTTP1_PENDING)
+        return;
+    if (native_advance(e, u) == NATIVE_FAILED)
+        u->pc = u->n_steps;
+    else if (u->native || u->in_flight)
+        return; /* following a redirect */
+    user_run(e, u);
+}
+
+static void native_timeout(engine_t *e, user_t *u)
+{
+    if (!u->native)
+        return;
+    http1_close(&u->conn);
+    native_sync_fd(e, u);
+    native_finish(e, u, CURLE_OPERATION_TIMEDOUT);
+    u->pc = u->n_steps;
+    user_run(e, u);
+}
+
 /* Advance u until it waits on a transfer or a timer, or is gone (freed: do not touch u
  * after this returns unless you know it still exists). */
 static void user_run(engine_t *e, user_t *u)
@@ -432,13 +644,25 @@ static void user_run(engine_t *e, user_t *u)
                 }
                 continue;
             }
-            if (request_prepare(&u->req, st, e->class_host[u->cls], &u->env, msg,
-                                sizeof msg) < 0) {
+            if (request_render(&u->req, st, e->class_host[u->cls], &u->env, msg,
+                               sizeof msg) < 0) {
                 /* Nothing was sent: a request and a failure, 0 ms, on the step's row. */
                 record(e, u, st, 0, 0, msg);
                 u->pc = u->n_steps;
                 continue;
             }
+            native_result_t nr = native_start(e, u, st);
+            if (nr == NATIVE_PENDING) {
+                u->did_io = true;
+                return;
+            }
+            if (nr == NATIVE_FAILED) {
+                u->pc = u->n_steps; /* finished at once (connection refused): skip the rest */
+                continue;
+            }
+            if (nr == NATIVE_OK)
+                continue;
+            request_setup_curl(&u->req, st);
             if (curl_multi_add_handle(e->multi, u->req.easy) != CURLM_OK) {
                 record(e, u, st, 0, 0, "curl_multi_add_handle failed");
                 u->pc = u->n_steps;
@@ -492,6 +716,11 @@ static void user_transfer_done(engine_t *e, user_t *u, CURLcode rc)
     u->in_flight = false;
     u->current = NULL;
     int ok = request_judge(&u->req, st, rc, u->vars, NULL, &res, msg, sizeof msg);
+    if (u->handoff_us) { /* a redirect the native transport handed over: one request */
+        res.response_us += u->handoff_us;
+        u->handoff_us = 0;
+        request_forget_curl(&u->req);
+    }
     record(e, u, st, res.response_us, res.bytes, ok < 0 ? msg : NULL);
     if (ok < 0)
         u->pc = u->n_steps; /* skip the rest of the task */
@@ -531,7 +760,7 @@ static int engine_reserve_user(engine_t *e)
         e->users = p;
         e->cap_users = cap;
     }
-    size_t need = 2 * e->cap_users + 1;
+    size_t need = 3 * e->cap_users + 1;
     if (e->cap_heap < need) {
         etimer_t **h = realloc(e->heap, need * sizeof *h);
         if (!h)
@@ -566,6 +795,11 @@ static int user_spawn(engine_t *e, uint32_t cls)
     u->uc = uc;
     u->wake = (etimer_t){ .pos = TIMER_IDLE, .kind = TIMER_WAKE, .user = u };
     u->deadline = (etimer_t){ .pos = TIMER_IDLE, .kind = TIMER_DEADLINE, .user = u };
+    u->xfer = (etimer_t){ .pos = TIMER_IDLE, .kind = TIMER_XFER, .user = u };
+    http1_init(&u->conn, e->epfd);
+    u->conn_fd = -1;
+    buf_init(&u->target);
+    buf_init(&u->next_target);
     u->env = (tmpl_env_t){
         .globals = e->cfg.globals,
         .user_vars = u->vars,
@@ -860,6 +1094,9 @@ static void run_timers(engine_t *e)
         case TIMER_DEADLINE:
             user_exit(e, t->user); /* stop timeout reached: abort, in-flight not counted */
             break;
+        case TIMER_XFER:
+            native_timeout(e, t->user);
+            break;
         }
     }
 }
@@ -899,7 +1136,12 @@ static void *engine_main(void *arg)
                 process_commands(e);
                 continue;
             }
-            if (socket_unwanted(e, evs[i].data.fd))
+            int fd = evs[i].data.fd;
+            if (fd >= 0 && (size_t)fd < e->cap_fds && e->fds[fd].native) {
+                native_event(e, e->fds[fd].native, evs[i].events);
+                continue;
+            }
+            if (socket_unwanted(e, fd))
                 continue;
             int flags = 0;
             if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLRDHUP))
@@ -948,6 +1190,10 @@ static void engine_free(engine_t *e)
             free(e->task_cum[c]);
     free(e->task_cum);
     free(e->class_host);
+    if (e->origin)
+        for (size_t c = 0; c < e->n_classes; c++)
+            free(e->origin[c]);
+    free(e->origin);
     free(e->target);
     free(e->active);
     free(e->credit);
@@ -997,11 +1243,22 @@ int engine_create(const engine_config_t *cfg, engine_t **out, char *err, size_t 
     e->target = calloc(nc, sizeof *e->target);
     e->active = calloc(nc, sizeof *e->active);
     e->credit = calloc(nc, sizeof *e->credit);
-    if (!e->class_host || !e->task_cum || !e->target || !e->active || !e->credit)
+    e->origin = calloc(nc, sizeof *e->origin);
+    if (!e->class_host || !e->task_cum || !e->target || !e->active || !e->credit ||
+        !e->origin)
         goto oom;
+    bool native = native_allowed();
     for (size_t c = 0; c < nc; c++) {
         const user_class_t *uc = &e->sc->classes[c];
         e->class_host[c] = scenario_class_host(e->sc, uc, cfg->host_override);
+        if (native && e->class_host[c]) {
+            char why[300];
+            http1_origin_t *o = malloc(sizeof *o);
+            if (o && http1_origin_resolve(o, e->class_host[c], why, sizeof why) == 0)
+                e->origin[c] = o; /* else: curl resolves and reports, as before */
+            else
+                free(o);
+        }
         e->task_cum[c] = calloc(uc->n_tasks ? uc->n_tasks : 1, sizeof(double));
         if (!e->task_cum[c])
             goto oom;

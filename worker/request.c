@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* Response buffers above this are released after the request, so a user that once received
  * a huge body does not keep it for the rest of the run (50 000 users × big bodies). */
@@ -44,6 +45,7 @@ int request_init(request_t *r, void *owner, char *err, size_t errlen)
     buf_init(&r->resp);
     buf_init(&r->scratch);
     buf_init(&r->url_set);
+    buf_init(&r->wire);
     r->easy = curl_easy_init();
     if (!r->easy) {
         snprintf(err, errlen, "curl_easy_init failed");
@@ -54,10 +56,10 @@ int request_init(request_t *r, void *owner, char *err, size_t errlen)
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(h, CURLOPT_USERAGENT, "herd/1.0");
+    curl_easy_setopt(h, CURLOPT_USERAGENT, REQUEST_USER_AGENT);
     curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L); /* as python-requests does */
-    curl_easy_setopt(h, CURLOPT_MAXREDIRS, 30L);
+    curl_easy_setopt(h, CURLOPT_MAXREDIRS, REQUEST_MAX_REDIRS);
     /* Without proxy variables curl would still look them (and no_proxy) up with getenv on
      * every transfer; "" says "no proxy" once. With them, curl keeps honouring them. */
     if (!env_has_proxy()) {
@@ -78,6 +80,7 @@ void request_free(request_t *r)
     buf_free(&r->resp);
     buf_free(&r->scratch);
     buf_free(&r->url_set);
+    buf_free(&r->wire);
     free(r->nodes);
     r->nodes = NULL;
     r->cap_nodes = 0;
@@ -218,15 +221,22 @@ static int build_body(request_t *r, const step_t *st, const tmpl_env_t *env, cha
     return 0;
 }
 
-int request_prepare(request_t *r, const step_t *st, const char *host, const tmpl_env_t *env,
-                    char *err, size_t errlen)
+int request_render(request_t *r, const step_t *st, const char *host, const tmpl_env_t *env,
+                   char *err, size_t errlen)
 {
-    struct curl_slist *headers = NULL;
     if (build_url(r, st, host, env, err, errlen) < 0 ||
-        build_headers(r, st, env, &headers, err, errlen) < 0 ||
+        build_headers(r, st, env, &r->headers, err, errlen) < 0 ||
         build_body(r, st, env, err, errlen) < 0)
         return -1;
+    r->keep_body = st->needs_json || st->expect.contains != NULL;
+    r->body_bytes = 0;
+    buf_reset(&r->resp);
+    return 0;
+}
 
+void request_setup_curl(request_t *r, const step_t *st)
+{
+    struct curl_slist *headers = r->headers;
     CURL *h = r->easy;
     if (r->url_set.len == 0 || r->url_set.len != r->url.len ||
         memcmp(r->url_set.data, r->url.data, r->url.len) != 0) {
@@ -248,16 +258,15 @@ int request_prepare(request_t *r, const step_t *st, const char *host, const tmpl
         curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
         double t = st->timeout_s > 0 ? st->timeout_s : 60.0;
         curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)(t * 1000.0 + 0.5));
+        curl_easy_setopt(h, CURLOPT_MAXREDIRS, REQUEST_MAX_REDIRS);
 
         /* The handle keeps the previous request's method: set every step's fully. */
         http_method_t m = st->method;
-        bool with_body = st->body_kind != BODY_NONE || m == HTTP_POST || m == HTTP_PUT ||
-                         m == HTTP_PATCH;
         r->set_body = NULL;
         if (m == HTTP_HEAD) {
             curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, NULL);
             curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
-        } else if (with_body) {
+        } else if (request_sends_body(st)) {
             curl_easy_setopt(h, CURLOPT_NOBODY, 0L);
             curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body.len);
             curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
@@ -273,10 +282,101 @@ int request_prepare(request_t *r, const step_t *st, const char *host, const tmpl
         r->set_step = st;
         r->set_headers = headers;
     }
+}
 
-    r->keep_body = st->needs_json || st->expect.contains != NULL;
-    r->body_bytes = 0;
-    buf_reset(&r->resp);
+void request_forget_curl(request_t *r)
+{
+    r->set_step = NULL;
+    buf_reset(&r->url_set);
+}
+
+int request_prepare(request_t *r, const step_t *st, const char *host, const tmpl_env_t *env,
+                    char *err, size_t errlen)
+{
+    if (request_render(r, st, host, env, err, errlen) < 0)
+        return -1;
+    request_setup_curl(r, st);
+    return 0;
+}
+
+bool request_sends_body(const step_t *st)
+{
+    http_method_t m = st->method;
+    return m != HTTP_HEAD &&
+           (st->body_kind != BODY_NONE || m == HTTP_POST || m == HTTP_PUT || m == HTTP_PATCH);
+}
+
+/* Header name of a rendered "Name: value" / "Name;" line equals name (case-insensitive). */
+static bool hdr_named(const char *line, const char *name)
+{
+    size_t n = strlen(name);
+    return strncasecmp(line, name, n) == 0 && (line[n] == ':' || line[n] == ';');
+}
+
+static bool user_has_header(const request_t *r, const char *name)
+{
+    for (const struct curl_slist *n = r->headers; n; n = n->next)
+        if (hdr_named(n->data, name))
+            return true;
+    return false;
+}
+
+int request_wire(request_t *r, const step_t *st, const char *host_header, const char *target,
+                 size_t target_len, bool drop_body)
+{
+    buf_t *w = &r->wire;
+    buf_reset(w);
+    http_method_t m = st->method;
+    bool with_body = request_sends_body(st) && !drop_body;
+    /* curl's method: CUSTOMREQUEST wins (also after a redirect turned it into a GET), else
+     * HEAD for NOBODY, POST for POSTFIELDS, GET. */
+    const char *method = http_method_names[m];
+    if (m == HTTP_POST && drop_body)
+        method = "GET";
+    buf_puts(w, method);
+    buf_putc(w, ' ');
+    buf_append(w, target, target_len);
+    buf_puts(w, " HTTP/1.1\r\n");
+    if (!user_has_header(r, "Host")) {
+        buf_puts(w, "Host: ");
+        buf_puts(w, host_header);
+        buf_puts(w, "\r\n");
+    }
+    if (!user_has_header(r, "User-Agent"))
+        buf_puts(w, "User-Agent: " REQUEST_USER_AGENT "\r\n");
+    if (!user_has_header(r, "Accept"))
+        buf_puts(w, "Accept: */*\r\n");
+    for (const struct curl_slist *n = r->headers; n; n = n->next) {
+        const char *line = n->data;
+        size_t len = strlen(line);
+        if (len && line[len - 1] == ';') { /* "Name;": sent empty */
+            buf_append(w, line, len - 1);
+            buf_puts(w, ":\r\n");
+            continue;
+        }
+        const char *colon = strchr(line, ':');
+        const char *v = colon ? colon + 1 : line + len;
+        while (*v == ' ')
+            v++;
+        if (!*v)
+            continue; /* "Name:" removes a header (our "Expect:") */
+        buf_append(w, line, len);
+        buf_puts(w, "\r\n");
+    }
+    if (with_body) {
+        if (!user_has_header(r, "Content-Length")) {
+            char cl[48];
+            int n = snprintf(cl, sizeof cl, "Content-Length: %zu\r\n", r->body.len);
+            buf_append(w, cl, (size_t)n);
+        }
+        if (!user_has_header(r, "Content-Type"))
+            buf_puts(w, "Content-Type: application/x-www-form-urlencoded\r\n");
+    }
+    buf_puts(w, "\r\n");
+    if (with_body && r->body.len)
+        buf_append(w, r->body.data, r->body.len);
+    if (!w->data || w->len == 0)
+        return -1;
     return 0;
 }
 
@@ -297,7 +397,12 @@ int request_judge(request_t *r, const step_t *st, CURLcode rc, json_t **user_var
     res->status = status;
     res->response_us = total_us > 0 ? (uint64_t)total_us : 0;
     res->bytes = r->body_bytes;
+    return request_check(r, st, status, rc, user_vars, globals, err, errlen);
+}
 
+int request_check(request_t *r, const step_t *st, long status, CURLcode rc,
+                  json_t **user_vars, json_t **globals, char *err, size_t errlen)
+{
     int ret = -1;
     json_t *doc = NULL;
     if (rc != CURLE_OK) {

@@ -9,8 +9,10 @@
  * grown to their working size a request allocates nothing (except jansson parsing a JSON
  * response when the step needs it).
  *
- * Use: request_prepare (render URL, query, headers, body; set the handle's options) → run
- * the handle (multi or curl_easy_perform) → request_judge (status, expect, saves).
+ * Use with curl: request_prepare (render URL, query, headers, body; set the handle's
+ * options) → run the handle (multi or curl_easy_perform) → request_judge (status, expect,
+ * saves). With the native transport (http1.h): request_render → request_wire (the bytes
+ * curl would send) → http1 → request_check. Both transports share the verdict.
  *
  * Thread: a request_t is used by one thread at a time.
  */
@@ -27,6 +29,10 @@
 #include "../common/scenario.h"
 #include "../common/template.h"
 
+#define REQUEST_USER_AGENT "herd/1.0"
+/* Redirects followed per request (curl's CURLOPT_MAXREDIRS; the native transport too). */
+#define REQUEST_MAX_REDIRS 30L
+
 /* Message for a relative URL when neither the class, -H nor the file sets a host. */
 #define REQUEST_NO_HOST_MESSAGE "no host: pass -H or set host in the scenario"
 
@@ -38,6 +44,8 @@ typedef struct request {
     buf_t resp;                /* response body, kept only when the step needs it */
     buf_t scratch;             /* rendering of one template value */
     struct curl_slist *nodes;  /* header list nodes, data pointing into hdr; owned array */
+    struct curl_slist *headers; /* the current request's list (nodes or NULL) */
+    buf_t wire;                /* native transport: the request's bytes as sent */
     size_t cap_nodes;
     /* What the handle was last configured with, so request_prepare sets only what changed
      * (CURLOPT_URL costs curl a copy; the rest is skipped for the same step). */
@@ -66,6 +74,30 @@ void request_free(request_t *r);
  * nothing is to be sent. */
 int request_prepare(request_t *r, const step_t *st, const char *host, const tmpl_env_t *env,
                     char *err, size_t errlen);
+
+/* The two halves of request_prepare: render the step (URL, headers, body; resets the
+ * response buffer), then set the curl handle up for what was rendered. */
+int request_render(request_t *r, const step_t *st, const char *host, const tmpl_env_t *env,
+                   char *err, size_t errlen);
+void request_setup_curl(request_t *r, const step_t *st);
+/* The handle was changed behind request_setup_curl's back (URL, method, timeout, redirect
+ * limit): set everything again next time. */
+void request_forget_curl(request_t *r);
+/* The step sends a body (curl's POSTFIELDS): POST, PUT, PATCH, or any with a body. */
+bool request_sends_body(const step_t *st);
+/* Build into r->wire the HTTP/1.1 request curl would send for the rendered step to target
+ * (path + query) with Host host_header: method, Host, User-Agent, Accept, the step's
+ * headers, Content-Length and the default Content-Type for bodies, the body. drop_body: a
+ * 301/302/303 redirect turned the request into a GET (curl keeps a custom method's name).
+ * -1 when out of memory. */
+int request_wire(request_t *r, const step_t *st, const char *host_header, const char *target,
+                 size_t target_len, bool drop_body);
+
+/* The verdict on a response, whichever transport got it: rc (CURLE_OK or the failure
+ * curl has or would have reported), status, r->resp; stores the saves like request_judge.
+ * 0 on success or -1 with the failure message in err. */
+int request_check(request_t *r, const step_t *st, long status, CURLcode rc,
+                  json_t **user_vars, json_t **globals, char *err, size_t errlen);
 
 /* Judge a finished transfer (rc = its CURLcode): fills res, stores st's saves (USER scope
  * into user_vars, GLOBAL scope into globals; new references, old ones released). Returns 0

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <curl/curl.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -38,7 +39,71 @@ static struct {
     atomic_ulong use_good;    /* /use/tok-7 */
     atomic_ulong use_bad;
     atomic_ulong echo_good;   /* POST /echo with the expected body */
-} srv;
+    atomic_ulong redirects;   /* /redir answered with a 302 */
+    pthread_mutex_t mu;       /* guards capture */
+    char capture[4096];       /* the last /capture request: sorted "k: v" lines */
+} srv = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+typedef struct lines {
+    char *v[64];
+    size_t n;
+} lines_t;
+
+static void lines_add(lines_t *l, const char *kind, const char *k, const char *v)
+{
+    if (l->n < 64 && asprintf(&l->v[l->n], "%s %s: %s", kind, k, v ? v : "") > 0)
+        l->n++;
+}
+
+static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *k,
+                                      const char *v)
+{
+    lines_add(cls, kind == MHD_HEADER_KIND ? "header" : "query", k, v);
+    return MHD_YES;
+}
+
+/* What the server saw of a request, in an order-independent form. */
+static void capture(struct MHD_Connection *c, const char *method, const char *url,
+                    const char *body, size_t body_len)
+{
+    lines_t l = { .n = 0 };
+    lines_add(&l, "request", method, url);
+    MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, &l);
+    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_header, &l);
+    char b[300];
+    snprintf(b, sizeof b, "%.*s", (int)body_len, body);
+    lines_add(&l, "body", "", b);
+    qsort(l.v, l.n, sizeof l.v[0], cmp_str);
+    pthread_mutex_lock(&srv.mu);
+    srv.capture[0] = '\0';
+    for (size_t i = 0; i < l.n; i++) {
+        strncat(srv.capture, l.v[i], sizeof srv.capture - strlen(srv.capture) - 2);
+        strcat(srv.capture, "\n");
+        free(l.v[i]);
+    }
+    pthread_mutex_unlock(&srv.mu);
+}
+
+/* A chunked body (unknown size), handed to MHD 8 bytes at a time. */
+static const char chunked_body[] = "{\"gameUUID\": \"uuid-42\", \"n\": 1}";
+
+static ssize_t chunked_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)cls;
+    size_t len = sizeof chunked_body - 1;
+    if (pos >= len)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    size_t n = len - pos < 8 ? len - pos : 8;
+    if (n > max)
+        n = max;
+    memcpy(buf, chunked_body + pos, n);
+    return (ssize_t)n;
+}
 
 static int reply(struct MHD_Connection *c, unsigned status, const char *body, const char *type)
 {
@@ -79,6 +144,38 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     if (strcmp(url, "/ok") == 0)
         return reply(c, 200, "ok", "text/plain");
+    if (strcmp(url, "/capture") == 0) {
+        capture(c, method, url, up->body, up->len);
+        return reply(c, 200, "captured", "text/plain");
+    }
+    if (strcmp(url, "/chunked") == 0) {
+        struct MHD_Response *r =
+            MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64, chunked_reader, NULL, NULL);
+        atomic_fetch_add(&srv.total, 1);
+        int ret = MHD_queue_response(c, 200, r);
+        MHD_destroy_response(r);
+        return ret;
+    }
+    if (strcmp(url, "/nocontent") == 0)
+        return reply(c, 204, "", NULL);
+    if (strcmp(url, "/redir") == 0 || strcmp(url, "/redir-abs") == 0 ||
+        strcmp(url, "/redir-other") == 0) {
+        char loc[80];
+        if (strcmp(url, "/redir-other") == 0) /* another origin (name): curl takes over */
+            snprintf(loc, sizeof loc, "http://localhost:%u/game", (unsigned)srv.port);
+        else if (url[6])
+            snprintf(loc, sizeof loc, "%s/game", srv.host);
+        else
+            snprintf(loc, sizeof loc, "game"); /* relative to /redir: /game */
+        struct MHD_Response *r =
+            MHD_create_response_from_buffer(5, (void *)"moved", MHD_RESPMEM_PERSISTENT);
+        MHD_add_response_header(r, "Location", loc);
+        atomic_fetch_add(&srv.total, 1);
+        atomic_fetch_add(&srv.redirects, 1);
+        int ret = MHD_queue_response(c, 302, r);
+        MHD_destroy_response(r);
+        return ret;
+    }
     if (strcmp(url, "/closeconn") == 0) {
         /* The server ends the connection after the response: every request a new socket. */
         struct MHD_Response *r =
@@ -139,21 +236,30 @@ static void server_reset_counts(void)
     atomic_store(&srv.use_good, 0);
     atomic_store(&srv.use_bad, 0);
     atomic_store(&srv.echo_good, 0);
+    atomic_store(&srv.redirects, 0);
+}
+
+/* idle_timeout_s > 0: the daemon closes keep-alive connections idle that long. */
+static struct MHD_Daemon *daemon_start(unsigned idle_timeout_s, uint16_t *port)
+{
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = 0 };
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct MHD_Daemon *d = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL, NULL, on_request, NULL,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&a, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+        NULL, MHD_OPTION_CONNECTION_LIMIT, 4000u, MHD_OPTION_THREAD_POOL_SIZE, 2u,
+        MHD_OPTION_CONNECTION_TIMEOUT, idle_timeout_s, MHD_OPTION_END);
+    if (d)
+        *port = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT)->port;
+    return d;
 }
 
 static int server_start(void **state)
 {
     (void)state;
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = 0 };
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    srv.d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL, NULL,
-                             on_request, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&a,
-                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-                             MHD_OPTION_CONNECTION_LIMIT, 4000u,
-                             MHD_OPTION_THREAD_POOL_SIZE, 2u, MHD_OPTION_END);
+    srv.d = daemon_start(0, &srv.port);
     if (!srv.d)
         return -1;
-    srv.port = MHD_get_daemon_info(srv.d, MHD_DAEMON_INFO_BIND_PORT)->port;
     snprintf(srv.host, sizeof srv.host, "http://127.0.0.1:%u", (unsigned)srv.port);
     return 0;
 }
@@ -779,6 +885,255 @@ static void test_stop_timeout_zero_aborts(void **state)
     scenario_free(sc);
 }
 
+
+/* ---- both transports -------------------------------------------------------------------- */
+
+/* The engine reads HERD_TRANSPORT when it is created. */
+static void use_curl(bool curl)
+{
+    if (curl)
+        setenv("HERD_TRANSPORT", "curl", 1);
+    else
+        unsetenv("HERD_TRANSPORT");
+}
+
+static bool curl_forced;  /* the whole run is HERD_TRANSPORT=curl */
+
+static void restore_transport(void)
+{
+    use_curl(curl_forced);
+}
+
+/* What the server saw of the last request of `step` (one user, a few requests). */
+static void capture_step(const char *step, bool curl, char *out, size_t cap)
+{
+    char yaml[1024];
+    snprintf(yaml, sizeof yaml,
+             "defaults:\n"
+             "  headers: {X-Default: d, X-Class-Wins: default}\n"
+             "users:\n"
+             "  - name: U\n"
+             "    wait: {constant: 0.05}\n"
+             "    headers: {X-Class-Wins: class, X-Step-Wins: class}\n"
+             "    tasks:\n"
+             "      - name: t\n"
+             "        steps:\n"
+             "%s",
+             step);
+    scenario_t *sc = load(yaml);
+    use_curl(curl);
+    pthread_mutex_lock(&srv.mu);
+    srv.capture[0] = '\0';
+    pthread_mutex_unlock(&srv.mu);
+    stats_table_t t;
+    stats_init(&t);
+    run(sc, srv.host, NULL, 1, 150, &t);
+    restore_transport();
+    dump_failures(&t);
+    assert_true(stats_total_requests(&t) >= 1);
+    assert_int_equal(stats_total_failures(&t), 0);
+    pthread_mutex_lock(&srv.mu);
+    snprintf(out, cap, "%s", srv.capture);
+    pthread_mutex_unlock(&srv.mu);
+    stats_free(&t);
+    scenario_free(sc);
+}
+
+/* The native transport sends what curl sends: method, path, query, Host, Accept,
+ * User-Agent, headers (defaults < class < step), Content-Type and Content-Length, body. */
+static void test_same_request_both_transports(void **state)
+{
+    (void)state;
+    static const char *const steps[] = {
+        "          - post: /capture\n"
+        "            query: {q: x y, r: \"a&b=c\"}\n"
+        "            headers: {X-Step-Wins: step, X-Empty: \"\"}\n"
+        "            json: {a: [1, \"two\"]}\n",
+        "          - put: /capture\n"
+        "            body: \"k=v&w=1\"\n",
+        "          - patch: /capture\n"
+        "            form: {k: v w}\n"
+        "            headers: {Accept: application/json, User-Agent: mine}\n",
+        "          - post: /capture\n",
+        "          - delete: /capture\n",
+        "          - head: /capture\n",
+        "          - options: /capture\n"
+        "            body: raw\n",
+        "          - get: \"/capture?pre=1\"\n"
+        "            query: {k: v}\n"
+        "            headers: {Content-Type: text/plain}\n",
+    };
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        char native[4096], curl[4096];
+        capture_step(steps[i], false, native, sizeof native);
+        capture_step(steps[i], true, curl, sizeof curl);
+        if (strcmp(native, curl) != 0)
+            print_error("step %zu:\n-- native --\n%s-- curl --\n%s", i, native, curl);
+        assert_string_equal(native, curl);
+        assert_non_null(strstr(native, "header Host: 127.0.0.1:"));
+    }
+}
+
+/* A redirect is followed (the server answers both requests), counted once on the step's
+ * row, judged on the final response, whichever transport. */
+static void test_redirect_followed(void **state)
+{
+    (void)state;
+    for (int curl = 0; curl < 2; curl++) {
+        server_reset_counts();
+        use_curl(curl);
+        scenario_t *sc = load("users:\n"
+                              "  - name: U\n"
+                              "    wait: {constant: 0.01}\n"
+                              "    tasks:\n"
+                              "      - name: t\n"
+                              "        steps:\n"
+                              "          - get: /redir\n"
+                              "            expect: {status: 200, json: [n]}\n"
+                              "            save: {game: gameUUID}\n"
+                              "          - get: \"/close/{{ game }}\"\n"
+                              "            name: /close\n"
+                              "          - get: /redir-abs\n"
+                              "            expect: {contains: uuid-42}\n"
+                              "          - get: /redir-other\n"
+                              "            expect: {contains: uuid-42}\n");
+        stats_table_t t;
+        stats_init(&t);
+        run(sc, srv.host, NULL, 3, 400, &t);
+        restore_transport();
+        dump_failures(&t);
+        uint64_t n = row(&t, "GET", "/redir")->requests;
+        uint64_t abs_n = row(&t, "GET", "/redir-abs")->requests +
+                         row(&t, "GET", "/redir-other")->requests;
+        assert_true(n > 3);
+        assert_int_equal(stats_total_failures(&t), 0);
+        assert_int_equal(atomic_load(&srv.redirects), n + abs_n);
+        assert_int_equal(atomic_load(&srv.close_good), row(&t, "GET", "/close")->requests);
+        /* Server: two requests a redirecting step, one for the others. */
+        assert_int_equal(atomic_load(&srv.total), stats_total_requests(&t) + n + abs_n);
+        /* Bytes: the final body only (the 302's "moved" is not counted). */
+        assert_int_equal(row(&t, "GET", "/redir")->bytes, n * strlen(chunked_body));
+        assert_int_equal(row(&t, "GET", "/redir-other")->bytes,
+                         row(&t, "GET", "/redir-other")->requests * strlen(chunked_body));
+        stats_free(&t);
+        scenario_free(sc);
+    }
+}
+
+static void test_chunked_head_and_204(void **state)
+{
+    (void)state;
+    for (int curl = 0; curl < 2; curl++) {
+        server_reset_counts();
+        use_curl(curl);
+        scenario_t *sc = load("users:\n"
+                              "  - name: U\n"
+                              "    wait: {constant: 0.01}\n"
+                              "    tasks:\n"
+                              "      - name: t\n"
+                              "        steps:\n"
+                              "          - get: /chunked\n"
+                              "            save: {game: gameUUID}\n"
+                              "          - get: \"/close/{{ game }}\"\n"
+                              "            name: /close\n"
+                              "          - head: /ok\n"
+                              "          - delete: /nocontent\n"
+                              "            expect: {status: 204}\n");
+        stats_table_t t;
+        stats_init(&t);
+        run(sc, srv.host, NULL, 3, 400, &t);
+        restore_transport();
+        dump_failures(&t);
+        uint64_t n = row(&t, "GET", "/chunked")->requests;
+        assert_true(n > 3);
+        assert_int_equal(stats_total_failures(&t), 0);
+        assert_int_equal(row(&t, "GET", "/chunked")->bytes, n * strlen(chunked_body));
+        assert_int_equal(atomic_load(&srv.close_good), n);
+        assert_int_equal(row(&t, "HEAD", "/ok")->bytes, 0);
+        assert_int_equal(row(&t, "DELETE", "/nocontent")->requests, n);
+        assert_int_equal(stats_total_requests(&t), atomic_load(&srv.total));
+        stats_free(&t);
+        scenario_free(sc);
+    }
+}
+
+/* A server that accepts connections (the kernel does) and never answers: the step's
+ * timeout fails each request with curl's message. */
+static void test_timeout_message(void **state)
+{
+    (void)state;
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = 0 };
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(lfd, 64), 0);
+    assert_int_equal(getsockname(lfd, (struct sockaddr *)&a, &len), 0);
+    char host[64];
+    snprintf(host, sizeof host, "http://127.0.0.1:%u", (unsigned)ntohs(a.sin_port));
+    for (int curl = 0; curl < 2; curl++) {
+        use_curl(curl);
+        scenario_t *sc = load("users:\n"
+                              "  - name: U\n"
+                              "    tasks:\n"
+                              "      - name: t\n"
+                              "        steps:\n"
+                              "          - get: /hang\n"
+                              "            timeout: 0.1\n"
+                              "          - get: /never\n");
+        stats_table_t t;
+        stats_init(&t);
+        run(sc, host, NULL, 2, 450, &t);
+        restore_transport();
+        dump_failures(&t);
+        const stats_entry_t *r = row(&t, "GET", "/hang");
+        assert_true(r->requests >= 4 && r->requests <= 10);
+        assert_int_equal(r->failures, r->requests);
+        assert_int_equal(failures_with(&t, curl_easy_strerror(CURLE_OPERATION_TIMEDOUT)),
+                         r->requests);
+        assert_true(r->min_us >= 95000);
+        assert_int_equal(row(&t, "GET", "/never")->requests, 0);
+        stats_free(&t);
+        scenario_free(sc);
+    }
+    close(lfd);
+}
+
+/* A server closing idle keep-alive connections (1 s) while users wait longer between
+ * tasks: no false failures, every request counted as the server counted it. */
+static void test_server_closes_idle_connections(void **state)
+{
+    (void)state;
+    uint16_t port = 0;
+    struct MHD_Daemon *d = daemon_start(1, &port);
+    assert_non_null(d);
+    char host[64];
+    snprintf(host, sizeof host, "http://127.0.0.1:%u", (unsigned)port);
+    for (int curl = 0; curl < 2; curl++) {
+        server_reset_counts();
+        use_curl(curl);
+        scenario_t *sc = load("users:\n"
+                              "  - name: U\n"
+                              "    wait: {between: [0.9, 1.3]}\n"
+                              "    tasks:\n"
+                              "      - name: t\n"
+                              "        steps:\n"
+                              "          - get: /ok\n"
+                              "          - get: /game\n");
+        stats_table_t t;
+        stats_init(&t);
+        run(sc, host, NULL, 10, 3500, &t);
+        restore_transport();
+        dump_failures(&t);
+        assert_true(stats_total_requests(&t) >= 40);
+        assert_int_equal(stats_total_failures(&t), 0);
+        assert_int_equal(stats_total_requests(&t), atomic_load(&srv.total));
+        stats_free(&t);
+        scenario_free(sc);
+    }
+    MHD_stop_daemon(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -798,6 +1153,13 @@ int main(void)
         cmocka_unit_test(test_on_start_on_stop),
         cmocka_unit_test(test_repeated_collect_loses_nothing),
         cmocka_unit_test(test_stop_timeout_zero_aborts),
+        cmocka_unit_test(test_same_request_both_transports),
+        cmocka_unit_test(test_redirect_followed),
+        cmocka_unit_test(test_chunked_head_and_204),
+        cmocka_unit_test(test_timeout_message),
+        cmocka_unit_test(test_server_closes_idle_connections),
     };
+    const char *t = getenv("HERD_TRANSPORT");
+    curl_forced = t && strcmp(t, "curl") == 0;
     return cmocka_run_group_tests(tests, server_start, server_stop);
 }

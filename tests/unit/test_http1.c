@@ -1,0 +1,466 @@
+/*
+ * test_http1 — the native HTTP/1.1 transport against a scripted server on 127.0.0.1 (raw
+ * sockets, a thread per connection), so every response shape can be produced byte for byte:
+ * Content-Length, chunked (with extensions and trailers, delivered in pieces), HEAD, 204,
+ * 1xx, HTTP/1.0, Connection: close, a body cut short, garbage, and a server that closes a
+ * reused keep-alive connection when the next request arrives (the one transparent retry).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../../worker/http1.h"
+
+/* ---- the scripted server ---------------------------------------------------------------- */
+
+static struct {
+    int lfd;
+    uint16_t port;
+    atomic_int connections;   /* accepted */
+    atomic_int requests;      /* request heads read */
+    char last_head[2048];     /* the last request head, for checking what was sent */
+    pthread_mutex_t mu;
+} srv = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+static void send_all(int fd, const char *s, size_t n)
+{
+    while (n) {
+        ssize_t w = send(fd, s, n, MSG_NOSIGNAL);
+        if (w <= 0)
+            return;
+        s += w;
+        n -= (size_t)w;
+    }
+}
+
+static void send_str(int fd, const char *s)
+{
+    send_all(fd, s, strlen(s));
+}
+
+static void pause_ms(long ms)
+{
+    struct timespec ts = { 0, ms * 1000000L };
+    nanosleep(&ts, NULL);
+}
+
+static void *serve_conn(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    char buf[8192];
+    size_t len = 0;
+    int nth = 0; /* requests on this connection */
+    for (;;) {
+        char *end;
+        while (!(end = memmem(buf, len, "\r\n\r\n", 4))) {
+            if (len == sizeof buf)
+                goto out;
+            ssize_t n = recv(fd, buf + len, sizeof buf - len, 0);
+            if (n <= 0)
+                goto out;
+            len += (size_t)n;
+        }
+        size_t head = (size_t)(end - buf) + 4;
+        size_t body = 0;
+        char *cl = strcasestr(buf, "\r\nContent-Length:");
+        if (cl && cl < end)
+            body = strtoul(cl + 17, NULL, 10);
+        while (len < head + body) {
+            ssize_t n = recv(fd, buf + len, sizeof buf - len, 0);
+            if (n <= 0)
+                goto out;
+            len += (size_t)n;
+        }
+        nth++;
+        atomic_fetch_add(&srv.requests, 1);
+        pthread_mutex_lock(&srv.mu);
+        size_t keep = head + body < sizeof srv.last_head ? head + body : sizeof srv.last_head - 1;
+        memcpy(srv.last_head, buf, keep);
+        srv.last_head[keep] = '\0';
+        pthread_mutex_unlock(&srv.mu);
+        char path[256] = "";
+        sscanf(buf, "%*s %255s", path);
+        bool is_head = strncmp(buf, "HEAD ", 5) == 0;
+        memmove(buf, buf + head + body, len - head - body);
+        len -= head + body;
+
+        if (strcmp(path, "/len") == 0) {
+            send_str(fd, is_head ? "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"
+                                 : "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello");
+        } else if (strcmp(path, "/chunked") == 0) {
+            /* In pieces, cut inside the size line, the data and the trailers. */
+            const char *parts[] = { "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3",
+                                    ";ext=1\r\nhe", "l\r\n2\r\nlo\r\n0\r\nX-Tr", "ailer: 1\r\n",
+                                    "\r\n" };
+            for (size_t i = 0; i < 5; i++) {
+                send_str(fd, parts[i]);
+                pause_ms(5);
+            }
+        } else if (strcmp(path, "/close") == 0) {
+            send_str(fd, "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 3\r\n\r\nbye");
+            goto out;
+        } else if (strcmp(path, "/eof") == 0) {
+            send_str(fd, "HTTP/1.1 200 OK\r\n\r\nuntil the end");
+            goto out;
+        } else if (strcmp(path, "/http10") == 0) {
+            send_str(fd, "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok");
+        } else if (strcmp(path, "/continue") == 0) {
+            send_str(fd, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+        } else if (strcmp(path, "/204") == 0) {
+            send_str(fd, "HTTP/1.1 204 No Content\r\n\r\n");
+        } else if (strcmp(path, "/304") == 0) {
+            send_str(fd, "HTTP/1.1 304 Not Modified\r\nContent-Length: 99\r\n\r\n");
+        } else if (strcmp(path, "/partial") == 0) {
+            send_str(fd, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc");
+            goto out;
+        } else if (strcmp(path, "/partialchunk") == 0) {
+            send_str(fd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab");
+            goto out;
+        } else if (strcmp(path, "/weird") == 0) {
+            send_str(fd, "SPDY/9 what\r\n\r\n");
+            goto out;
+        } else if (strcmp(path, "/badstatus") == 0) {
+            send_str(fd, "HTTP/1.1 2x0 OK\r\nContent-Length: 0\r\n\r\n");
+            goto out;
+        } else if (strcmp(path, "/badlen") == 0) {
+            send_str(fd, "HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\n");
+            goto out;
+        } else if (strcmp(path, "/badchunk") == 0) {
+            send_str(fd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n");
+            goto out;
+        } else if (strcmp(path, "/headcut") == 0) {
+            send_str(fd, "HTTP/1.1 200 OK\r\nContent-Len");
+            goto out;
+        } else if (strcmp(path, "/nothing") == 0) {
+            goto out; /* close without a byte */
+        } else if (strcmp(path, "/drop") == 0) {
+            /* A keep-alive connection the server had given up on: closed when the next
+             * request arrives. A fresh connection is served. */
+            if (nth > 1)
+                goto out;
+            send_str(fd, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfresh");
+        } else if (strcmp(path, "/redirect") == 0) {
+            send_str(fd, "HTTP/1.1 302 Found\r\nLocation: /len\r\nContent-Length: 4\r\n\r\nmove");
+        } else {
+            send_str(fd, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+        }
+    }
+out:
+    close(fd);
+    return NULL;
+}
+
+static void *accept_loop(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        int fd = accept(srv.lfd, NULL, NULL);
+        if (fd < 0)
+            return NULL;
+        atomic_fetch_add(&srv.connections, 1);
+        pthread_t t;
+        pthread_create(&t, NULL, serve_conn, (void *)(intptr_t)fd);
+        pthread_detach(t);
+    }
+}
+
+static int server_start(void **state)
+{
+    (void)state;
+    srv.lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = 0 };
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (bind(srv.lfd, (struct sockaddr *)&a, sizeof a) < 0 || listen(srv.lfd, 64) < 0 ||
+        getsockname(srv.lfd, (struct sockaddr *)&a, &len) < 0)
+        return -1;
+    srv.port = ntohs(a.sin_port);
+    pthread_t t;
+    pthread_create(&t, NULL, accept_loop, NULL);
+    pthread_detach(t);
+    return 0;
+}
+
+/* ---- client helpers --------------------------------------------------------------------- */
+
+typedef struct client {
+    int epfd;
+    http1_origin_t origin;
+    http1_conn_t conn;
+    buf_t body;
+    char req[1024];
+} client_t;
+
+static void client_open(client_t *cl, uint16_t port)
+{
+    char url[64], err[256] = "";
+    snprintf(url, sizeof url, "http://127.0.0.1:%u", (unsigned)port);
+    cl->epfd = epoll_create1(0);
+    assert_true(cl->epfd >= 0);
+    assert_int_equal(http1_origin_resolve(&cl->origin, url, err, sizeof err), 0);
+    http1_init(&cl->conn, cl->epfd);
+    buf_init(&cl->body);
+}
+
+static void client_close(client_t *cl)
+{
+    http1_free(&cl->conn);
+    buf_free(&cl->body);
+    close(cl->epfd);
+}
+
+/* One request through the connection, driven by our own epoll loop (2 s at most). */
+static CURLcode fetch(client_t *cl, const char *method, const char *path)
+{
+    snprintf(cl->req, sizeof cl->req, "%s %s HTTP/1.1\r\nHost: %s\r\nAccept: */*\r\n\r\n",
+             method, path, cl->origin.host_header);
+    buf_reset(&cl->body);
+    http1_rc_t rc = http1_send(&cl->conn, &cl->origin, cl->req, strlen(cl->req),
+                               strcmp(method, "HEAD") == 0, &cl->body);
+    for (int rounds = 0; rc == HTTP1_PENDING && rounds < 200; rounds++) {
+        struct epoll_event ev[4];
+        int n = epoll_wait(cl->epfd, ev, 4, 10);
+        for (int i = 0; i < n && rc == HTTP1_PENDING; i++)
+            if (ev[i].data.fd == cl->conn.fd)
+                rc = http1_on_event(&cl->conn, ev[i].events);
+    }
+    assert_int_equal(rc, HTTP1_DONE);
+    return cl->conn.rc;
+}
+
+static const char *body_of(const client_t *cl)
+{
+    return cl->body.data ? cl->body.data : "";
+}
+
+/* ---- tests ------------------------------------------------------------------------------ */
+
+static void test_content_length_and_keep_alive(void **state)
+{
+    (void)state;
+    client_t cl;
+    client_open(&cl, srv.port);
+    int conns = atomic_load(&srv.connections);
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(fetch(&cl, "GET", "/len"), CURLE_OK);
+        assert_int_equal(cl.conn.status, 200);
+        assert_string_equal(body_of(&cl), "hello");
+        assert_int_equal(cl.conn.body_bytes, 5);
+    }
+    assert_int_equal(atomic_load(&srv.connections), conns + 1); /* one connection reused */
+    client_close(&cl);
+}
+
+static void test_chunked_in_pieces(void **state)
+{
+    (void)state;
+    client_t cl;
+    client_open(&cl, srv.port);
+    int conns = atomic_load(&srv.connections);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(fetch(&cl, "GET", "/chunked"), CURLE_OK);
+        assert_string_equal(body_of(&cl), "hello");
+        assert_int_equal(cl.conn.body_bytes, 5);
+    }
+    /* Trailers consumed, connection still good. */
+    assert_int_equal(fetch(&cl, "GET", "/len"), CURLE_OK);
+    assert_int_equal(atomic_load(&srv.connections), conns + 1);
+    client_close(&cl);
+}
+
+static void test_bodiless_responses(void **state)
+{
+    (void)state;
+    client_t cl;
+    client_open(&cl, srv.port);
+    int conns = atomic_load(&srv.connections);
+    assert_int_equal(fetch(&cl, "HEAD", "/len"), CURLE_OK);
+    assert_int_equal(cl.conn.status, 200);
+    assert_int_equal(cl.conn.body_bytes, 0);
+    assert_int_equal(fetch(&cl, "GET", "/204"), CURLE_OK);
+    assert_int_equal(cl.conn.status, 204);
+    assert_int_equal(fetch(&cl, "GET", "/304"), CURLE_OK);
+    assert_int_equal(cl.conn.status, 304);
+    assert_int_equal(fetch(&cl, "GET", "/continue"), CURLE_OK); /* 100 skipped */
+    assert_int_equal(cl.conn.status, 200);
+    assert_string_equal(body_of(&cl), "ok");
+    assert_int_equal(fetch(&cl, "GET", "/len"), CURLE_OK);
+    assert_string_equal(body_of(&cl), "hello");
+    assert_int_equal(atomic_load(&srv.connections), conns + 1);
+    client_close(&cl);
+}
+
+static void test_close_eof_and_http10(void **state)
+{
+    (void)state;
+    client_t cl;
+    client_open(&cl, srv.port);
+    int conns = atomic_load(&srv.connections);
+    assert_int_equal(fetch(&cl, "GET", "/close"), CURLE_OK);
+    assert_string_equal(body_of(&cl), "bye");
+    assert_int_equal(cl.conn.fd, -1); /* Connection: close honoured */
+    assert_int_equal(fetch(&cl, "GET", "/eof"), CURLE_OK); /* body delimited by EOF */
+    assert_string_equal(body_of(&cl), "until the end");
+    assert_int_equal(fetch(&cl, "GET", "/http10"), CURLE_OK);
+    assert_string_equal(body_of(&cl), "ok");
+    assert_int_equal(cl.conn.fd, -1); /* HTTP/1.0 without keep-alive: not reused */
+    assert_int_equal(fetch(&cl, "GET", "/len"), CURLE_OK);
+    assert_int_equal(atomic_load(&srv.connections), conns + 4);
+    client_close(&cl);
+}
+
+static void test_retry_on_closed_reused_connection(void **state)
+{
+    (void)state;
+    client_t cl;
+    client_open(&cl, srv.port);
+    int conns = atomic_load(&srv.connections);
+    assert_int_equal(fetch(&cl, "GET", "/drop"), CURLE_OK); /* 1st on its connection */
+    assert_int_equal(fetch(&cl, "GET", "/drop"), CURLE_OK); /* closed, re-sent once */
+    assert_int_equal(cl.conn.status, 200);
+    assert_string_equal(body_of(&cl), "fresh");
+    assert_int_equal(atomic_load(&srv.connections), conns + 2);
+    /* A fresh connection that closes without a byte is not retried. */
+    http1_close(&cl.conn);
+    assert_int_equal(fetch(&cl, "GET", "/nothing"), CURLE_GOT_NOTHING);
+    client_close(&cl);
+}
+
+static void test_failures_carry_curls_codes(void **state)
+{
+    (void)state;
+    client_t cl;
+    client_open(&cl, srv.port);
+    assert_int_equal(fetch(&cl, "GET", "/partial"), CURLE_PARTIAL_FILE);
+    assert_int_equal(fetch(&cl, "GET", "/partialchunk"), CURLE_PARTIAL_FILE);
+    assert_int_equal(fetch(&cl, "GET", "/weird"), CURLE_UNSUPPORTED_PROTOCOL); /* HTTP/0.9 */
+    assert_int_equal(fetch(&cl, "GET", "/len"), CURLE_OK); /* recovers on a new connection */
+    client_close(&cl);
+
+    /* Nobody listening. */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = 0 };
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    close(fd);
+    client_open(&cl, ntohs(a.sin_port));
+    assert_int_equal(fetch(&cl, "GET", "/len"), CURLE_COULDNT_CONNECT);
+    client_close(&cl);
+}
+
+static size_t sink_nothing(char *p, size_t size, size_t n, void *arg)
+{
+    (void)p;
+    (void)arg;
+    return size * n;
+}
+
+/* The native transport's verdict on every odd response is the one libcurl gives for it. */
+static void test_same_codes_as_curl(void **state)
+{
+    (void)state;
+    static const char *const paths[] = { "/len", "/chunked", "/close", "/eof", "/http10",
+                                         "/continue", "/204", "/partial", "/partialchunk",
+                                         "/weird", "/nothing", "/badstatus", "/badlen",
+                                         "/badchunk", "/headcut" };
+    client_t cl;
+    client_open(&cl, srv.port);
+    CURL *h = curl_easy_init();
+    assert_non_null(h);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, sink_nothing);
+    curl_easy_setopt(h, CURLOPT_PROXY, "");
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        char url[128];
+        snprintf(url, sizeof url, "http://127.0.0.1:%u%s", (unsigned)srv.port, paths[i]);
+        curl_easy_setopt(h, CURLOPT_URL, url);
+        CURLcode want = curl_easy_perform(h);
+        http1_close(&cl.conn); /* a fresh connection, as curl's first transfer had */
+        CURLcode got = fetch(&cl, "GET", paths[i]);
+        if (got != want)
+            print_error("%s: native %d (%s), curl %d (%s)\n", paths[i], got,
+                        curl_easy_strerror(got), want, curl_easy_strerror(want));
+        assert_int_equal(got, want);
+    }
+    curl_easy_cleanup(h);
+    client_close(&cl);
+}
+
+static void test_urls_and_locations(void **state)
+{
+    (void)state;
+    http1_origin_t o;
+    char err[256];
+    assert_int_equal(http1_origin_resolve(&o, "http://127.0.0.1:8080/base", err, sizeof err), 0);
+    assert_string_equal(o.host_header, "127.0.0.1:8080");
+    assert_int_equal(http1_origin_resolve(&o, "http://[::1]:81", err, sizeof err), 0);
+    assert_string_equal(o.host_header, "[::1]:81");
+    assert_int_equal(http1_origin_resolve(&o, "http://localhost", err, sizeof err), 0);
+    assert_string_equal(o.host_header, "localhost");
+    assert_int_equal(http1_origin_resolve(&o, "https://127.0.0.1", err, sizeof err), -1);
+    assert_int_equal(http1_origin_resolve(&o, "http://u:p@127.0.0.1", err, sizeof err), -1);
+
+    assert_int_equal(http1_origin_resolve(&o, "http://127.0.0.1:8080", err, sizeof err), 0);
+    const char *t;
+    size_t tl;
+    assert_int_equal(http1_url_target(&o, "http://127.0.0.1:8080/a/b?x=1%20", &t, &tl), 0);
+    assert_string_equal(t, "/a/b?x=1%20");
+    assert_int_equal(http1_url_target(&o, "http://127.0.0.1:8081/a", &t, &tl), -1);
+    assert_int_equal(http1_url_target(&o, "http://other:8080/a", &t, &tl), -1);
+    assert_int_equal(http1_url_target(&o, "http://127.0.0.1:8080/a b", &t, &tl), -1);
+    assert_int_equal(http1_url_target(&o, "http://127.0.0.1:8080/a/../b", &t, &tl), -1);
+    assert_int_equal(http1_url_target(&o, "http://127.0.0.1:8080/a#f", &t, &tl), -1);
+    assert_int_equal(http1_url_target(&o, "http://127.0.0.1:8080/a?p=../x", &t, &tl), 0);
+
+    buf_t out;
+    buf_init(&out);
+    assert_int_equal(http1_resolve_location(&o, "/a/b?q", "/c", &out), 0);
+    assert_string_equal(out.data, "/c");
+    assert_int_equal(http1_resolve_location(&o, "/a/b?q", "c?d", &out), 0);
+    assert_string_equal(out.data, "/a/c?d");
+    assert_int_equal(http1_resolve_location(&o, "/a/b?q", "?z", &out), 0);
+    assert_string_equal(out.data, "/a/b?z");
+    assert_int_equal(http1_resolve_location(&o, "/a", "http://127.0.0.1:8080/x", &out), 0);
+    assert_string_equal(out.data, "/x");
+    assert_int_equal(http1_resolve_location(&o, "/a", "//127.0.0.1:8080/y", &out), 0);
+    assert_string_equal(out.data, "/y");
+    assert_int_equal(http1_resolve_location(&o, "/a", "http://elsewhere/x", &out), 1);
+    assert_string_equal(out.data, "http://elsewhere/x");
+    assert_int_equal(http1_resolve_location(&o, "/a", "https://127.0.0.1:8080/x", &out), 1);
+    assert_int_equal(http1_resolve_location(&o, "/a/b", "/x:y", &out), 0);
+    assert_string_equal(out.data, "/x:y");
+    assert_int_equal(http1_resolve_location(&o, "/a/b", "c:d/e", &out), 1); /* a scheme */
+    assert_int_equal(http1_resolve_location(&o, "/a/b", "../c", &out), 1);
+    assert_string_equal(out.data, "http://127.0.0.1:8080/a/../c");
+    buf_free(&out);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_content_length_and_keep_alive),
+        cmocka_unit_test(test_chunked_in_pieces),
+        cmocka_unit_test(test_bodiless_responses),
+        cmocka_unit_test(test_close_eof_and_http10),
+        cmocka_unit_test(test_retry_on_closed_reused_connection),
+        cmocka_unit_test(test_failures_carry_curls_codes),
+        cmocka_unit_test(test_same_codes_as_curl),
+        cmocka_unit_test(test_urls_and_locations),
+    };
+    return cmocka_run_group_tests(tests, server_start, NULL);
+}

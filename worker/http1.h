@@ -1,0 +1,117 @@
+/*
+ * http1 — a native HTTP/1.1 keep-alive client connection for plain http:// requests, the way
+ * wrk does it: the request's bytes are written straight to a non-blocking socket and the
+ * response is parsed by a small state machine (status line, headers, Content-Length,
+ * chunked, Connection: close, HTTP/1.0, bodiless responses, 1xx skipped). It exists because
+ * libcurl's per-transfer work (request built with printf, URL parsing, connection checks) is
+ * most of the CPU a load generator spends; everything that is not plain http (https,
+ * proxies, other hosts) stays with libcurl.
+ *
+ * One http1_conn_t belongs to one virtual user and carries at most one request at a time.
+ * The caller owns the epoll set: the connection adds its socket once when it is opened
+ * (data.fd = the socket), changes the events only around connect and partial writes, and
+ * closing the socket drops it. Errors are libcurl's CURLcode for the same situation, so both
+ * transports fail with the same messages (curl_easy_strerror).
+ *
+ * A request on a reused connection that the server had closed (EOF or reset before any
+ * response byte) is sent once more on a new connection, as curl does.
+ *
+ * Thread: a connection is used by one thread. The request path allocates nothing once the
+ * input buffer has grown to the largest header section seen.
+ */
+#ifndef HERD_HTTP1_H
+#define HERD_HTTP1_H
+
+#include <curl/curl.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "../common/buf.h"
+
+#define HTTP1_MAX_ADDRS 4
+
+/* Where plain http requests of one base URL go: resolved once, read-only afterwards. */
+typedef struct http1_origin {
+    char host[256];        /* host as written in the URL (IPv6 with brackets), for matching */
+    uint16_t port;
+    char host_header[280]; /* "host[:port]" as curl sends it (port omitted when 80) */
+    struct sockaddr_storage addrs[HTTP1_MAX_ADDRS]; /* tried in order on connect */
+    socklen_t addr_lens[HTTP1_MAX_ADDRS];
+    size_t n_addrs;
+} http1_origin_t;
+
+/* Resolve base_url's host (getaddrinfo, IPv4 and IPv6). -1 with a message when base_url is
+ * not a plain http URL usable natively (https, user:password@, bad port) or the name does
+ * not resolve: the caller then leaves those requests to curl. */
+int http1_origin_resolve(http1_origin_t *o, const char *base_url, char *err, size_t errlen);
+
+/* If url is an http:// URL on origin o whose path and query curl would send unchanged
+ * (printable ASCII, no fragment, no dot segments), point *target at "/path?query" inside url
+ * and return 0; else -1. */
+int http1_url_target(const http1_origin_t *o, const char *url, const char **target,
+                     size_t *target_len);
+
+/* Resolve a Location header value against the request target `base` ("/dir/x?q") on o:
+ * a same-origin result is written to out as a target ("/..."), returning 0; anything else
+ * (other host, scheme or port; characters curl would rewrite) is written to out as an
+ * absolute URL, returning 1. */
+int http1_resolve_location(const http1_origin_t *o, const char *base, const char *loc,
+                           buf_t *out);
+
+typedef enum http1_rc { HTTP1_PENDING, HTTP1_DONE } http1_rc_t;
+
+typedef struct http1_conn {
+    int fd;                /* -1: no connection */
+    int epfd;              /* the owner's epoll set (borrowed) */
+    const http1_origin_t *origin; /* what fd is connected to (borrowed) */
+    size_t addr_i;         /* address being connected */
+    int state;             /* see http1.c */
+    uint32_t served;       /* responses completed on fd: > 0 means a reused connection */
+    bool retried;          /* the current request was already re-sent once */
+    bool head;             /* the current request is HEAD: no response body */
+    bool want_out;         /* EPOLLOUT is registered */
+    /* current request (borrowed bytes, valid until HTTP1_DONE) */
+    const char *req;
+    size_t req_len, req_off;
+    buf_t *sink;           /* body bytes are appended here when not NULL */
+    /* input */
+    char *in;              /* owned; grows to the largest header section seen */
+    size_t in_cap, in_len, in_off;
+    bool got_bytes;        /* any byte of the response arrived */
+    /* parser */
+    int pstate;
+    int minor;             /* HTTP/1.minor of the response */
+    bool chunked, close_after, keep_alive_10, has_len;
+    uint64_t remaining;    /* body or chunk bytes still expected */
+    /* result, valid after HTTP1_DONE */
+    CURLcode rc;
+    long status;
+    uint64_t body_bytes;   /* body bytes of the final response */
+    buf_t location;        /* Location of a 3xx response, empty otherwise */
+} http1_conn_t;
+
+void http1_init(http1_conn_t *c, int epfd);
+/* Close the connection (an in-flight request is dropped) and free the buffers. */
+void http1_free(http1_conn_t *c);
+/* Close the connection; an in-flight request is dropped (abort, timeout). */
+void http1_close(http1_conn_t *c);
+
+/* Send req (req_len bytes, kept by the caller until HTTP1_DONE) to o, reusing the open
+ * connection when it goes to o. head: the response has no body. sink: where the body goes
+ * (NULL: counted only). Returns HTTP1_PENDING (wait for events on c->fd) or HTTP1_DONE
+ * (c->rc says how it ended). */
+http1_rc_t http1_send(http1_conn_t *c, const http1_origin_t *o, const char *req,
+                      size_t req_len, bool head, buf_t *sink);
+
+/* Epoll said `events` for c->fd. Returns HTTP1_DONE when the current request finished;
+ * HTTP1_PENDING otherwise (also for an idle connection, which is closed when the server
+ * closed it). */
+http1_rc_t http1_on_event(http1_conn_t *c, uint32_t events);
+
+/* True while a request is in flight. */
+bool http1_busy(const http1_conn_t *c);
+
+#endif
