@@ -31,6 +31,13 @@ static int get_open(const svc_request_t *rq, buf_t *out)
     buf_reset(out);
     state_lock();
     int64_t g = state_random_open_game();
+    uint32_t opened;
+    if (g < 0 && state_add_game(&opened) == 0) {
+        /* None open: open one, so match_server alone never closes "" (with 2 creates to 1
+         * close the open count is a random walk that can reach 0 near the start). */
+        g = opened;
+        S.auto_opened++;
+    }
     if (g < 0) {
         state_unlock();
         buf_puts(out, "{\"gameUUID\": \"\", \"players\": [], \"winner\": \"\", \"created\": \"\", "

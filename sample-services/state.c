@@ -605,12 +605,13 @@ int state_invariants_json(buf_t *b)
                      "\"players\": %u, \"players_in_game\": %u, \"items\": %u, "
                      "\"player_items\": %u, \"games\": %u, \"open_games\": %llu, "
                      "\"orders\": %u, \"open_orders\": %llu, \"filled_orders\": %llu, "
-                     "\"cancelled_orders\": %llu, \"auto_listed\": %llu, "
+                     "\"cancelled_orders\": %llu, \"auto_opened\": %llu, \"auto_listed\": %llu, "
                      "\"auto_cancelled\": %llu, \"ok\": %s}",
                      S.n_players, S.in_game.len, S.n_items, S.n_pitems, S.n_games,
                      (unsigned long long)n_open_games, S.n_orders, (unsigned long long)n_open,
                      (unsigned long long)n_filled, (unsigned long long)n_cancelled,
-                     (unsigned long long)S.auto_listed, (unsigned long long)S.auto_cancelled,
+                     (unsigned long long)S.auto_opened, (unsigned long long)S.auto_listed,
+                     (unsigned long long)S.auto_cancelled,
                      conserved && non_negative && one_owner && orders_ok && one_game ? "true"
                                                                                      : "false");
     return rc ? -1 : 0;

@@ -106,6 +106,7 @@ typedef struct state {
     int64_t opening_cents;    /* sum of the balances players started with */
     int64_t ledger_cents;     /* sum of every /players/balance change */
     uint64_t auto_listed;     /* orders GET /trades/open listed itself (none were open) */
+    uint64_t auto_opened;     /* games GET /games/open opened itself (none were open) */
     uint64_t auto_cancelled;  /* orders GET /trades/player_items cancelled (nothing unlisted) */
 } state_t;
 

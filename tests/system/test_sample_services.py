@@ -229,10 +229,19 @@ def test_matchmaking_routes(server):
     assert server.invariants()["players_in_at_most_one_game_ok"] is True
 
 
-def test_no_open_game_gives_empty_uuid(start):
+def test_no_open_game_opens_one(start):
+    """With none open, GET /games/open opens one, so match_server run alone never closes
+    an empty gameUUID (its 2:1 create/close mix can close every game near the start)."""
     s = start("--seed-games", "0")
     status, g = s.call("matchmaking", "GET", "/games/open")
-    assert status == 200 and g["gameUUID"] == ""
+    assert status == 200 and len(g["gameUUID"]) == 36 and len(g["players"]) == 100
+    assert s.invariants()["auto_opened"] == 1
+    assert s.call("matchmaking", "PUT", "/games/close", {"gameUUID": g["gameUUID"]})[0] == 200
+    # closing every game, then asking again: still one to close
+    for _ in range(3):
+        status, g = s.call("matchmaking", "GET", "/games/open")
+        assert s.call("matchmaking", "PUT", "/games/close", {"gameUUID": g["gameUUID"]})[0] == 200
+    assert s.invariants()["auto_opened"] == 4 and s.invariants()["ok"] is True
 
 
 # ---- item ----
