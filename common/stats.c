@@ -410,35 +410,6 @@ bool stats_is_empty(const stats_table_t *t)
     return stats_total_requests(t) == 0 && t->n_failures == 0;
 }
 
-void stats_current_rate(const stats_table_t *t, int64_t now_s, int window_s,
-                        double *rps, double *fails_per_s)
-{
-    *rps = 0;
-    *fails_per_s = 0;
-    if (window_s <= 0 || t->n_seconds == 0)
-        return;
-    /* Like Locust, the window does not reach back before the first counted second, so the
-     * rate is not diluted by seconds before the run (or the last reset) began. */
-    int64_t start = now_s - window_s;
-    if (t->seconds[0].unix_second > start)
-        start = t->seconds[0].unix_second;
-    if (start >= now_s)
-        return;
-    uint64_t req = 0, fail = 0;
-    for (size_t i = t->n_seconds; i-- > 0;) {
-        const stats_second_t *s = &t->seconds[i];
-        if (s->unix_second < start)
-            break;
-        if (s->unix_second < now_s) {
-            req += s->requests;
-            fail += s->failures;
-        }
-    }
-    double span = (double)(now_s - start);
-    *rps = (double)req / span;
-    *fails_per_s = (double)fail / span;
-}
-
 /* ---- wire -------------------------------------------------------------------------------- */
 
 /*

@@ -102,11 +102,6 @@ uint64_t stats_total_requests(const stats_table_t *t);
 uint64_t stats_total_failures(const stats_table_t *t);
 bool stats_is_empty(const stats_table_t *t);
 
-/* Requests and failures per second over the `window_s` complete seconds before now_s
- * (Locust's "current" req/s). */
-void stats_current_rate(const stats_table_t *t, int64_t now_s, int window_s,
-                        double *rps, double *fails_per_s);
-
 /* ---- reading (common/stats_view.c): what every output shows ----------------------------- */
 
 /* Locust's PERCENTILES_TO_REPORT: 50 66 75 80 90 95 98 99 99.9 99.99 100 */

@@ -287,31 +287,6 @@ static void test_aggregate(void **state)
     stats_free(&t);
 }
 
-static void test_current_rate(void **state)
-{
-    (void)state;
-    stats_table_t t;
-    stats_init(&t);
-    size_t r = (size_t)stats_row(&t, "GET", "/");
-    for (int64_t s = 100; s < 130; s++)
-        for (int64_t i = 0; i < s - 100 + 1; i++)   /* second s has s-99 requests */
-            stats_record(&t, r, 1000, 0, i == 0, s);
-    double rps, fps;
-    /* window [118, 128): requests 19..28 -> 235 / 10 */
-    stats_current_rate(&t, 128, 10, &rps, &fps);
-    assert_float_equal(rps, 23.5, 1e-9);
-    assert_float_equal(fps, 1.0, 1e-9);
-    /* right after the start the window is cut at the first second: [100, 103) -> 1+2+3 / 3 */
-    stats_current_rate(&t, 103, 10, &rps, &fps);
-    assert_float_equal(rps, 2.0, 1e-9);
-    /* nothing in the window */
-    stats_current_rate(&t, 200, 10, &rps, &fps);
-    assert_float_equal(rps, 0.0, 1e-9);
-    stats_current_rate(&t, 100, 10, &rps, &fps);
-    assert_float_equal(rps, 0.0, 1e-9);
-    stats_free(&t);
-}
-
 static void test_reset_and_clear(void **state)
 {
     (void)state;
@@ -516,7 +491,6 @@ int main(void)
         cmocka_unit_test(test_failures_grouping),
         cmocka_unit_test(test_merge_by_name),
         cmocka_unit_test(test_aggregate),
-        cmocka_unit_test(test_current_rate),
         cmocka_unit_test(test_reset_and_clear),
         cmocka_unit_test(test_report_round_trip),
         cmocka_unit_test(test_corrupt_reports_rejected),
