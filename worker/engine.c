@@ -448,21 +448,14 @@ static double user_next_task_at(engine_t *e, user_t *u)
 
 /* ---- native transport (http1.h) -------------------------------------------------------- */
 
-/* Plain http requests skip curl unless HERD_TRANSPORT=curl or a proxy variable is set (curl
- * would send them to the proxy). */
+/* Plain http requests skip curl unless HERD_TRANSPORT=curl or curl would send them to a
+ * proxy. */
 static bool native_allowed(void)
 {
     const char *t = getenv("HERD_TRANSPORT");
     if (t && strcmp(t, "curl") == 0)
         return false;
-    static const char *const proxies[] = { "http_proxy", "HTTP_PROXY", "all_proxy",
-                                           "ALL_PROXY" };
-    for (size_t i = 0; i < sizeof proxies / sizeof proxies[0]; i++) {
-        const char *v = getenv(proxies[i]);
-        if (v && *v)
-            return false;
-    }
-    return true;
+    return !request_env_proxy(false);
 }
 
 /* Keep engine.fds in step with the user's connection socket, so its events reach it. */

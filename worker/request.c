@@ -23,14 +23,19 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
     return len;
 }
 
-/* True when an environment variable would give curl a proxy for http or https URLs. */
-static bool env_has_proxy(void)
+bool request_env_proxy(bool https_too)
 {
-    static const char *const names[] = { "http_proxy", "https_proxy", "HTTPS_PROXY",
-                                         "all_proxy", "ALL_PROXY" };
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        const char *v = getenv(names[i]);
-        if (v && *v)
+    /* The variables libcurl reads (it ignores upper-case HTTP_PROXY on purpose). */
+    static const struct {
+        const char *name;
+        bool https_only;
+    } vars[] = {
+        {"http_proxy", false}, {"all_proxy", false}, {"ALL_PROXY", false},
+        {"https_proxy", true}, {"HTTPS_PROXY", true},
+    };
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        const char *v = getenv(vars[i].name);
+        if (v && *v && (https_too || !vars[i].https_only))
             return true;
     }
     return false;
@@ -62,7 +67,7 @@ int request_init(request_t *r, void *owner, char *err, size_t errlen)
     curl_easy_setopt(h, CURLOPT_MAXREDIRS, REQUEST_MAX_REDIRS);
     /* Without proxy variables curl would still look them (and no_proxy) up with getenv on
      * every transfer; "" says "no proxy" once. With them, curl keeps honouring them. */
-    if (!env_has_proxy()) {
+    if (!request_env_proxy(true)) {
         curl_easy_setopt(h, CURLOPT_PROXY, "");
         curl_easy_setopt(h, CURLOPT_NOPROXY, "");
     }

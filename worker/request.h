@@ -30,6 +30,10 @@
 #include "../common/template.h"
 
 #define REQUEST_USER_AGENT "herd/1.0"
+
+/* True when a proxy environment variable libcurl honours is set: for http URLs, or (https_too)
+ * for https ones as well. The one place herd decides what curl would proxy. */
+bool request_env_proxy(bool https_too);
 /* Redirects followed per request (curl's CURLOPT_MAXREDIRS; the native transport too). */
 #define REQUEST_MAX_REDIRS 30L
 
