@@ -65,17 +65,33 @@ static void window_rates(const stats_table_t *window, const stats_entry_t *e, do
     *fps = (double)window->entries[r].failures / window_s;
 }
 
+/* What every table prints from: the rows in Locust's order and the Aggregated entry (both
+ * the caller's to release with close_table). NULL if memory ran out. */
+static const stats_entry_t **open_table(const stats_table_t *t, stats_entry_t *total)
+{
+    stats_entry_init(total);
+    const stats_entry_t **rows = stats_sorted_entries(t);
+    if (!rows || stats_aggregate(t, total) < 0) {
+        free(rows);
+        stats_entry_free(total);
+        return NULL;
+    }
+    return rows;
+}
+
+static void close_table(const stats_entry_t **rows, stats_entry_t *total)
+{
+    free(rows);
+    stats_entry_free(total);
+}
+
 int console_print_stats(FILE *out, const stats_table_t *t, const stats_table_t *window,
                         double window_s, double duration_s)
 {
     stats_entry_t total;
-    stats_entry_init(&total);
-    const stats_entry_t **rows = stats_sorted_entries(t);
-    if (!rows || stats_aggregate(t, &total) < 0) {
-        free(rows);
-        stats_entry_free(&total);
+    const stats_entry_t **rows = open_table(t, &total);
+    if (!rows)
         return -1;
-    }
     double rps = 0, fps = 0;
     if (window) {
         if (window_s > 0) {
@@ -106,8 +122,7 @@ int console_print_stats(FILE *out, const stats_table_t *t, const stats_table_t *
     print_stats_row(out, &total, rps, fps);
     fputc('\n', out);
 
-    free(rows);
-    stats_entry_free(&total);
+    close_table(rows, &total);
     return 0;
 }
 
@@ -144,13 +159,9 @@ int console_print_percentiles(FILE *out, const stats_table_t *t)
 int console_print_percentiles_titled(FILE *out, const stats_table_t *t, const char *title)
 {
     stats_entry_t total;
-    stats_entry_init(&total);
-    const stats_entry_t **rows = stats_sorted_entries(t);
-    if (!rows || stats_aggregate(t, &total) < 0) {
-        free(rows);
-        stats_entry_free(&total);
+    const stats_entry_t **rows = open_table(t, &total);
+    if (!rows)
         return -1;
-    }
 
     fprintf(out, "%s\n", title);
     fprintf(out, "%-*s %-*s %8s", CONSOLE_TYPE_WIDTH, "Type", CONSOLE_NAME_WIDTH, "Name",
@@ -169,8 +180,7 @@ int console_print_percentiles_titled(FILE *out, const stats_table_t *t, const ch
         print_percentile_row(out, &total);
     fputc('\n', out);
 
-    free(rows);
-    stats_entry_free(&total);
+    close_table(rows, &total);
     return 0;
 }
 
