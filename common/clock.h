@@ -12,6 +12,14 @@ static inline double clock_mono_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Monotonic nanoseconds: request timings (a double of seconds loses nanoseconds). */
+static inline uint64_t clock_mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static inline double clock_wall_s(void)
 {
     struct timespec ts;

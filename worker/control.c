@@ -18,6 +18,7 @@
 #include "../common/stats.h"
 #include "../common/wire.h"
 #include "engine.h"
+#include "setup.h"
 
 #define REPORT_INTERVAL_S 1.0
 #define RESEND_AFTER_S 3.0
@@ -345,7 +346,8 @@ static int start_engines(control_t *c, char *err, size_t errlen)
 static void *setup_main(void *arg)
 {
     control_t *c = arg;
-    c->setup_rc = engine_run_setup(&c->ecfg, c->globals, c->setup_err, sizeof c->setup_err);
+    c->setup_rc = setup_run(c->ecfg.sc, c->ecfg.host_override, c->ecfg.worker_id, c->globals,
+                            c->setup_err, sizeof c->setup_err);
     atomic_store(&c->setup_done, 1);
     return NULL;
 }

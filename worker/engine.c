@@ -1,17 +1,16 @@
 /*
  * engine — one load-generating thread. See engine.h for the contract.
  *
- * Shape (libcurl's multi-socket pattern, as in its ephiperfifo example):
- *   - curl tells us which sockets to watch (on_socket → epoll_ctl, only when the wanted
- *     events change) and when it next needs a timeout call (on_timer → curl_at);
- *   - the loop sleeps in epoll_wait until a socket is ready, curl's timeout, or the earliest
- *     timer of our heap (user waits, sleep steps, stop deadlines, the spawn tick);
- *   - the control thread talks to us through a mutex-guarded command queue plus an eventfd
- *     that wakes epoll_wait; the request path never touches that mutex.
+ * Shape: the thread runs a loop (loop.h: epoll, descriptor handlers, a timer heap) shared
+ * with its transports (transport.h), which own the sockets. The engine owns the users, the
+ * spawning and the statistics; each user sends its steps through its own client
+ * (client.h), which brings back how each request ended. The control thread talks to us
+ * through a mutex-guarded command queue plus an eventfd that wakes the loop; the request
+ * path never touches that mutex.
  *
  * A virtual user is a state machine: a phase (on_start, task, on_stop), the step sequence
  * of that phase and a program counter. user_run advances it until it has to wait for
- * something (a transfer, a timer) or it is finished.
+ * something (a request, a timer) or it is finished.
  *
  * Statistics: the engine thread counts into `counting` (no lock). engine_collect asks for a
  * flush; at its next loop iteration the engine swaps `counting` with the spare table and
@@ -21,42 +20,29 @@
  */
 #include "engine.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/socket.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "http1.h"
-#include "request.h"
-
-#define TIMER_IDLE SIZE_MAX
-/* Connections the multi keeps alive. Its default (4 × handles *currently* in the multi)
- * would close the connections of users that are waiting between tasks. */
-#define ENGINE_MAX_CONNECTS 100000L
-#define ENGINE_MAX_EVENTS 512
-
-typedef enum timer_kind { TIMER_WAKE, TIMER_DEADLINE, TIMER_SPAWN, TIMER_XFER } timer_kind_t;
-
-typedef struct etimer {
-    double at;             /* monotonic seconds */
-    size_t pos;            /* index in the engine's heap; TIMER_IDLE when not armed */
-    timer_kind_t kind;
-    struct user *user;     /* WAKE, DEADLINE and XFER timers: the owner */
-} etimer_t;
+#include "../common/clock.h"
+#include "../common/rng.h"
+#include "../common/vec.h"
+#include "client.h"
+#include "loop.h"
+#include "transport.h"
 
 typedef enum phase { PHASE_ON_START, PHASE_TASK, PHASE_ON_STOP } phase_t;
 
 typedef struct user {
+    struct engine *e;
     size_t slot;           /* index in engine.users */
     uint32_t cls;
     const user_class_t *uc;
@@ -64,40 +50,21 @@ typedef struct user {
     const step_t *steps;   /* the sequence being run: on_start, a task's steps, on_stop */
     size_t n_steps;
     size_t pc;             /* next step of `steps` to run */
-    const step_t *current; /* step whose transfer is in flight */
     size_t next_task;      /* sequential classes: the task to run next */
     double task_start;     /* monotonic seconds the current task started */
     double intended;       /* pacing/throughput users: when the schedule wanted the current
                               task to start (<= task_start); 0: not on a schedule */
     double next_intended;  /* the schedule's start for the next task; 0: start a new one */
-    bool in_flight;        /* req.easy is in the multi */
-    bool native;           /* the current step's request is on `conn` (native transport) */
-    bool drop_body;        /* native: a 301/302/303 turned the request into a GET */
-    uint32_t redirects;    /* native: redirects followed for the current step */
-    uint64_t native_start_ns; /* native: CLOCK_MONOTONIC when the request started */
-    uint64_t handoff_us;   /* time the native transport spent before handing a redirect to
-                              curl; added to curl's total */
+    bool in_flight;        /* a request is with the client */
     bool waiting;          /* between tasks: `wake` is the wait */
     bool stopping;         /* no new task; on_stop next, aborted at `deadline` */
     bool did_io;           /* the current task sent a request (else yield before the next) */
     json_t **vars;         /* uc->n_vars slots; owned references */
-    etimer_t wake, deadline;
-    etimer_t xfer;         /* native: the step's timeout */
+    loop_timer_t wake;     /* a wait between tasks, a sleep step */
+    loop_timer_t deadline; /* the stop timeout */
     tmpl_env_t env;        /* user_vars points at vars; iteration = tasks started */
-    request_t req;
-    http1_conn_t conn;     /* native transport: this user's keep-alive connection */
-    int conn_fd;           /* conn.fd as registered in engine.fds (-1: none) */
-    buf_t target;          /* native: current request target ("/path?q"), redirect base */
-    buf_t next_target;     /* native: a redirect's resolved target */
+    client_t client;       /* the user's requests and connections */
 } user_t;
-
-/* What epoll has for one socket of this engine (see on_socket). */
-typedef struct fdreg {
-    uint32_t events;       /* EPOLLIN/EPOLLOUT registered in epoll; 0: not registered */
-    bool wanted;           /* curl wants events on it (no CURL_POLL_REMOVE since) */
-    bool ours;             /* opened by on_open_socket: we learn when it is closed */
-    struct user *native;   /* a native connection's socket: its user (curl knows nothing) */
-} fdreg_t;
 
 typedef enum cmd_kind { CMD_TARGET, CMD_STOP } cmd_kind_t;
 
@@ -116,40 +83,30 @@ struct engine {
     /* ---- engine thread only ---- */
     pthread_t thread;
     bool thread_started;
-    int epfd;
+    loop_t loop;           /* the thread's loop: clock, sockets, timers */
+    transports_t transports;
     int evfd;              /* eventfd: the control thread's doorbell */
-    CURLM *multi;
-    double curl_at;        /* when curl wants CURL_SOCKET_TIMEOUT; < 0: never */
-    double now;            /* monotonic seconds, refreshed per loop iteration */
-    int64_t now_wall_s;    /* unix seconds, refreshed per loop iteration (stats timeline) */
     uint64_t rng;          /* xorshift64* state for templates, task choice, waits */
     bool quit;
 
     const char **class_host;  /* per class: base URL or NULL (borrowed from sc/cfg) */
-    http1_origin_t **origin;  /* per class: resolved http origin for the native transport,
-                                 NULL: that class's requests all go through curl; owned */
     double **task_cum;     /* per class: cumulative weights of enabled tasks; owned */
     uint32_t *target;      /* per class: wanted users */
     uint32_t *active;      /* per class: users alive and not stopping */
     double *credit;        /* per class: smooth weighted round-robin for spawning */
     double spawn_rate;     /* users/s; <= 0: all at once */
     double spawn_next;     /* monotonic time of the next spawn */
-    etimer_t spawn;
+    loop_timer_t spawn;
     uint64_t spawned;      /* users ever spawned: k in user id = index + 1 + k * n_engines */
 
     user_t **users;        /* live users, any order; owned */
     size_t n_users, cap_users;
-    fdreg_t *fds;          /* indexed by socket number; owned */
-    size_t cap_fds;
-    etimer_t **heap;       /* min-heap on at; capacity reserved for 3 timers per user + 1 */
-    size_t n_heap, cap_heap;
 
     stats_table_t tables[2];
     stats_table_t *counting;  /* the table the engine records into */
 
     /* ---- shared ---- */
     _Atomic uint32_t user_count;
-    _Atomic uint64_t idle_us;   /* time spent waiting in epoll_wait, for engine_busy */
     double busy_mark_s;         /* engine_busy's previous call (control thread only) */
     uint64_t busy_mark_idle_us;
     atomic_bool quit_requested; /* engine_destroy: abort everything and leave the loop */
@@ -163,134 +120,17 @@ struct engine {
 };
 
 static void user_run(engine_t *e, user_t *u);
-static fdreg_t *fdreg_get(engine_t *e, curl_socket_t s);
-static curl_socket_t on_open_socket(void *clientp, curlsocktype purpose,
-                                    struct curl_sockaddr *addr);
-static int on_close_socket(void *clientp, curl_socket_t s);
-
-/* ---- process-wide setup ------------------------------------------------------------------ */
-
-static pthread_once_t global_once = PTHREAD_ONCE_INIT;
-static CURLcode global_rc;
-
-static void global_init(void)
-{
-    /* A peer closing a keep-alive connection must not kill the worker. */
-    signal(SIGPIPE, SIG_IGN);
-    global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
-static double mono_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static void refresh_clock(engine_t *e)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    e->now = (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    e->now_wall_s = (int64_t)ts.tv_sec;
-}
-
-static uint64_t rng_seed(uintptr_t salt)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    uint64_t s = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^
-                 ((uint64_t)salt * 0x9E3779B97F4A7C15ull);
-    return s ? s : 0x2545F4914F6CDD1Dull;
-}
-
-/* Uniform in [0, 1). */
-static double rng_unit(uint64_t *s)
-{
-    return (double)(tmpl_rng_next(s) >> 11) * (1.0 / 9007199254740992.0);
-}
-
-/* ---- timer heap ------------------------------------------------------------------------- */
-
-static void heap_set(engine_t *e, size_t i, etimer_t *t)
-{
-    e->heap[i] = t;
-    t->pos = i;
-}
-
-static void heap_up(engine_t *e, size_t i)
-{
-    etimer_t *t = e->heap[i];
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (e->heap[p]->at <= t->at)
-            break;
-        heap_set(e, i, e->heap[p]);
-        i = p;
-    }
-    heap_set(e, i, t);
-}
-
-static void heap_down(engine_t *e, size_t i)
-{
-    etimer_t *t = e->heap[i];
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= e->n_heap)
-            break;
-        if (c + 1 < e->n_heap && e->heap[c + 1]->at < e->heap[c]->at)
-            c++;
-        if (t->at <= e->heap[c]->at)
-            break;
-        heap_set(e, i, e->heap[c]);
-        i = c;
-    }
-    heap_set(e, i, t);
-}
-
-/* Capacity is reserved when users are created, so arming never allocates or fails. */
-static void timer_arm(engine_t *e, etimer_t *t, double at)
-{
-    t->at = at;
-    if (t->pos != TIMER_IDLE) {
-        heap_up(e, t->pos);
-        heap_down(e, t->pos);
-        return;
-    }
-    heap_set(e, e->n_heap++, t);
-    heap_up(e, t->pos);
-}
-
-static void timer_disarm(engine_t *e, etimer_t *t)
-{
-    if (t->pos == TIMER_IDLE)
-        return;
-    size_t i = t->pos;
-    etimer_t *last = e->heap[--e->n_heap];
-    t->pos = TIMER_IDLE;
-    if (last != t) {
-        heap_set(e, i, last);
-        heap_up(e, i);
-        heap_down(e, last->pos);
-    }
-}
+static void spawn_tick(void *arg);
 
 /* ---- statistics ------------------------------------------------------------------------- */
 
-static void record(engine_t *e, const user_t *u, const step_t *st, uint64_t us,
-                   uint64_t bytes, const char *fail)
+static void record(engine_t *e, const user_t *u, const step_t *st, const client_result_t *res)
 {
-    stats_record(e->counting, st->row, us, bytes, fail != NULL, e->now_wall_s);
-    if (fail)
-        stats_add_failure(e->counting, st->row, fail);
+    uint64_t us = res->us;
+    stats_record(e->counting, st->row, us, res->bytes, res->failure != NULL,
+                 e->loop.now_wall_s);
+    if (res->failure)
+        stats_add_failure(e->counting, st->row, res->failure);
     /* A user on a schedule was late by (task_start - intended): the request really took
      * that much longer from the schedule's point of view (wrk2's correction). */
     if (u->phase == PHASE_TASK && u->intended > 0)
@@ -334,17 +174,9 @@ static void serve_flush(engine_t *e)
 
 static void user_free(engine_t *e, user_t *u)
 {
-    timer_disarm(e, &u->wake);
-    timer_disarm(e, &u->deadline);
-    timer_disarm(e, &u->xfer);
-    if (u->in_flight)
-        curl_multi_remove_handle(e->multi, u->req.easy);
-    if (u->conn_fd >= 0 && (size_t)u->conn_fd < e->cap_fds && e->fds[u->conn_fd].native == u)
-        e->fds[u->conn_fd] = (fdreg_t){ 0 };
-    http1_free(&u->conn); /* an in-flight native request is dropped, not counted */
-    buf_free(&u->target);
-    buf_free(&u->next_target);
-    request_free(&u->req);
+    loop_timer_release(&e->loop, &u->wake);
+    loop_timer_release(&e->loop, &u->deadline);
+    client_free(&u->client); /* an in-flight request is dropped, not counted */
     for (uint32_t i = 0; i < u->uc->n_vars; i++)
         json_decref(u->vars[i]);
     free(u->vars);
@@ -410,16 +242,16 @@ static bool user_start_task(engine_t *e, user_t *u)
     if (t < 0) {
         user_begin(u, PHASE_TASK, NULL, 0);
         u->waiting = true;
-        timer_arm(e, &u->wake, e->now + 1.0);
+        loop_timer_arm(&e->loop, &u->wake, e->loop.now + 1.0);
         return false;
     }
     u->env.iteration++;
-    u->task_start = e->now;
+    u->task_start = e->loop.now;
     if (u->uc->wait.kind == WAIT_PACING || u->uc->wait.kind == WAIT_THROUGHPUT) {
         /* A fixed schedule: task k is due at the first task's start + k intervals. A user
          * that fell behind runs its tasks back to back until it is on time again. */
-        u->intended = u->next_intended > 0 && u->next_intended <= e->now ? u->next_intended
-                                                                         : e->now;
+        u->intended = u->next_intended > 0 && u->next_intended <= e->loop.now ? u->next_intended
+                                                                         : e->loop.now;
         u->next_intended = 0;
     }
     u->did_io = false;
@@ -433,238 +265,44 @@ static double user_next_task_at(engine_t *e, user_t *u)
     const wait_spec_t *w = &u->uc->wait;
     switch (w->kind) {
     case WAIT_NONE:
-        return e->now;
+        return e->loop.now;
     case WAIT_CONSTANT:
-        return e->now + w->a;
+        return e->loop.now + w->a;
     case WAIT_BETWEEN:
-        return e->now + w->a + rng_unit(&e->rng) * (w->b - w->a);
+        return e->loop.now + w->a + rng_unit(&e->rng) * (w->b - w->a);
     case WAIT_PACING:
         return u->next_intended = u->intended + w->a;
     case WAIT_THROUGHPUT:
-        return u->next_intended = w->a > 0 ? u->intended + 1.0 / w->a : e->now;
+        return u->next_intended = w->a > 0 ? u->intended + 1.0 / w->a : e->loop.now;
     }
-    return e->now;
+    return e->loop.now;
 }
 
-/* ---- native transport (http1.h) -------------------------------------------------------- */
-
-/* Plain http requests skip curl unless HERD_TRANSPORT=curl or curl would send them to a
- * proxy. */
-static bool native_allowed(void)
-{
-    const char *t = getenv("HERD_TRANSPORT");
-    if (t && strcmp(t, "curl") == 0)
-        return false;
-    return !request_env_proxy(false);
-}
-
-/* Keep engine.fds in step with the user's connection socket, so its events reach it. */
-static void native_sync_fd(engine_t *e, user_t *u)
-{
-    int fd = u->conn.fd;
-    if (fd == u->conn_fd)
-        return;
-    if (u->conn_fd >= 0 && (size_t)u->conn_fd < e->cap_fds && e->fds[u->conn_fd].native == u)
-        e->fds[u->conn_fd] = (fdreg_t){ 0 };
-    u->conn_fd = -1;
-    if (fd < 0)
-        return;
-    fdreg_t *r = fdreg_get(e, fd);
-    if (!r) { /* out of memory: without a registry entry the socket cannot be served */
-        http1_close(&u->conn);
-        return;
-    }
-    *r = (fdreg_t){ .native = u };
-    u->conn_fd = fd;
-}
-
-typedef enum native_result {
-    NATIVE_NO,       /* not for the native transport: use curl */
-    NATIVE_PENDING,  /* in flight (natively, or handed to curl for a redirect) */
-    NATIVE_OK,       /* finished and recorded, passed */
-    NATIVE_FAILED,   /* finished and recorded, failed: skip the rest of the task */
-} native_result_t;
-
-static native_result_t native_finish(engine_t *e, user_t *u, CURLcode rc)
-{
-    char msg[512];
-    const step_t *st = u->current;
-    uint64_t end_ns = mono_ns();
-    timer_disarm(e, &u->xfer);
-    u->native = false;
-    u->current = NULL;
-    long status = rc == CURLE_OK ? u->conn.status : 0;
-    int ok = request_check(&u->req, st, status, rc, u->vars, NULL, msg, sizeof msg);
-    uint64_t us = end_ns > u->native_start_ns ? (end_ns - u->native_start_ns) / 1000u : 0;
-    record(e, u, st, us, u->conn.body_bytes, ok < 0 ? msg : NULL);
-    return ok < 0 ? NATIVE_FAILED : NATIVE_OK;
-}
-
-/* A same-origin redirect goes on natively; another origin is handed to curl, set up as
- * curl would have been for that hop (method, remaining redirects and time). */
-static native_result_t native_handoff(engine_t *e, user_t *u, const char *url)
-{
-    const step_t *st = u->current;
-    request_t *r = &u->req;
-    request_setup_curl(r, st);
-    curl_easy_setopt(r->easy, CURLOPT_URL, url);
-    curl_easy_setopt(r->easy, CURLOPT_MAXREDIRS, REQUEST_MAX_REDIRS - (long)u->redirects);
-    if (u->drop_body)
-        curl_easy_setopt(r->easy, CURLOPT_HTTPGET, 1L); /* keeps a custom method's name */
-    double left_ms = (u->xfer.at - e->now) * 1000.0;
-    curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS, left_ms > 1 ? (long)left_ms : 1L);
-    request_forget_curl(r);
-    buf_reset(&r->resp);
-    r->body_bytes = 0;
-    timer_disarm(e, &u->xfer);
-    uint64_t now_ns = mono_ns();
-    u->handoff_us = now_ns > u->native_start_ns ? (now_ns - u->native_start_ns) / 1000u : 1;
-    u->native = false;
-    if (curl_multi_add_handle(e->multi, r->easy) != CURLM_OK) {
-        u->handoff_us = 0;
-        record(e, u, st, 0, 0, "curl_multi_add_handle failed");
-        u->current = NULL;
-        return NATIVE_FAILED;
-    }
-    u->in_flight = true;
-    return NATIVE_PENDING;
-}
-
-/* The connection finished a request (rc HTTP1_DONE): follow a redirect or finish. */
-static native_result_t native_advance(engine_t *e, user_t *u)
-{
-    for (;;) {
-        http1_conn_t *c = &u->conn;
-        if (c->rc != CURLE_OK || c->status < 300 || c->status >= 400 || c->location.len == 0)
-            return native_finish(e, u, c->rc);
-        if (u->redirects >= (uint32_t)REQUEST_MAX_REDIRS)
-            return native_finish(e, u, CURLE_TOO_MANY_REDIRECTS);
-        /* curl (7.88) turns its POST (every step with POSTFIELDS: POST, PUT, PATCH, a
-         * body) into a GET on 301, 302 and 303, keeping a custom method's name. */
-        const step_t *st = u->current;
-        if (request_sends_body(st) &&
-            (c->status == 301 || c->status == 302 || c->status == 303))
-            u->drop_body = true;
-        u->redirects++;
-        buf_reset(&u->req.resp);
-        int where = http1_resolve_location(c->origin ? c->origin : e->origin[u->cls],
-                                           u->target.data ? u->target.data : "/",
-                                           c->location.data, &u->next_target);
-        if (!u->next_target.data)
-            return native_finish(e, u, CURLE_OUT_OF_MEMORY);
-        if (where != 0)
-            return native_handoff(e, u, u->next_target.data);
-        buf_t t = u->target;
-        u->target = u->next_target;
-        u->next_target = t;
-        const http1_origin_t *o = e->origin[u->cls];
-        if (request_wire(&u->req, st, o->host_header, u->target.data, u->target.len,
-                         u->drop_body) < 0)
-            return native_finish(e, u, CURLE_OUT_OF_MEMORY);
-        http1_rc_t rc = http1_send(c, o, u->req.wire.data, u->req.wire.len,
-                                   st->method == HTTP_HEAD,
-                                   u->req.keep_body ? &u->req.resp : NULL);
-        native_sync_fd(e, u);
-        if (rc == HTTP1_PENDING)
-            return NATIVE_PENDING;
-    }
-}
-
-/* Send st (rendered in u->req) natively if its URL is plain http on the class's origin. */
-static native_result_t native_start(engine_t *e, user_t *u, const step_t *st)
-{
-    const http1_origin_t *o = e->origin[u->cls];
-    const char *target;
-    size_t tl;
-    if (!o || http1_url_target(o, u->req.url.data, &target, &tl) < 0)
-        return NATIVE_NO;
-    buf_reset(&u->target);
-    if (buf_append(&u->target, target, tl) < 0 ||
-        request_wire(&u->req, st, o->host_header, target, tl, false) < 0)
-        return NATIVE_NO;
-    u->current = st;
-    u->native = true;
-    u->drop_body = false;
-    u->redirects = 0;
-    double t = st->timeout_s > 0 ? st->timeout_s : 60.0;
-    timer_arm(e, &u->xfer, e->now + t);
-    u->native_start_ns = mono_ns();
-    http1_rc_t rc = http1_send(&u->conn, o, u->req.wire.data, u->req.wire.len,
-                               st->method == HTTP_HEAD, u->req.keep_body ? &u->req.resp : NULL);
-    native_sync_fd(e, u);
-    if (rc == HTTP1_PENDING)
-        return NATIVE_PENDING;
-    return native_advance(e, u);
-}
-
-static void native_event(engine_t *e, user_t *u, uint32_t events)
-{
-    bool busy = u->native && http1_busy(&u->conn);
-    http1_rc_t rc = http1_on_event(&u->conn, events);
-    native_sync_fd(e, u);
-    if (!busy || rc == HTTP1_PENDING)
-        return;
-    if (native_advance(e, u) == NATIVE_FAILED)
-        u->pc = u->n_steps;
-    else if (u->native || u->in_flight)
-        return; /* following a redirect */
-    user_run(e, u);
-}
-
-static void native_timeout(engine_t *e, user_t *u)
-{
-    if (!u->native)
-        return;
-    http1_close(&u->conn);
-    native_sync_fd(e, u);
-    native_finish(e, u, CURLE_OPERATION_TIMEDOUT);
-    u->pc = u->n_steps;
-    user_run(e, u);
-}
-
-/* Advance u until it waits on a transfer or a timer, or is gone (freed: do not touch u
+/* Advance u until it waits on a request or a timer, or is gone (freed: do not touch u
  * after this returns unless you know it still exists). */
 static void user_run(engine_t *e, user_t *u)
 {
-    char msg[512];
     for (;;) {
         if (u->pc < u->n_steps) {
             const step_t *st = &u->steps[u->pc++];
             if (st->kind == STEP_SLEEP) {
                 if (st->sleep_s > 0) {
-                    timer_arm(e, &u->wake, e->now + st->sleep_s);
+                    loop_timer_arm(&e->loop, &u->wake, e->loop.now + st->sleep_s);
                     return;
                 }
                 continue;
             }
-            if (request_render(&u->req, st, e->class_host[u->cls], &u->env, msg,
-                               sizeof msg) < 0) {
-                /* Nothing was sent: a request and a failure, 0 ms, on the step's row. */
-                record(e, u, st, 0, 0, msg);
-                u->pc = u->n_steps;
-                continue;
-            }
-            native_result_t nr = native_start(e, u, st);
-            if (nr == NATIVE_PENDING) {
+            client_result_t res;
+            if (client_send(&u->client, st, &u->env, &res) == CLIENT_PENDING) {
+                u->in_flight = true;
                 u->did_io = true;
                 return;
             }
-            if (nr == NATIVE_FAILED) {
-                u->pc = u->n_steps; /* finished at once (connection refused): skip the rest */
-                continue;
-            }
-            if (nr == NATIVE_OK)
-                continue;
-            request_setup_curl(&u->req, st);
-            if (curl_multi_add_handle(e->multi, u->req.easy) != CURLM_OK) {
-                record(e, u, st, 0, 0, "curl_multi_add_handle failed");
-                u->pc = u->n_steps;
-                continue;
-            }
-            u->current = st;
-            u->in_flight = true;
-            u->did_io = true;
-            return;
+            /* Finished at once (a template error, a refused connection). */
+            record(e, u, st, &res);
+            if (res.failure)
+                u->pc = u->n_steps; /* skip the rest of the task */
+            continue;
         }
         /* The sequence is over. */
         if (u->phase == PHASE_ON_STOP) {
@@ -679,9 +317,9 @@ static void user_run(engine_t *e, user_t *u)
             double at = user_next_task_at(e, u);
             /* A task that sent nothing (template errors) yields to the loop once, so a
              * user failing without I/O cannot starve the others. */
-            if (at > e->now || !u->did_io) {
+            if (at > e->loop.now || !u->did_io) {
                 u->waiting = true;
-                timer_arm(e, &u->wake, at > e->now ? at : e->now);
+                loop_timer_arm(&e->loop, &u->wake, at > e->loop.now ? at : e->loop.now);
                 return;
             }
         }
@@ -690,8 +328,11 @@ static void user_run(engine_t *e, user_t *u)
     }
 }
 
-static void user_wake(engine_t *e, user_t *u)
+/* The user's wake timer: a wait between tasks or a sleep step is over. */
+static void user_wake(void *arg)
 {
+    user_t *u = arg;
+    engine_t *e = u->e;
     if (u->waiting) {
         u->waiting = false;
         if (!user_start_task(e, u))
@@ -700,24 +341,23 @@ static void user_wake(engine_t *e, user_t *u)
     user_run(e, u);
 }
 
-static void user_transfer_done(engine_t *e, user_t *u, CURLcode rc)
+/* The client finished the user's request. */
+static void user_request_done(void *owner, const step_t *st, const client_result_t *res)
 {
-    char msg[512];
-    request_result_t res;
-    const step_t *st = u->current;
-    curl_multi_remove_handle(e->multi, u->req.easy);
+    user_t *u = owner;
+    engine_t *e = u->e;
     u->in_flight = false;
-    u->current = NULL;
-    int ok = request_judge(&u->req, st, rc, u->vars, NULL, &res, msg, sizeof msg);
-    if (u->handoff_us) { /* a redirect the native transport handed over: one request */
-        res.response_us += u->handoff_us;
-        u->handoff_us = 0;
-        request_forget_curl(&u->req);
-    }
-    record(e, u, st, res.response_us, res.bytes, ok < 0 ? msg : NULL);
-    if (ok < 0)
+    record(e, u, st, res);
+    if (res->failure)
         u->pc = u->n_steps; /* skip the rest of the task */
     user_run(e, u);
+}
+
+/* The stop timeout is reached: abort, the request in flight is not counted. */
+static void user_deadline(void *arg)
+{
+    user_t *u = arg;
+    user_exit(u->e, u);
 }
 
 /* Stop u: at once when timeout_s <= 0, else after its task and on_stop, aborted at the
@@ -734,65 +374,46 @@ static void user_stop(engine_t *e, user_t *u, double timeout_s)
         user_exit(e, u);
         return;
     }
-    timer_arm(e, &u->deadline, e->now + timeout_s);
+    loop_timer_arm(&e->loop, &u->deadline, e->loop.now + timeout_s);
     if (u->waiting) {
-        timer_disarm(e, &u->wake);
+        loop_timer_disarm(&e->loop, &u->wake);
         u->waiting = false;
         user_begin(u, PHASE_ON_STOP, u->uc->on_stop, u->uc->n_on_stop);
         user_run(e, u);
     }
 }
 
-static int engine_reserve_user(engine_t *e)
-{
-    if (e->n_users == e->cap_users) {
-        size_t cap = e->cap_users ? e->cap_users * 2 : 64;
-        user_t **p = realloc(e->users, cap * sizeof *p);
-        if (!p)
-            return -1;
-        e->users = p;
-        e->cap_users = cap;
-    }
-    size_t need = 3 * e->cap_users + 1;
-    if (e->cap_heap < need) {
-        etimer_t **h = realloc(e->heap, need * sizeof *h);
-        if (!h)
-            return -1;
-        e->heap = h;
-        e->cap_heap = need;
-    }
-    return 0;
-}
-
 static int user_spawn(engine_t *e, uint32_t cls)
 {
     char msg[256];
-    if (engine_reserve_user(e) < 0)
+    if (VEC_RESERVE(e->users, e->cap_users, e->n_users + 1) < 0)
         return -1;
     const user_class_t *uc = &e->sc->classes[cls];
     user_t *u = calloc(1, sizeof *u);
     if (!u)
         return -1;
+    u->e = e;
+    u->cls = cls;
+    u->uc = uc;
     u->vars = calloc(uc->n_vars ? uc->n_vars : 1, sizeof *u->vars);
-    if (!u->vars || request_init(&u->req, u, msg, sizeof msg) < 0) {
-        request_free(&u->req);
+    client_config_t cc = {
+        .transports = &e->transports,
+        .host_slot = cls,
+        .host = e->class_host[cls],
+        .vars = u->vars,
+        .globals = NULL, /* users never write globals */
+        .done = user_request_done,
+        .owner = u,
+    };
+    if (!u->vars || loop_timer_init(&e->loop, &u->wake, user_wake, u) < 0 ||
+        loop_timer_init(&e->loop, &u->deadline, user_deadline, u) < 0 ||
+        client_init(&u->client, &cc, msg, sizeof msg) < 0) {
+        loop_timer_release(&e->loop, &u->wake);
+        loop_timer_release(&e->loop, &u->deadline);
         free(u->vars);
         free(u);
         return -1;
     }
-    curl_easy_setopt(u->req.easy, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
-    curl_easy_setopt(u->req.easy, CURLOPT_OPENSOCKETDATA, e);
-    curl_easy_setopt(u->req.easy, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
-    curl_easy_setopt(u->req.easy, CURLOPT_CLOSESOCKETDATA, e);
-    u->cls = cls;
-    u->uc = uc;
-    u->wake = (etimer_t){ .pos = TIMER_IDLE, .kind = TIMER_WAKE, .user = u };
-    u->deadline = (etimer_t){ .pos = TIMER_IDLE, .kind = TIMER_DEADLINE, .user = u };
-    u->xfer = (etimer_t){ .pos = TIMER_IDLE, .kind = TIMER_XFER, .user = u };
-    http1_init(&u->conn, e->epfd);
-    u->conn_fd = -1;
-    buf_init(&u->target);
-    buf_init(&u->next_target);
     u->env = (tmpl_env_t){
         .globals = e->cfg.globals,
         .user_vars = u->vars,
@@ -841,21 +462,22 @@ static int spawn_pick_class(engine_t *e)
     return best;
 }
 
-static void spawn_tick(engine_t *e)
+static void spawn_tick(void *arg)
 {
+    engine_t *e = arg;
     double interval = e->spawn_rate > 0 ? 1.0 / e->spawn_rate : 0;
-    while (missing_users(e) > 0 && e->spawn_next <= e->now) {
+    while (missing_users(e) > 0 && e->spawn_next <= e->loop.now) {
         int c = spawn_pick_class(e);
         if (c < 0 || user_spawn(e, (uint32_t)c) < 0) {
-            e->spawn_next = e->now + 1.0; /* out of memory: retry later */
+            e->spawn_next = e->loop.now + 1.0; /* out of memory: retry later */
             break;
         }
         e->spawn_next += interval;
     }
     if (missing_users(e) > 0)
-        timer_arm(e, &e->spawn, e->spawn_next);
+        loop_timer_arm(&e->loop, &e->spawn, e->spawn_next);
     else
-        timer_disarm(e, &e->spawn);
+        loop_timer_disarm(&e->loop, &e->spawn);
 }
 
 static void apply_target(engine_t *e, const uint32_t *targets, double rate)
@@ -873,19 +495,19 @@ static void apply_target(engine_t *e, const uint32_t *targets, double rate)
         }
     }
     if (missing_users(e) == 0) {
-        timer_disarm(e, &e->spawn);
+        loop_timer_disarm(&e->loop, &e->spawn);
         return;
     }
-    if (e->spawn.pos == TIMER_IDLE) {
+    if (!loop_timer_armed(&e->spawn)) {
         memset(e->credit, 0, e->n_classes * sizeof *e->credit);
-        e->spawn_next = e->now; /* the first user at once */
+        e->spawn_next = e->loop.now; /* the first user at once */
         spawn_tick(e);
     } else {
         /* Already spawning: a faster rate takes effect now, not after the old interval. */
-        double next = rate > 0 ? e->now + 1.0 / rate : e->now;
+        double next = rate > 0 ? e->loop.now + 1.0 / rate : e->loop.now;
         if (next < e->spawn_next) {
             e->spawn_next = next;
-            timer_arm(e, &e->spawn, next);
+            loop_timer_arm(&e->loop, &e->spawn, next);
         }
     }
 }
@@ -893,7 +515,7 @@ static void apply_target(engine_t *e, const uint32_t *targets, double rate)
 static void stop_all(engine_t *e, double timeout_s)
 {
     memset(e->target, 0, e->n_classes * sizeof *e->target);
-    timer_disarm(e, &e->spawn);
+    loop_timer_disarm(&e->loop, &e->spawn);
     /* From the end: a user that exits is replaced by the last one, already visited. */
     for (size_t i = e->n_users; i-- > 0;) {
         if (i >= e->n_users)
@@ -945,213 +567,21 @@ static void process_commands(engine_t *e)
         e->quit = true;
 }
 
-/* ---- curl multi-socket glue ------------------------------------------------------------- */
+/* ---- the thread ------------------------------------------------------------------------- */
 
-/* Socket registry. A keep-alive connection's socket is handed back to curl's connection cache
- * after every transfer (curl_multi_remove_handle), and curl then tells us CURL_POLL_REMOVE;
- * the next transfer on it asks for CURL_POLL_IN again. Deleting and re-adding it in epoll
- * would cost two epoll_ctl calls a request, so for sockets we opened ourselves
- * (on_open_socket) a REMOVE only marks the socket unwanted and leaves it registered; the next
- * want of the same events costs nothing. An unwanted socket that becomes ready (the server
- * closed an idle connection) is deleted from epoll then, so it cannot spin the loop; curl
- * finds the connection dead when it next checks it. Knowing when our sockets are opened and
- * closed (on_close_socket) is what makes the stale registration safe: a new socket that gets
- * a closed one's number starts unregistered. Sockets curl opens by itself (a resolver's
- * socketpair) are registered and deleted eagerly, as curl asks. */
-static fdreg_t *fdreg_get(engine_t *e, curl_socket_t s)
+static void on_doorbell(void *arg, int fd, uint32_t events)
 {
-    if (s < 0)
-        return NULL;
-    size_t i = (size_t)s;
-    if (i >= e->cap_fds) {
-        size_t cap = e->cap_fds ? e->cap_fds : 256;
-        while (cap <= i)
-            cap *= 2;
-        fdreg_t *p = realloc(e->fds, cap * sizeof *p);
-        if (!p)
-            return NULL;
-        memset(p + e->cap_fds, 0, (cap - e->cap_fds) * sizeof *p);
-        e->fds = p;
-        e->cap_fds = cap;
-    }
-    return &e->fds[i];
-}
-
-static curl_socket_t on_open_socket(void *clientp, curlsocktype purpose,
-                                    struct curl_sockaddr *addr)
-{
-    (void)purpose;
-    engine_t *e = clientp;
-    int fd = socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
-    if (fd < 0)
-        return CURL_SOCKET_BAD;
-    fdreg_t *r = fdreg_get(e, fd);
-    if (!r) {
-        close(fd);
-        return CURL_SOCKET_BAD;
-    }
-    *r = (fdreg_t){ .ours = true };
-    return fd;
-}
-
-static int on_close_socket(void *clientp, curl_socket_t s)
-{
-    engine_t *e = clientp;
-    if (s >= 0 && (size_t)s < e->cap_fds)
-        e->fds[s] = (fdreg_t){ 0 }; /* closing drops it from epoll */
-    return close(s);
-}
-
-static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
-{
-    (void)easy;
-    (void)socketp;
-    engine_t *e = userp;
-    fdreg_t *r = fdreg_get(e, s);
-    if (!r)
-        return -1;
-    if (what == CURL_POLL_REMOVE) {
-        r->wanted = false;
-        if (!r->ours && r->events) {
-            epoll_ctl(e->epfd, EPOLL_CTL_DEL, s, NULL);
-            r->events = 0;
-        }
-        return 0;
-    }
-    uint32_t events =
-        ((what & CURL_POLL_IN) ? EPOLLIN : 0u) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u);
-    r->wanted = true;
-    if (r->events == events)
-        return 0;
-    struct epoll_event ev = { .events = events, .data.fd = s };
-    int rc = epoll_ctl(e->epfd, r->events ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, s, &ev);
-    if (rc < 0 && !r->events && errno == EEXIST)
-        rc = epoll_ctl(e->epfd, EPOLL_CTL_MOD, s, &ev);
-    else if (rc < 0 && r->events && errno == ENOENT)
-        rc = epoll_ctl(e->epfd, EPOLL_CTL_ADD, s, &ev);
-    r->events = rc == 0 ? events : 0;
-    return rc == 0 ? 0 : -1;
-}
-
-/* An event on a socket curl does not want (an idle cached connection): unregister it. */
-static bool socket_unwanted(engine_t *e, int fd)
-{
-    if (fd < 0 || (size_t)fd >= e->cap_fds || e->fds[fd].wanted || !e->fds[fd].ours)
-        return false;
-    epoll_ctl(e->epfd, EPOLL_CTL_DEL, fd, NULL);
-    e->fds[fd].events = 0;
-    return true;
-}
-
-static int on_timer(CURLM *multi, long timeout_ms, void *userp)
-{
-    (void)multi;
-    engine_t *e = userp;
-    e->curl_at = timeout_ms < 0 ? -1.0 : e->now + (double)timeout_ms / 1000.0;
-    return 0;
-}
-
-static void drain_done(engine_t *e)
-{
-    CURLMsg *m;
-    int left;
-    while ((m = curl_multi_info_read(e->multi, &left))) {
-        if (m->msg != CURLMSG_DONE)
-            continue;
-        CURL *easy = m->easy_handle;
-        CURLcode rc = m->data.result;
-        user_t *u = NULL;
-        curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&u);
-        if (u)
-            user_transfer_done(e, u, rc);
-        else
-            curl_multi_remove_handle(e->multi, easy);
-    }
-}
-
-static void run_timers(engine_t *e)
-{
-    /* Only timers due now and present at the start: one re-armed at `now` waits for the next
-     * iteration, so sockets and commands are served in between. */
-    size_t budget = e->n_heap;
-    while (budget-- > 0 && e->n_heap > 0 && e->heap[0]->at <= e->now) {
-        etimer_t *t = e->heap[0];
-        timer_disarm(e, t);
-        switch (t->kind) {
-        case TIMER_SPAWN:
-            spawn_tick(e);
-            break;
-        case TIMER_WAKE:
-            user_wake(e, t->user);
-            break;
-        case TIMER_DEADLINE:
-            user_exit(e, t->user); /* stop timeout reached: abort, in-flight not counted */
-            break;
-        case TIMER_XFER:
-            native_timeout(e, t->user);
-            break;
-        }
-    }
-}
-
-static int loop_timeout_ms(engine_t *e)
-{
-    double next = e->curl_at;
-    if (e->n_heap > 0 && (next < 0 || e->heap[0]->at < next))
-        next = e->heap[0]->at;
-    if (next < 0)
-        return 1000;
-    double d = (next - mono_now()) * 1000.0;
-    if (d <= 0)
-        return 0;
-    if (d > 1000)
-        return 1000;
-    return (int)ceil(d);
+    (void)fd;
+    (void)events;
+    process_commands(arg);
 }
 
 static void *engine_main(void *arg)
 {
     engine_t *e = arg;
-    struct epoll_event evs[ENGINE_MAX_EVENTS];
-    int running;
-    refresh_clock(e);
-    while (!e->quit) {
-        int timeout = loop_timeout_ms(e);
-        /* A saturated loop never waits (timeout 0): it pays nothing for this accounting. */
-        double before = timeout ? mono_now() : 0;
-        int n = epoll_wait(e->epfd, evs, ENGINE_MAX_EVENTS, timeout);
-        refresh_clock(e);
-        if (timeout)
-            atomic_fetch_add_explicit(&e->idle_us, (uint64_t)((e->now - before) * 1e6),
-                                      memory_order_relaxed);
-        for (int i = 0; i < n; i++) {
-            if (evs[i].data.fd == e->evfd) {
-                process_commands(e);
-                continue;
-            }
-            int fd = evs[i].data.fd;
-            if (fd >= 0 && (size_t)fd < e->cap_fds && e->fds[fd].native) {
-                native_event(e, e->fds[fd].native, evs[i].events);
-                continue;
-            }
-            if (socket_unwanted(e, fd))
-                continue;
-            int flags = 0;
-            if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLRDHUP))
-                flags |= CURL_CSELECT_IN;
-            if (evs[i].events & EPOLLOUT)
-                flags |= CURL_CSELECT_OUT;
-            if (evs[i].events & EPOLLERR)
-                flags |= CURL_CSELECT_ERR;
-            curl_multi_socket_action(e->multi, evs[i].data.fd, flags, &running);
-        }
-        if (e->curl_at >= 0 && e->curl_at <= e->now) {
-            e->curl_at = -1;
-            curl_multi_socket_action(e->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-        }
-        drain_done(e);
-        run_timers(e);
-    }
+    loop_refresh_clock(&e->loop);
+    while (!e->quit)
+        loop_run_once(&e->loop, 1000);
     stop_all(e, 0);
     return NULL;
 }
@@ -1162,15 +592,15 @@ static void engine_free(engine_t *e)
 {
     if (!e)
         return;
+    /* Users before the transports (their conns live on them), transports before the loop
+     * (curl closes its cached connections through it). */
     for (size_t i = e->n_users; i-- > 0;)
         user_free(e, e->users[i]);
     free(e->users);
-    free(e->heap);
-    if (e->multi)
-        curl_multi_cleanup(e->multi); /* closes cached connections through on_close_socket */
-    free(e->fds);
-    if (e->epfd >= 0)
-        close(e->epfd);
+    transports_destroy(&e->transports);
+    loop_timer_release(&e->loop, &e->spawn);
+    if (e->loop.epfd >= 0)
+        loop_free(&e->loop);
     if (e->evfd >= 0)
         close(e->evfd);
     for (cmd_t *c = e->cmd_head; c;) {
@@ -1183,10 +613,6 @@ static void engine_free(engine_t *e)
             free(e->task_cum[c]);
     free(e->task_cum);
     free(e->class_host);
-    if (e->origin)
-        for (size_t c = 0; c < e->n_classes; c++)
-            free(e->origin[c]);
-    free(e->origin);
     free(e->target);
     free(e->active);
     free(e->credit);
@@ -1205,11 +631,6 @@ int engine_create(const engine_config_t *cfg, engine_t **out, char *err, size_t 
         snprintf(err, errlen, "engine: invalid configuration");
         return -1;
     }
-    pthread_once(&global_once, global_init);
-    if (global_rc != CURLE_OK) {
-        snprintf(err, errlen, "curl_global_init failed: %s", curl_easy_strerror(global_rc));
-        return -1;
-    }
     engine_t *e = calloc(1, sizeof *e);
     if (!e) {
         snprintf(err, errlen, "out of memory");
@@ -1218,9 +639,7 @@ int engine_create(const engine_config_t *cfg, engine_t **out, char *err, size_t 
     e->cfg = *cfg;
     e->sc = cfg->sc;
     e->n_classes = cfg->sc->n_classes;
-    e->epfd = e->evfd = -1;
-    e->curl_at = -1;
-    e->spawn = (etimer_t){ .pos = TIMER_IDLE, .kind = TIMER_SPAWN };
+    e->loop.epfd = e->evfd = -1;
     e->rng = rng_seed((uintptr_t)e ^ (cfg->index + 1));
     pthread_mutex_init(&e->mu, NULL);
     pthread_mutex_init(&e->collect_mu, NULL);
@@ -1236,22 +655,11 @@ int engine_create(const engine_config_t *cfg, engine_t **out, char *err, size_t 
     e->target = calloc(nc, sizeof *e->target);
     e->active = calloc(nc, sizeof *e->active);
     e->credit = calloc(nc, sizeof *e->credit);
-    e->origin = calloc(nc, sizeof *e->origin);
-    if (!e->class_host || !e->task_cum || !e->target || !e->active || !e->credit ||
-        !e->origin)
+    if (!e->class_host || !e->task_cum || !e->target || !e->active || !e->credit)
         goto oom;
-    bool native = native_allowed();
     for (size_t c = 0; c < nc; c++) {
         const user_class_t *uc = &e->sc->classes[c];
         e->class_host[c] = scenario_class_host(e->sc, uc, cfg->host_override);
-        if (native && e->class_host[c]) {
-            char why[300];
-            http1_origin_t *o = malloc(sizeof *o);
-            if (o && http1_origin_resolve(o, e->class_host[c], why, sizeof why) == 0)
-                e->origin[c] = o; /* else: curl resolves and reports, as before */
-            else
-                free(o);
-        }
         e->task_cum[c] = calloc(uc->n_tasks ? uc->n_tasks : 1, sizeof(double));
         if (!e->task_cum[c])
             goto oom;
@@ -1270,27 +678,29 @@ int engine_create(const engine_config_t *cfg, engine_t **out, char *err, size_t 
     e->counting = &e->tables[0];
     e->spare = &e->tables[1];
 
-    e->epfd = epoll_create1(EPOLL_CLOEXEC);
-    e->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (e->epfd < 0 || e->evfd < 0) {
-        snprintf(err, errlen, "engine: epoll/eventfd: %s", strerror(errno));
+    char msg[256];
+    if (loop_init(&e->loop, msg, sizeof msg) < 0) {
+        e->loop.epfd = -1;
+        snprintf(err, errlen, "engine: %s", msg);
         engine_free(e);
         return -1;
     }
-    struct epoll_event ev = { .events = EPOLLIN, .data.fd = e->evfd };
-    if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->evfd, &ev) < 0) {
-        snprintf(err, errlen, "engine: epoll_ctl: %s", strerror(errno));
-        engine_free(e);
-        return -1;
-    }
-    e->multi = curl_multi_init();
-    if (!e->multi)
+    /* Host slot c is class c: the native transport resolves each class's host once. */
+    if (loop_timer_init(&e->loop, &e->spawn, spawn_tick, e) < 0)
         goto oom;
-    curl_multi_setopt(e->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-    curl_multi_setopt(e->multi, CURLMOPT_SOCKETDATA, e);
-    curl_multi_setopt(e->multi, CURLMOPT_TIMERFUNCTION, on_timer);
-    curl_multi_setopt(e->multi, CURLMOPT_TIMERDATA, e);
-    curl_multi_setopt(e->multi, CURLMOPT_MAXCONNECTS, ENGINE_MAX_CONNECTS);
+    if (transports_create(&e->transports, &e->loop, e->class_host, nc, msg, sizeof msg) < 0) {
+        snprintf(err, errlen, "engine: %s", msg);
+        engine_free(e);
+        return -1;
+    }
+    e->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    struct epoll_event ev = { .events = EPOLLIN, .data.fd = e->evfd };
+    if (e->evfd < 0 || loop_fd_set(&e->loop, e->evfd, on_doorbell, e) < 0 ||
+        epoll_ctl(e->loop.epfd, EPOLL_CTL_ADD, e->evfd, &ev) < 0) {
+        snprintf(err, errlen, "engine: eventfd: %s", strerror(errno));
+        engine_free(e);
+        return -1;
+    }
 
     int rc = pthread_create(&e->thread, NULL, engine_main, e);
     if (rc != 0) {
@@ -1356,8 +766,8 @@ void engine_stop(engine_t *e)
 
 double engine_busy(engine_t *e)
 {
-    double now = mono_now();
-    uint64_t idle = atomic_load_explicit(&e->idle_us, memory_order_relaxed);
+    double now = clock_mono_s();
+    uint64_t idle = atomic_load_explicit(&e->loop.idle_us, memory_order_relaxed);
     double busy = -1;
     if (e->busy_mark_s > 0 && now > e->busy_mark_s) {
         double idle_s = (double)(idle - e->busy_mark_idle_us) / 1e6;
@@ -1422,53 +832,3 @@ int engine_collect(engine_t *e, stats_table_t *dst, int timeout_ms)
     return rc == 0 ? 0 : -1;
 }
 
-int engine_run_setup(const engine_config_t *cfg, json_t **globals, char *err, size_t errlen)
-{
-    const scenario_t *sc = cfg->sc;
-    if (sc->n_setup == 0)
-        return 0;
-    pthread_once(&global_once, global_init);
-    if (global_rc != CURLE_OK) {
-        snprintf(err, errlen, "curl_global_init failed: %s", curl_easy_strerror(global_rc));
-        return -1;
-    }
-    request_t r;
-    char msg[512];
-    if (request_init(&r, NULL, msg, sizeof msg) < 0) {
-        snprintf(err, errlen, "setup: %s", msg);
-        request_free(&r);
-        return -1;
-    }
-    const char *host = scenario_class_host(sc, NULL, cfg->host_override);
-    uint64_t rng = rng_seed((uintptr_t)&r);
-    tmpl_env_t env = {
-        .globals = globals,
-        .user_vars = NULL,
-        .user_id = 0,
-        .worker_id = cfg->worker_id,
-        .iteration = 0,
-        .rng = &rng,
-    };
-    int ret = 0;
-    for (size_t i = 0; i < sc->n_setup; i++) {
-        const step_t *st = &sc->setup[i];
-        if (st->kind == STEP_SLEEP) {
-            struct timespec ts = { (time_t)st->sleep_s,
-                                   (long)((st->sleep_s - floor(st->sleep_s)) * 1e9) };
-            while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-                ;
-            continue;
-        }
-        request_result_t res;
-        if (request_prepare(&r, st, host, &env, msg, sizeof msg) < 0 ||
-            request_judge(&r, st, curl_easy_perform(r.easy), NULL, globals, &res, msg,
-                          sizeof msg) < 0) {
-            snprintf(err, errlen, "setup step %s %s failed: %s", http_method_names[st->method],
-                     st->name, msg);
-            ret = -1;
-            break;
-        }
-    }
-    request_free(&r);
-    return ret;
-}

@@ -1,14 +1,14 @@
 /*
- * engine — one load-generating thread: an epoll loop driving a libcurl multi handle through
- * curl_multi_socket_action, a timer heap for waits and spawns, and virtual users as small
- * state machines that execute a scenario's steps (../shared/SCENARIOS.md semantics).
+ * engine — one load-generating thread: its loop (loop.h), its transports (transport.h), and
+ * virtual users as small state machines that execute a scenario's steps (scenarios/README.md
+ * semantics), each sending its requests through its own client (client.h).
  *
  * The worker's control thread owns engines and talks to them only through this header:
  * commands are queued and the engine is woken (eventfd); statistics are handed over by
  * engine_collect. Nothing here takes a lock or allocates on the request path.
  *
  * Ownership: the engine borrows cfg->sc and cfg->globals (they must outlive it) and owns its
- * users, curl handles and stats tables.
+ * loop, transports, users and stats tables.
  */
 #ifndef HERD_ENGINE_H
 #define HERD_ENGINE_H
@@ -62,11 +62,5 @@ uint32_t engine_user_count(const engine_t *e);
  * sc->rows. Waits at most timeout_ms for the engine to hand its table over; on timeout
  * returns -1 and nothing is lost (it comes with the next collect). */
 int engine_collect(engine_t *e, stats_table_t *dst, int timeout_ms);
-
-/* Run the scenario's setup steps once, synchronously, not counted in any stats: globals
- * (sc->n_globals slots, vars already filled by the caller) receive the setup saves (new
- * references). Returns -1 with "setup step METHOD NAME failed: <message>" on the first
- * failure. */
-int engine_run_setup(const engine_config_t *cfg, json_t **globals, char *err, size_t errlen);
 
 #endif

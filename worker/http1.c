@@ -13,6 +13,8 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include "../common/vec.h"
+
 enum { ST_IDLE, ST_CONNECTING, ST_SENDING, ST_RECEIVING };
 enum { P_STATUS, P_HEADERS, P_BODY_LEN, P_BODY_EOF, P_CHUNK_SIZE, P_CHUNK_DATA, P_CHUNK_CRLF,
        P_TRAILERS, P_DONE };
@@ -332,22 +334,12 @@ static void reset_parser(http1_conn_t *c)
     buf_reset(&c->location);
 }
 
-/* The reused connection turned out closed before any response byte: send again, once. */
-static bool may_retry(const http1_conn_t *c)
+/* The connection had served a response before and ended before any byte of this one: the
+ * server closed it while the request was on its way. Whether to send again is the
+ * client's call (client.c); this only says it may be worth it. */
+static bool reused_unanswered(const http1_conn_t *c)
 {
-    return c->served > 0 && !c->retried && !c->got_bytes;
-}
-
-static http1_rc_t retry(http1_conn_t *c)
-{
-    const http1_origin_t *o = c->origin;
-    http1_close(c);
-    c->retried = true;
-    c->origin = o;
-    c->addr_i = 0;
-    c->req_off = 0;
-    reset_parser(c);
-    return open_conn(c);
+    return c->served > 0 && !c->got_bytes;
 }
 
 http1_rc_t http1_send(http1_conn_t *c, const http1_origin_t *o, const char *req,
@@ -358,7 +350,7 @@ http1_rc_t http1_send(http1_conn_t *c, const http1_origin_t *o, const char *req,
     c->req_off = 0;
     c->head = head;
     c->sink = sink;
-    c->retried = false;
+    c->resendable = false;
     c->rc = CURLE_OK;
     c->body_bytes = 0;
     reset_parser(c);
@@ -388,8 +380,7 @@ static http1_rc_t write_request(http1_conn_t *c)
                 return finish(c, CURLE_SEND_ERROR);
             return HTTP1_PENDING;
         }
-        if (c->req_off == 0 && may_retry(c))
-            return retry(c);
+        c->resendable = c->req_off == 0 && reused_unanswered(c);
         return finish(c, CURLE_SEND_ERROR);
     }
     if (set_events(c, false) < 0)
@@ -586,8 +577,7 @@ static http1_rc_t on_eof(http1_conn_t *c)
         return finish(c, CURLE_OK);
     }
     if (!c->got_bytes) {
-        if (may_retry(c))
-            return retry(c);
+        c->resendable = reused_unanswered(c);
         return finish(c, CURLE_GOT_NOTHING);
     }
     if (c->pstate == P_STATUS)
@@ -610,14 +600,10 @@ static http1_rc_t read_response(http1_conn_t *c)
             c->in_off = 0;
         }
         if (c->in_len == c->in_cap) {
-            size_t cap = c->in_cap ? c->in_cap * 2 : IN_INITIAL;
-            if (cap > IN_MAX)
+            if (c->in_cap >= IN_MAX)
                 return finish(c, CURLE_RECV_ERROR); /* header section too large */
-            char *p = realloc(c->in, cap);
-            if (!p)
+            if (VEC_RESERVE(c->in, c->in_cap, c->in_cap ? c->in_cap * 2 : IN_INITIAL) < 0)
                 return finish(c, CURLE_OUT_OF_MEMORY);
-            c->in = p;
-            c->in_cap = cap;
         }
         ssize_t n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
         if (n < 0 && errno == EINTR)
@@ -625,8 +611,7 @@ static http1_rc_t read_response(http1_conn_t *c)
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             return HTTP1_PENDING;
         if (n < 0) {
-            if (!c->got_bytes && may_retry(c))
-                return retry(c);
+            c->resendable = reused_unanswered(c);
             return finish(c, CURLE_RECV_ERROR);
         }
         if (n == 0)

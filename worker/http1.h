@@ -14,7 +14,8 @@
  * transports fail with the same messages (curl_easy_strerror).
  *
  * A request on a reused connection that the server had closed (EOF or reset before any
- * response byte) is sent once more on a new connection, as curl does.
+ * response byte) fails with `resendable` set; whether it is sent again is the client's
+ * decision (client.h), not this connection's.
  *
  * Thread: a connection is used by one thread. The request path allocates nothing once the
  * input buffer has grown to the largest header section seen.
@@ -70,7 +71,8 @@ typedef struct http1_conn {
     size_t addr_i;         /* address being connected */
     int state;             /* see http1.c */
     uint32_t served;       /* responses completed on fd: > 0 means a reused connection */
-    bool retried;          /* the current request was already re-sent once */
+    bool resendable;       /* the current request failed on a reused connection before any
+                              byte of a response (valid after HTTP1_DONE) */
     bool head;             /* the current request is HEAD: no response body */
     bool want_out;         /* EPOLLOUT is registered */
     /* current request (borrowed bytes, valid until HTTP1_DONE) */

@@ -9,19 +9,11 @@
 #include <string.h>
 #include <strings.h>
 
+#include "../common/vec.h"
+
 /* Response buffers above this are released after the request, so a user that once received
  * a huge body does not keep it for the rest of the run (50 000 users × big bodies). */
 #define RESP_KEEP_MAX_BYTES (256u * 1024u)
-
-static size_t on_body(char *p, size_t size, size_t n, void *arg)
-{
-    request_t *r = arg;
-    size_t len = size * n;
-    r->body_bytes += len;
-    if (r->keep_body && buf_append(&r->resp, p, len) < 0)
-        return 0; /* out of memory: curl fails the transfer with CURLE_WRITE_ERROR */
-    return len;
-}
 
 bool request_env_proxy(bool https_too)
 {
@@ -41,7 +33,7 @@ bool request_env_proxy(bool https_too)
     return false;
 }
 
-int request_init(request_t *r, void *owner, char *err, size_t errlen)
+void request_init(request_t *r)
 {
     memset(r, 0, sizeof *r);
     buf_init(&r->url);
@@ -49,45 +41,20 @@ int request_init(request_t *r, void *owner, char *err, size_t errlen)
     buf_init(&r->hdr);
     buf_init(&r->resp);
     buf_init(&r->scratch);
-    buf_init(&r->url_set);
     buf_init(&r->wire);
-    r->easy = curl_easy_init();
-    if (!r->easy) {
-        snprintf(err, errlen, "curl_easy_init failed");
-        return -1;
-    }
-    CURL *h = r->easy;
-    curl_easy_setopt(h, CURLOPT_PRIVATE, owner);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(h, CURLOPT_USERAGENT, REQUEST_USER_AGENT);
-    curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L); /* as python-requests does */
-    curl_easy_setopt(h, CURLOPT_MAXREDIRS, REQUEST_MAX_REDIRS);
-    /* Without proxy variables curl would still look them (and no_proxy) up with getenv on
-     * every transfer; "" says "no proxy" once. With them, curl keeps honouring them. */
-    if (!request_env_proxy(true)) {
-        curl_easy_setopt(h, CURLOPT_PROXY, "");
-        curl_easy_setopt(h, CURLOPT_NOPROXY, "");
-    }
-    return 0;
 }
 
 void request_free(request_t *r)
 {
-    if (r->easy)
-        curl_easy_cleanup(r->easy);
-    r->easy = NULL;
     buf_free(&r->url);
     buf_free(&r->body);
     buf_free(&r->hdr);
     buf_free(&r->resp);
     buf_free(&r->scratch);
-    buf_free(&r->url_set);
     buf_free(&r->wire);
     free(r->nodes);
     r->nodes = NULL;
+    r->headers = NULL;
     r->cap_nodes = 0;
 }
 
@@ -189,13 +156,8 @@ static int build_headers(request_t *r, const step_t *st, const tmpl_env_t *env,
         *out = NULL;
         return 0;
     }
-    if (n > r->cap_nodes) {
-        struct curl_slist *p = realloc(r->nodes, n * sizeof *p);
-        if (!p)
-            goto oom;
-        r->nodes = p;
-        r->cap_nodes = n;
-    }
+    if (VEC_RESERVE(r->nodes, r->cap_nodes, n) < 0)
+        goto oom;
     char *s = h->data;
     for (size_t i = 0; i < n; i++) {
         r->nodes[i].data = s;
@@ -236,71 +198,6 @@ int request_render(request_t *r, const step_t *st, const char *host, const tmpl_
     r->keep_body = st->needs_json || st->expect.contains != NULL;
     r->body_bytes = 0;
     buf_reset(&r->resp);
-    return 0;
-}
-
-void request_setup_curl(request_t *r, const step_t *st)
-{
-    struct curl_slist *headers = r->headers;
-    CURL *h = r->easy;
-    if (r->url_set.len == 0 || r->url_set.len != r->url.len ||
-        memcmp(r->url_set.data, r->url.data, r->url.len) != 0) {
-        curl_easy_setopt(h, CURLOPT_URL, r->url.data);
-        buf_reset(&r->url_set);
-        if (buf_append(&r->url_set, r->url.data, r->url.len) < 0)
-            buf_reset(&r->url_set); /* no copy: set the URL again next time */
-    }
-    const char *body = r->body.data ? r->body.data : "";
-    if (st == r->set_step && headers == r->set_headers) {
-        /* Same step as the previous request: method, timeout and headers are in place. */
-        if (r->set_body && (body != r->set_body || r->body.len != r->set_body_len)) {
-            curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body.len);
-            curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-            r->set_body = body;
-            r->set_body_len = r->body.len;
-        }
-    } else {
-        curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
-        double t = st->timeout_s > 0 ? st->timeout_s : 60.0;
-        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)(t * 1000.0 + 0.5));
-        curl_easy_setopt(h, CURLOPT_MAXREDIRS, REQUEST_MAX_REDIRS);
-
-        /* The handle keeps the previous request's method: set every step's fully. */
-        http_method_t m = st->method;
-        r->set_body = NULL;
-        if (m == HTTP_HEAD) {
-            curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, NULL);
-            curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
-        } else if (request_sends_body(st)) {
-            curl_easy_setopt(h, CURLOPT_NOBODY, 0L);
-            curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body.len);
-            curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-            curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST,
-                             m == HTTP_POST ? NULL : http_method_names[m]);
-            r->set_body = body;
-            r->set_body_len = r->body.len;
-        } else {
-            curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
-            curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST,
-                             m == HTTP_GET ? NULL : http_method_names[m]);
-        }
-        r->set_step = st;
-        r->set_headers = headers;
-    }
-}
-
-void request_forget_curl(request_t *r)
-{
-    r->set_step = NULL;
-    buf_reset(&r->url_set);
-}
-
-int request_prepare(request_t *r, const step_t *st, const char *host, const tmpl_env_t *env,
-                    char *err, size_t errlen)
-{
-    if (request_render(r, st, host, env, err, errlen) < 0)
-        return -1;
-    request_setup_curl(r, st);
     return 0;
 }
 
@@ -390,19 +287,6 @@ static bool status_expected(const expect_t *x, long status)
     if (!x->has_status)
         return status >= 100 && status < 400;
     return status >= 0 && status < 600 && x->status_ok[status];
-}
-
-int request_judge(request_t *r, const step_t *st, CURLcode rc, json_t **user_vars,
-                  json_t **globals, request_result_t *res, char *err, size_t errlen)
-{
-    curl_off_t total_us = 0;
-    long status = 0;
-    curl_easy_getinfo(r->easy, CURLINFO_TOTAL_TIME_T, &total_us);
-    curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
-    res->status = status;
-    res->response_us = total_us > 0 ? (uint64_t)total_us : 0;
-    res->bytes = r->body_bytes;
-    return request_check(r, st, status, rc, user_vars, globals, err, errlen);
 }
 
 int request_check(request_t *r, const step_t *st, long status, CURLcode rc,

@@ -26,6 +26,7 @@
 #include "../../common/scenario.h"
 #include "../../common/stats.h"
 #include "../../worker/engine.h"
+#include "../../worker/setup.h"
 
 /* ---- the target server ------------------------------------------------------------------ */
 
@@ -705,7 +706,7 @@ static void test_setup_saves_global(void **state)
     engine_config_t cfg = { .sc = sc, .host_override = srv.host, .worker_id = "w",
                             .globals = globals, .n_engines = 1, .stop_timeout_s = 1 };
     char err[256] = "";
-    int rc = engine_run_setup(&cfg, globals, err, sizeof err);
+    int rc = setup_run(cfg.sc, cfg.host_override, cfg.worker_id, globals, err, sizeof err);
     if (rc)
         print_error("setup: %s\n", err);
     assert_int_equal(rc, 0);
@@ -732,7 +733,7 @@ static void test_setup_saves_global(void **state)
                            "        steps:\n"
                            "          - get: /ok\n");
     cfg.sc = bad;
-    assert_int_equal(engine_run_setup(&cfg, globals, err, sizeof err), -1);
+    assert_int_equal(setup_run(cfg.sc, cfg.host_override, cfg.worker_id, globals, err, sizeof err), -1);
     assert_string_equal(err, "setup step GET /missing failed: HTTP 404");
     scenario_free(bad);
 
@@ -762,7 +763,7 @@ static void test_template_error_sends_nothing(void **state)
     engine_config_t cfg = { .sc = sc, .host_override = srv.host, .worker_id = "w",
                             .globals = globals, .n_engines = 1, .stop_timeout_s = 1 };
     char err[256] = "";
-    assert_int_equal(engine_run_setup(&cfg, globals, err, sizeof err), 0);
+    assert_int_equal(setup_run(cfg.sc, cfg.host_override, cfg.worker_id, globals, err, sizeof err), 0);
     stats_table_t t;
     stats_init(&t);
     run(sc, srv.host, globals, 2, 300, &t);

@@ -3,7 +3,8 @@
  * sockets, a thread per connection), so every response shape can be produced byte for byte:
  * Content-Length, chunked (with extensions and trailers, delivered in pieces), HEAD, 204,
  * 1xx, HTTP/1.0, Connection: close, a body cut short, garbage, and a server that closes a
- * reused keep-alive connection when the next request arrives (the one transparent retry).
+ * reused keep-alive connection when the next request arrives. The last tests drive the
+ * client (client.h) over the same server: the one re-send, and redirects across hops.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -23,7 +24,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../../common/scenario.h"
+#include "../../worker/client.h"
 #include "../../worker/http1.h"
+#include "../../worker/loop.h"
+#include "../../worker/transport.h"
 
 /* ---- the scripted server ---------------------------------------------------------------- */
 
@@ -197,15 +202,15 @@ static int server_start(void **state)
 
 /* ---- client helpers --------------------------------------------------------------------- */
 
-typedef struct client {
+typedef struct driver {
     int epfd;
     http1_origin_t origin;
     http1_conn_t conn;
     buf_t body;
     char req[1024];
-} client_t;
+} driver_t;
 
-static void client_open(client_t *cl, uint16_t port)
+static void driver_open(driver_t *cl, uint16_t port)
 {
     char url[64], err[256] = "";
     snprintf(url, sizeof url, "http://127.0.0.1:%u", (unsigned)port);
@@ -216,7 +221,7 @@ static void client_open(client_t *cl, uint16_t port)
     buf_init(&cl->body);
 }
 
-static void client_close(client_t *cl)
+static void driver_close(driver_t *cl)
 {
     http1_free(&cl->conn);
     buf_free(&cl->body);
@@ -224,7 +229,7 @@ static void client_close(client_t *cl)
 }
 
 /* One request through the connection, driven by our own epoll loop (2 s at most). */
-static CURLcode fetch(client_t *cl, const char *method, const char *path)
+static CURLcode fetch(driver_t *cl, const char *method, const char *path)
 {
     snprintf(cl->req, sizeof cl->req, "%s %s HTTP/1.1\r\nHost: %s\r\nAccept: */*\r\n\r\n",
              method, path, cl->origin.host_header);
@@ -242,7 +247,7 @@ static CURLcode fetch(client_t *cl, const char *method, const char *path)
     return cl->conn.rc;
 }
 
-static const char *body_of(const client_t *cl)
+static const char *body_of(const driver_t *cl)
 {
     return cl->body.data ? cl->body.data : "";
 }
@@ -252,8 +257,8 @@ static const char *body_of(const client_t *cl)
 static void test_content_length_and_keep_alive(void **state)
 {
     (void)state;
-    client_t cl;
-    client_open(&cl, srv.port);
+    driver_t cl;
+    driver_open(&cl, srv.port);
     int conns = atomic_load(&srv.connections);
     for (int i = 0; i < 5; i++) {
         assert_int_equal(fetch(&cl, "GET", "/len"), CURLE_OK);
@@ -262,14 +267,14 @@ static void test_content_length_and_keep_alive(void **state)
         assert_int_equal(cl.conn.body_bytes, 5);
     }
     assert_int_equal(atomic_load(&srv.connections), conns + 1); /* one connection reused */
-    client_close(&cl);
+    driver_close(&cl);
 }
 
 static void test_chunked_in_pieces(void **state)
 {
     (void)state;
-    client_t cl;
-    client_open(&cl, srv.port);
+    driver_t cl;
+    driver_open(&cl, srv.port);
     int conns = atomic_load(&srv.connections);
     for (int i = 0; i < 2; i++) {
         assert_int_equal(fetch(&cl, "GET", "/chunked"), CURLE_OK);
@@ -279,14 +284,14 @@ static void test_chunked_in_pieces(void **state)
     /* Trailers consumed, connection still good. */
     assert_int_equal(fetch(&cl, "GET", "/len"), CURLE_OK);
     assert_int_equal(atomic_load(&srv.connections), conns + 1);
-    client_close(&cl);
+    driver_close(&cl);
 }
 
 static void test_bodiless_responses(void **state)
 {
     (void)state;
-    client_t cl;
-    client_open(&cl, srv.port);
+    driver_t cl;
+    driver_open(&cl, srv.port);
     int conns = atomic_load(&srv.connections);
     assert_int_equal(fetch(&cl, "HEAD", "/len"), CURLE_OK);
     assert_int_equal(cl.conn.status, 200);
@@ -301,14 +306,14 @@ static void test_bodiless_responses(void **state)
     assert_int_equal(fetch(&cl, "GET", "/len"), CURLE_OK);
     assert_string_equal(body_of(&cl), "hello");
     assert_int_equal(atomic_load(&srv.connections), conns + 1);
-    client_close(&cl);
+    driver_close(&cl);
 }
 
 static void test_close_eof_and_http10(void **state)
 {
     (void)state;
-    client_t cl;
-    client_open(&cl, srv.port);
+    driver_t cl;
+    driver_open(&cl, srv.port);
     int conns = atomic_load(&srv.connections);
     assert_int_equal(fetch(&cl, "GET", "/close"), CURLE_OK);
     assert_string_equal(body_of(&cl), "bye");
@@ -320,36 +325,43 @@ static void test_close_eof_and_http10(void **state)
     assert_int_equal(cl.conn.fd, -1); /* HTTP/1.0 without keep-alive: not reused */
     assert_int_equal(fetch(&cl, "GET", "/len"), CURLE_OK);
     assert_int_equal(atomic_load(&srv.connections), conns + 4);
-    client_close(&cl);
+    driver_close(&cl);
 }
 
+/* The connection reports a reused connection closed before any byte as resendable and does
+ * not send again itself: that is the client's decision (test_client_resends_once). */
 static void test_retry_on_closed_reused_connection(void **state)
 {
     (void)state;
-    client_t cl;
-    client_open(&cl, srv.port);
+    driver_t cl;
+    driver_open(&cl, srv.port);
     int conns = atomic_load(&srv.connections);
     assert_int_equal(fetch(&cl, "GET", "/drop"), CURLE_OK); /* 1st on its connection */
-    assert_int_equal(fetch(&cl, "GET", "/drop"), CURLE_OK); /* closed, re-sent once */
+    assert_false(cl.conn.resendable);
+    assert_int_equal(fetch(&cl, "GET", "/drop"), CURLE_GOT_NOTHING); /* closed by the server */
+    assert_true(cl.conn.resendable);
+    assert_int_equal(atomic_load(&srv.connections), conns + 1); /* not re-sent here */
+    assert_int_equal(fetch(&cl, "GET", "/drop"), CURLE_OK); /* sent again: a new connection */
     assert_int_equal(cl.conn.status, 200);
     assert_string_equal(body_of(&cl), "fresh");
     assert_int_equal(atomic_load(&srv.connections), conns + 2);
-    /* A fresh connection that closes without a byte is not retried. */
+    /* A fresh connection that closes without a byte is not resendable. */
     http1_close(&cl.conn);
     assert_int_equal(fetch(&cl, "GET", "/nothing"), CURLE_GOT_NOTHING);
-    client_close(&cl);
+    assert_false(cl.conn.resendable);
+    driver_close(&cl);
 }
 
 static void test_failures_carry_curls_codes(void **state)
 {
     (void)state;
-    client_t cl;
-    client_open(&cl, srv.port);
+    driver_t cl;
+    driver_open(&cl, srv.port);
     assert_int_equal(fetch(&cl, "GET", "/partial"), CURLE_PARTIAL_FILE);
     assert_int_equal(fetch(&cl, "GET", "/partialchunk"), CURLE_PARTIAL_FILE);
     assert_int_equal(fetch(&cl, "GET", "/weird"), CURLE_UNSUPPORTED_PROTOCOL); /* HTTP/0.9 */
     assert_int_equal(fetch(&cl, "GET", "/len"), CURLE_OK); /* recovers on a new connection */
-    client_close(&cl);
+    driver_close(&cl);
 
     /* Nobody listening. */
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -359,9 +371,9 @@ static void test_failures_carry_curls_codes(void **state)
     assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
     assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
     close(fd);
-    client_open(&cl, ntohs(a.sin_port));
+    driver_open(&cl, ntohs(a.sin_port));
     assert_int_equal(fetch(&cl, "GET", "/len"), CURLE_COULDNT_CONNECT);
-    client_close(&cl);
+    driver_close(&cl);
 }
 
 static size_t sink_nothing(char *p, size_t size, size_t n, void *arg)
@@ -379,8 +391,8 @@ static void test_same_codes_as_curl(void **state)
                                          "/continue", "/204", "/partial", "/partialchunk",
                                          "/weird", "/nothing", "/badstatus", "/badlen",
                                          "/badchunk", "/headcut" };
-    client_t cl;
-    client_open(&cl, srv.port);
+    driver_t cl;
+    driver_open(&cl, srv.port);
     CURL *h = curl_easy_init();
     assert_non_null(h);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, sink_nothing);
@@ -398,7 +410,7 @@ static void test_same_codes_as_curl(void **state)
         assert_int_equal(got, want);
     }
     curl_easy_cleanup(h);
-    client_close(&cl);
+    driver_close(&cl);
 }
 
 static void test_urls_and_locations(void **state)
@@ -450,6 +462,133 @@ static void test_urls_and_locations(void **state)
     buf_free(&out);
 }
 
+/* ---- the client over the transports ----------------------------------------------------- */
+
+typedef struct outcome {
+    int calls;
+    client_result_t res;
+    char msg[256];
+} outcome_t;
+
+static void on_client_done(void *owner, const step_t *st, const client_result_t *res)
+{
+    (void)st;
+    outcome_t *o = owner;
+    o->calls++;
+    o->res = *res;
+    snprintf(o->msg, sizeof o->msg, "%s", res->failure ? res->failure : "");
+}
+
+/* Send step `i` of the only task of sc through a client on its own loop; the outcome. */
+static void client_step(client_t *c, loop_t *l, const step_t *st, outcome_t *o)
+{
+    uint64_t rng = 1;
+    tmpl_env_t env = { .rng = &rng, .worker_id = "w" };
+    o->calls = 0;
+    client_result_t res;
+    if (client_send(c, st, &env, &res) == CLIENT_DONE) {
+        on_client_done(o, st, &res);
+        return;
+    }
+    for (int i = 0; i < 300 && o->calls == 0; i++)
+        loop_run_once(l, 10);
+    assert_int_equal(o->calls, 1);
+}
+
+static scenario_t *load(const char *yaml)
+{
+    scenario_t *sc = NULL;
+    char err[512] = "";
+    int rc = scenario_load_text(yaml, strlen(yaml), "test.yaml", &sc, err, sizeof err);
+    if (rc != 0)
+        print_error("scenario: %s\n", err);
+    assert_int_equal(rc, 0);
+    return sc;
+}
+
+typedef struct rig {
+    loop_t loop;
+    transports_t ts;
+    client_t client;
+    outcome_t out;
+    char host[64];
+    const char *hostp;
+    scenario_t *sc;
+} rig_t;
+
+static void rig_open(rig_t *r, const char *yaml)
+{
+    char err[256];
+    memset(r, 0, sizeof *r);
+    snprintf(r->host, sizeof r->host, "http://127.0.0.1:%u", (unsigned)srv.port);
+    r->hostp = r->host;
+    r->sc = load(yaml);
+    assert_int_equal(loop_init(&r->loop, err, sizeof err), 0);
+    assert_int_equal(transports_create(&r->ts, &r->loop, &r->hostp, 1, err, sizeof err), 0);
+    client_config_t cfg = { .transports = &r->ts, .host_slot = 0, .host = r->host,
+                            .done = on_client_done, .owner = &r->out };
+    assert_int_equal(client_init(&r->client, &cfg, err, sizeof err), 0);
+}
+
+static void rig_close(rig_t *r)
+{
+    client_free(&r->client);
+    transports_destroy(&r->ts);
+    loop_free(&r->loop);
+    scenario_free(r->sc);
+}
+
+static const step_t *task_step(const rig_t *r, size_t i)
+{
+    return &r->sc->classes[0].tasks[0].steps[i];
+}
+
+/* A request lost to a keep-alive connection the server closed is sent once more, on a new
+ * connection, and counted once; a second loss is a failure. */
+static void test_client_resends_once(void **state)
+{
+    (void)state;
+    rig_t r;
+    rig_open(&r, "users:\n  - name: U\n    tasks:\n      - name: t\n        steps:\n"
+                 "          - get: /drop\n          - get: /len\n");
+    int conns = atomic_load(&srv.connections);
+    int reqs = atomic_load(&srv.requests);
+    client_step(&r.client, &r.loop, task_step(&r, 0), &r.out); /* fresh connection */
+    assert_null(r.out.res.failure);
+    client_step(&r.client, &r.loop, task_step(&r, 0), &r.out); /* lost, sent again */
+    assert_null(r.out.res.failure);
+    assert_int_equal(r.out.res.bytes, 5);
+    assert_int_equal(atomic_load(&srv.connections), conns + 2);
+    assert_int_equal(atomic_load(&srv.requests), reqs + 3); /* the server saw the re-send */
+    client_step(&r.client, &r.loop, task_step(&r, 1), &r.out);
+    assert_null(r.out.res.failure);
+    rig_close(&r);
+}
+
+/* Redirects are followed by the client, whichever transport carries each hop: same origin
+ * stays native; the final response is judged; too many is curl's failure. */
+static void test_client_follows_redirects(void **state)
+{
+    (void)state;
+    rig_t r;
+    rig_open(&r, "users:\n  - name: U\n    tasks:\n      - name: t\n        steps:\n"
+                 "          - get: /redirect\n            expect: {contains: hello}\n"
+                 "          - post: /redirect\n            body: x\n");
+    int reqs = atomic_load(&srv.requests);
+    client_step(&r.client, &r.loop, task_step(&r, 0), &r.out);
+    assert_null(r.out.res.failure);
+    assert_int_equal(r.out.res.bytes, 5); /* "hello", not the 302's "move" */
+    assert_int_equal(atomic_load(&srv.requests), reqs + 2);
+    /* A POST redirected by a 302 becomes a GET without its body (curl's rule). */
+    client_step(&r.client, &r.loop, task_step(&r, 1), &r.out);
+    assert_null(r.out.res.failure);
+    pthread_mutex_lock(&srv.mu);
+    assert_non_null(strstr(srv.last_head, "GET /len HTTP/1.1"));
+    assert_null(strstr(srv.last_head, "Content-Length"));
+    pthread_mutex_unlock(&srv.mu);
+    rig_close(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -458,6 +597,8 @@ int main(void)
         cmocka_unit_test(test_bodiless_responses),
         cmocka_unit_test(test_close_eof_and_http10),
         cmocka_unit_test(test_retry_on_closed_reused_connection),
+        cmocka_unit_test(test_client_resends_once),
+        cmocka_unit_test(test_client_follows_redirects),
         cmocka_unit_test(test_failures_carry_curls_codes),
         cmocka_unit_test(test_same_codes_as_curl),
         cmocka_unit_test(test_urls_and_locations),

@@ -1,0 +1,155 @@
+/*
+ * client — one user's requests over the thread's transports: hops, redirects, re-sends and
+ * the verdict. See client.h for the rules and the contract.
+ */
+#include "client.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void on_hop_done(void *owner, const hop_result_t *res);
+
+int client_init(client_t *c, const client_config_t *cfg, char *err, size_t errlen)
+{
+    memset(c, 0, sizeof *c);
+    c->cfg = *cfg;
+    request_init(&c->req);
+    buf_init(&c->url[0]);
+    buf_init(&c->url[1]);
+    const transports_t *ts = cfg->transports;
+    for (size_t i = 0; i < ts->n; i++) {
+        c->conns[i] = ts->list[i]->ops->conn_new(ts->list[i], cfg->host_slot, on_hop_done, c);
+        if (!c->conns[i]) {
+            client_free(c);
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        c->n_conns++;
+    }
+    return 0;
+}
+
+void client_free(client_t *c)
+{
+    for (size_t i = 0; i < c->n_conns; i++)
+        c->conns[i]->t->ops->conn_free(c->conns[i]);
+    c->n_conns = 0;
+    c->st = NULL;
+    request_free(&c->req);
+    buf_free(&c->url[0]);
+    buf_free(&c->url[1]);
+}
+
+bool client_may_resend(const client_t *c, const step_t *st, const hop_result_t *res)
+{
+    (void)st; /* every method, as curl does inside its own hops */
+    return res->rc != CURLE_OK && res->resendable && !c->resent;
+}
+
+/* Offer the current hop to the transports in order, from `from`. */
+static transport_rc_t start_hop(client_t *c, size_t from, hop_result_t *res)
+{
+    for (size_t i = from; i < c->n_conns; i++) {
+        transport_rc_t rc = c->conns[i]->t->ops->start(c->conns[i], &c->req, c->st, &c->hop, res);
+        if (rc != TRANSPORT_DECLINED) {
+            c->via = i;
+            return rc;
+        }
+    }
+    *res = (hop_result_t){ .rc = CURLE_UNSUPPORTED_PROTOCOL };
+    return TRANSPORT_DONE;
+}
+
+/* The verdict on the final hop. */
+static void finish(client_t *c, const hop_result_t *hr, CURLcode rc, client_result_t *out)
+{
+    const step_t *st = c->st;
+    c->st = NULL;
+    int ok = request_check(&c->req, st, hr->status, rc, c->cfg.vars, c->cfg.globals, c->msg,
+                           sizeof c->msg);
+    *out = (client_result_t){
+        .us = c->us + hr->us,
+        .bytes = hr->bytes,
+        .failure = ok < 0 ? c->msg : NULL,
+    };
+}
+
+/* A hop ended as hr says: send again, follow, or finish. */
+static client_rc_t advance(client_t *c, const hop_result_t *hr, client_result_t *out)
+{
+    hop_result_t next;
+    for (;;) {
+        const step_t *st = c->st;
+        if (client_may_resend(c, st, hr)) {
+            c->resent = true;
+            c->us += hr->us;
+            if (start_hop(c, c->via, &next) == TRANSPORT_PENDING)
+                return CLIENT_PENDING;
+            hr = &next;
+            continue;
+        }
+        if (hr->rc != CURLE_OK || hr->status < 300 || hr->status >= 400 || !hr->location) {
+            finish(c, hr, hr->rc, out);
+            return CLIENT_DONE;
+        }
+        if (c->redirects >= (uint32_t)REQUEST_MAX_REDIRS) {
+            finish(c, hr, CURLE_TOO_MANY_REDIRECTS, out);
+            return CLIENT_DONE;
+        }
+        /* curl (7.88) turns its POST (every step with POSTFIELDS: POST, PUT, PATCH, a
+         * body) into a GET on 301, 302 and 303, keeping a custom method's name. */
+        if (request_sends_body(st) && (hr->status == 301 || hr->status == 302 || hr->status == 303))
+            c->hop.drop_body = true;
+        c->redirects++;
+        c->resent = false;
+        c->us += hr->us;
+        c->url_i ^= 1;
+        buf_t *u = &c->url[c->url_i];
+        buf_reset(u);
+        if (buf_puts(u, hr->location) < 0) {
+            hop_result_t oom = { .rc = CURLE_OUT_OF_MEMORY };
+            finish(c, &oom, oom.rc, out);
+            return CLIENT_DONE;
+        }
+        c->hop.url = u->data;
+        c->hop.first = false;
+        buf_reset(&c->req.resp); /* the 3xx's body is not the response */
+        if (start_hop(c, 0, &next) == TRANSPORT_PENDING)
+            return CLIENT_PENDING;
+        hr = &next;
+    }
+}
+
+static void on_hop_done(void *owner, const hop_result_t *res)
+{
+    client_t *c = owner;
+    const step_t *st = c->st;
+    client_result_t out;
+    if (!st || advance(c, res, &out) == CLIENT_PENDING)
+        return;
+    c->cfg.done(c->cfg.owner, st, &out); /* may send again or free c: nothing after this */
+}
+
+client_rc_t client_send(client_t *c, const step_t *st, const tmpl_env_t *env,
+                        client_result_t *res)
+{
+    if (request_render(&c->req, st, c->cfg.host, env, c->msg, sizeof c->msg) < 0) {
+        /* Nothing was sent: a request and a failure, 0 ms, on the step's row. */
+        *res = (client_result_t){ .failure = c->msg };
+        return CLIENT_DONE;
+    }
+    const loop_t *l = c->cfg.transports->list[0]->loop;
+    c->st = st;
+    c->redirects = 0;
+    c->resent = false;
+    c->us = 0;
+    c->hop = (hop_t){
+        .url = c->req.url.data,
+        .first = true,
+        .deadline = l->now + (st->timeout_s > 0 ? st->timeout_s : 60.0),
+    };
+    hop_result_t hr;
+    if (start_hop(c, 0, &hr) == TRANSPORT_PENDING)
+        return CLIENT_PENDING;
+    return advance(c, &hr, res);
+}

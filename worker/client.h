@@ -1,0 +1,94 @@
+/*
+ * client — one user's HTTP client: it renders a step's request, offers each hop to the
+ * thread's transports in turn (transport.h), follows redirects, sends again what a dead
+ * keep-alive connection lost, and judges the final response (request.h). The one place
+ * where a request may move from one transport to another; the engine only asks for a step
+ * to be sent and hears how it ended.
+ *
+ * Rules, the same whichever transport carries a hop:
+ *   - Redirects: a 3xx with a Location is followed, REQUEST_MAX_REDIRS at most (then
+ *     "Number of redirects hit maximum amount"); POST, PUT, PATCH or any request with a body
+ *     becomes a GET on 301, 302 and 303 (a custom method keeps its name), as curl 7.88 does.
+ *     Each hop goes to the first transport that takes it, so a redirect to another origin
+ *     leaves the native transport for libcurl. The step's timeout covers every hop.
+ *   - Re-sending: a hop that failed on a reused keep-alive connection before any byte of a
+ *     response is sent once more on a new connection (client_may_resend). libcurl applies
+ *     the same rule inside its own hops.
+ *   - Time: the sum of the hops' times; bytes: the final response's body.
+ *
+ * Ownership: a client_t is embedded in its user; it owns its request buffers and its conns
+ * (one per transport, made at client_init). It borrows the transports, the variable slots
+ * (vars, globals) and the owner. Thread: the loop's.
+ */
+#ifndef HERD_CLIENT_H
+#define HERD_CLIENT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../common/buf.h"
+#include "../common/scenario.h"
+#include "../common/template.h"
+#include "request.h"
+#include "transport.h"
+
+/* How a step's request ended. */
+typedef struct client_result {
+    uint64_t us;              /* response time over every hop; 0 when nothing was sent */
+    uint64_t bytes;           /* body bytes of the final response */
+    const char *failure;      /* NULL: passed; else the message (valid until the next send) */
+} client_result_t;
+
+/* A request finished later, from the loop. The client may be sent again or freed from
+ * inside the callback. */
+typedef void (*client_done_fn)(void *owner, const step_t *st, const client_result_t *res);
+
+typedef struct client_config {
+    transports_t *transports; /* the thread's (borrowed) */
+    size_t host_slot;         /* index into the hosts the transports were made with */
+    const char *host;         /* base URL for relative paths (borrowed), NULL: none */
+    json_t **vars;            /* where USER-scope saves go, NULL: not kept (borrowed) */
+    json_t **globals;         /* where GLOBAL-scope saves go, NULL: not kept (borrowed) */
+    client_done_fn done;
+    void *owner;              /* passed to done */
+} client_config_t;
+
+typedef struct client {
+    client_config_t cfg;
+    request_t req;            /* the rendered request and its response */
+    tconn_t *conns[TRANSPORTS_MAX]; /* one per transport, same order; owned */
+    size_t n_conns;
+    /* the request in flight */
+    const step_t *st;         /* NULL: idle */
+    size_t via;               /* the transport carrying the current hop */
+    hop_t hop;
+    buf_t url[2];             /* redirect targets, alternating (hop.url points into one) */
+    int url_i;
+    uint32_t redirects;       /* followed for the current request */
+    bool resent;              /* the current request was sent again once */
+    uint64_t us;              /* time of the hops before the current one */
+    char msg[512];            /* the failure message of the last result */
+} client_t;
+
+typedef enum client_rc {
+    CLIENT_PENDING,           /* in flight: the result comes through cfg.done */
+    CLIENT_DONE,              /* finished at once (a template error, a refused connection):
+                                 the result is in *res and done is not called */
+} client_rc_t;
+
+/* -1 with a message when out of memory. */
+int client_init(client_t *c, const client_config_t *cfg, char *err, size_t errlen);
+/* A request in flight is dropped, never reported. */
+void client_free(client_t *c);
+
+/* Render and send st (a STEP_REQUEST) with env. A template error sends nothing and ends at
+ * once with the message as its failure (0 ms). */
+client_rc_t client_send(client_t *c, const step_t *st, const tmpl_env_t *env,
+                        client_result_t *res);
+
+/* The re-send rule: may a request of st that failed as res did be sent again? */
+bool client_may_resend(const client_t *c, const step_t *st, const hop_result_t *res);
+
+#endif
