@@ -16,6 +16,7 @@
 #include "../common/log.h"
 #include "../common/scenario.h"
 #include "../common/stats.h"
+#include "../common/vec.h"
 #include "../common/wire.h"
 #include "engine.h"
 #include "setup.h"
@@ -184,14 +185,8 @@ static void send_report(control_t *c, pending_t *p)
 
 static pending_t *queue_push(control_t *c)
 {
-    if (c->n_queue == c->cap_queue) {
-        size_t cap = c->cap_queue ? c->cap_queue * 2 : 8;
-        pending_t *q = realloc(c->queue, cap * sizeof *q);
-        if (!q)
-            return NULL;
-        c->queue = q;
-        c->cap_queue = cap;
-    }
+    if (VEC_RESERVE(c->queue, c->cap_queue, c->n_queue + 1) < 0)
+        return NULL;
     pending_t *p = &c->queue[c->n_queue++];
     memset(p, 0, sizeof *p);
     stats_init(&p->stats);
