@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../common/vec.h"
 #include "money.h"
 #include "rng.h"
 
@@ -43,27 +44,13 @@ int state_put_time(buf_t *b, int64_t ms)
 
 /* ---- growable arrays and index sets ---- */
 
-static int grow_array(void **arr, uint32_t *cap, uint32_t need, size_t elem)
-{
-    if (need <= *cap)
-        return 0;
-    uint32_t ncap = *cap ? *cap : 256;
-    while (ncap < need)
-        ncap *= 2;
-    void *p = realloc(*arr, (size_t)ncap * elem);
-    if (!p)
-        return -1;
-    *arr = p;
-    *cap = ncap;
-    return 0;
-}
-
-#define RESERVE(arr, n, cap) grow_array((void **)&(arr), &(cap), (n) + 1, sizeof *(arr))
+/* Room in arr for one more than its n records (n is a uint32_t count: widened before + 1). */
+#define RESERVE_ONE_MORE(arr, cap, n) VEC_RESERVE(arr, cap, (size_t)(n) + 1)
 
 /* Appends v; returns its position, or -1 on OOM. */
 static int64_t set_add(idxvec_t *s, uint32_t v)
 {
-    if (grow_array((void **)&s->v, &s->cap, s->len + 1, sizeof *s->v) < 0)
+    if (RESERVE_ONE_MORE(s->v, s->cap, s->len) < 0)
         return -1;
     s->v[s->len] = v;
     return s->len++;
@@ -84,13 +71,12 @@ static uint32_t set_remove_at(idxvec_t *s, uint32_t pos)
  * element between sets cannot fail half-way (see reserve_sets). */
 static int reserve_sets(void)
 {
-    uint32_t np = S.n_players + 1, ng = S.n_games + 1, ni = S.n_pitems + 1, no = S.n_orders + 1;
-    return grow_array((void **)&S.free.v, &S.free.cap, np, 4) |
-           grow_array((void **)&S.in_game.v, &S.in_game.cap, np, 4) |
-           grow_array((void **)&S.open_games.v, &S.open_games.cap, ng, 4) |
-           grow_array((void **)&S.open_empty_games.v, &S.open_empty_games.cap, ng, 4) |
-           grow_array((void **)&S.unlisted.v, &S.unlisted.cap, ni, 4) |
-           grow_array((void **)&S.open_orders.v, &S.open_orders.cap, no, 4);
+    return RESERVE_ONE_MORE(S.free.v, S.free.cap, S.n_players) |
+           RESERVE_ONE_MORE(S.in_game.v, S.in_game.cap, S.n_players) |
+           RESERVE_ONE_MORE(S.open_games.v, S.open_games.cap, S.n_games) |
+           RESERVE_ONE_MORE(S.open_empty_games.v, S.open_empty_games.cap, S.n_games) |
+           RESERVE_ONE_MORE(S.unlisted.v, S.unlisted.cap, S.n_pitems) |
+           RESERVE_ONE_MORE(S.open_orders.v, S.open_orders.cap, S.n_orders);
 }
 
 static void player_leave_set(uint32_t p)
@@ -175,7 +161,7 @@ int state_email_taken(const char *email)
 int state_add_player(const char *name, const char *email, const char *password,
                      int64_t balance_cents, uint32_t *idx)
 {
-    if (RESERVE(S.players, S.n_players, S.cap_players) < 0 || reserve_sets() < 0)
+    if (RESERVE_ONE_MORE(S.players, S.cap_players, S.n_players) < 0 || reserve_sets() < 0)
         return -1;
     if (idmap_reserve(&S.player_ids, 1) < 0 || idmap_reserve(&S.emails, 1) < 0)
         return -1;
@@ -207,7 +193,7 @@ int state_add_player(const char *name, const char *email, const char *password,
 
 int state_add_item(const char *name, int64_t value_cents, uint32_t *idx)
 {
-    if (RESERVE(S.items, S.n_items, S.cap_items) < 0)
+    if (RESERVE_ONE_MORE(S.items, S.cap_items, S.n_items) < 0)
         return -1;
     item_t it = {0};
     uuid_generate_random(it.id);
@@ -225,7 +211,7 @@ int state_add_item(const char *name, int64_t value_cents, uint32_t *idx)
 
 int state_add_game(uint32_t *idx)
 {
-    if (RESERVE(S.games, S.n_games, S.cap_games) < 0 || reserve_sets() < 0)
+    if (RESERVE_ONE_MORE(S.games, S.cap_games, S.n_games) < 0 || reserve_sets() < 0)
         return -1;
     game_t g = {0};
     uuid_generate_random(g.id);
@@ -253,7 +239,7 @@ int state_add_game(uint32_t *idx)
 
 int state_add_pitem(uint32_t owner, uint32_t item, const char *source, uint32_t *idx)
 {
-    if (RESERVE(S.pitems, S.n_pitems, S.cap_pitems) < 0 || reserve_sets() < 0)
+    if (RESERVE_ONE_MORE(S.pitems, S.cap_pitems, S.n_pitems) < 0 || reserve_sets() < 0)
         return -1;
     player_item_t pi = {0};
     uuid_generate_random(pi.id);
@@ -278,7 +264,7 @@ int state_add_pitem(uint32_t owner, uint32_t item, const char *source, uint32_t 
 
 int state_add_order(uint32_t pitem, int64_t list_price_cents, uint32_t *idx)
 {
-    if (RESERVE(S.orders, S.n_orders, S.cap_orders) < 0 || reserve_sets() < 0)
+    if (RESERVE_ONE_MORE(S.orders, S.cap_orders, S.n_orders) < 0 || reserve_sets() < 0)
         return -1;
     order_t o = {0};
     uuid_generate_random(o.id);
@@ -357,7 +343,7 @@ void state_cancel_order(uint32_t oi)
 
 int state_change_balance(uint32_t p, int64_t amount_cents)
 {
-    if (RESERVE(S.ledger, S.n_ledger, S.cap_ledger) < 0)
+    if (RESERVE_ONE_MORE(S.ledger, S.cap_ledger, S.n_ledger) < 0)
         return -1;
     S.ledger[S.n_ledger++] = (ledger_entry_t){p, S.players[p].game, amount_cents};
     S.ledger_cents += amount_cents;
