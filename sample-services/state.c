@@ -6,9 +6,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "../common/rng.h"
 #include "../common/vec.h"
 #include "money.h"
-#include "rng.h"
+#include "service.h"
 
 state_t svc_state;
 static pthread_mutex_t state_mutex = PTHREAD_MUTEX_INITIALIZER;
@@ -179,7 +180,7 @@ int state_add_player(const char *name, const char *email, const char *password,
     /* Both maps have room reserved: these cannot fail. */
     idmap_put(&S.player_ids, p.id, S.n_players);
     idmap_put(&S.emails, ekey, S.n_players);
-    p.password_hash = hash64(password, rng_next());
+    p.password_hash = hash64(password, rng_next(svc_rng()));
     p.created_ms = p.updated_ms = state_now_ms();
     p.balance_cents = balance_cents;
     p.game = -1;
@@ -226,7 +227,7 @@ int state_add_game(uint32_t *idx)
     g.winner = -1;
     uint32_t gi = S.n_games++;
     for (uint32_t k = 0; k < want; k++) {
-        uint32_t p = S.free.v[rng_below(S.free.len)];
+        uint32_t p = S.free.v[rng_below(svc_rng(), S.free.len)];
         g.players[g.n_players++] = p;
         player_set_game(p, (int32_t)gi);
     }
@@ -292,7 +293,7 @@ int32_t state_close_game(uint32_t gi)
     game_t *g = &S.games[gi];
     game_open_remove(gi);
     g->finished_ms = state_now_ms();
-    g->winner = g->n_players ? (int32_t)g->players[rng_below(g->n_players)] : -1;
+    g->winner = g->n_players ? (int32_t)g->players[rng_below(svc_rng(), g->n_players)] : -1;
     for (uint32_t k = 0; k < g->n_players; k++) {
         uint32_t p = g->players[k];
         S.players[p].games_played++;
@@ -362,11 +363,11 @@ int64_t state_random_in_game_player(int64_t exclude, int64_t min_balance_cents)
     if (n == 0)
         return -1;
     for (int t = 0; t < PICK_TRIES; t++) {
-        uint32_t p = S.in_game.v[rng_below(n)];
+        uint32_t p = S.in_game.v[rng_below(svc_rng(), n)];
         if ((int64_t)p != exclude && S.players[p].balance_cents >= min_balance_cents)
             return p;
     }
-    uint32_t start = rng_below(n);
+    uint32_t start = rng_below(svc_rng(), n);
     for (uint32_t k = 0; k < n; k++) {
         uint32_t p = S.in_game.v[(start + k) % n];
         if ((int64_t)p != exclude && S.players[p].balance_cents >= min_balance_cents)
@@ -379,9 +380,9 @@ int64_t state_random_open_game(void)
 {
     /* Games with players first: closing an empty game changes nothing worth loading. */
     if (S.open_games.len)
-        return S.open_games.v[rng_below(S.open_games.len)];
+        return S.open_games.v[rng_below(svc_rng(), S.open_games.len)];
     if (S.open_empty_games.len)
-        return S.open_empty_games.v[rng_below(S.open_empty_games.len)];
+        return S.open_empty_games.v[rng_below(svc_rng(), S.open_empty_games.len)];
     return -1;
 }
 
@@ -391,11 +392,11 @@ int64_t state_random_unlisted_in_game(void)
     if (n == 0)
         return -1;
     for (int t = 0; t < PICK_TRIES; t++) {
-        uint32_t pi = S.unlisted.v[rng_below(n)];
+        uint32_t pi = S.unlisted.v[rng_below(svc_rng(), n)];
         if (S.players[S.pitems[pi].owner].game >= 0)
             return pi;
     }
-    uint32_t start = rng_below(n);
+    uint32_t start = rng_below(svc_rng(), n);
     for (uint32_t k = 0; k < n; k++) {
         uint32_t pi = S.unlisted.v[(start + k) % n];
         if (S.players[S.pitems[pi].owner].game >= 0)
@@ -406,7 +407,9 @@ int64_t state_random_unlisted_in_game(void)
 
 int64_t state_random_open_order(void)
 {
-    return S.open_orders.len ? (int64_t)S.open_orders.v[rng_below(S.open_orders.len)] : -1;
+    if (!S.open_orders.len)
+        return -1;
+    return (int64_t)S.open_orders.v[rng_below(svc_rng(), S.open_orders.len)];
 }
 
 int64_t state_random_open_order_in_game(void)
@@ -414,7 +417,7 @@ int64_t state_random_open_order_in_game(void)
     uint32_t n = S.open_orders.len;
     if (n == 0)
         return -1;
-    uint32_t start = rng_below(n);
+    uint32_t start = rng_below(svc_rng(), n);
     for (uint32_t k = 0; k < n; k++) {
         uint32_t o = S.open_orders.v[(start + k) % n];
         if (S.players[S.orders[o].lister].game >= 0)
@@ -439,7 +442,7 @@ int state_init(const state_seed_t *seed, char *err, size_t errlen)
     }
     for (uint32_t i = 0; i < seed->items; i++) {
         snprintf(name, sizeof name, "item%u", i);
-        if (state_add_item(name, 100 + (int64_t)rng_below(9900), &idx) < 0)
+        if (state_add_item(name, 100 + (int64_t)rng_below(svc_rng(), 9900), &idx) < 0)
             goto oom;
     }
     for (uint32_t i = 0; i < seed->games; i++)
@@ -447,8 +450,8 @@ int state_init(const state_seed_t *seed, char *err, size_t errlen)
             goto oom;
     if (S.in_game.len && S.n_items)
         for (uint32_t i = 0; i < seed->player_items; i++) {
-            uint32_t owner = S.in_game.v[rng_below(S.in_game.len)];
-            if (state_add_pitem(owner, rng_below(S.n_items), "seed", &idx) < 0)
+            uint32_t owner = S.in_game.v[rng_below(svc_rng(), S.in_game.len)];
+            if (state_add_pitem(owner, rng_below(svc_rng(), S.n_items), "seed", &idx) < 0)
                 goto oom;
         }
     return 0;
