@@ -4,6 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vec.h"
+
+/* A new buffer's first allocation: most request lines, headers and small bodies fit. */
+#define BUF_FIRST_CAP 64
+
 void buf_init(buf_t *b) { b->data = NULL; b->len = b->cap = 0; }
 
 void buf_free(buf_t *b)
@@ -16,16 +21,10 @@ int buf_reserve(buf_t *b, size_t extra)
 {
     size_t need = b->len + extra + 1;
     if (need <= b->cap)
-        return 0;
-    size_t cap = b->cap ? b->cap : 64;
-    while (cap < need)
-        cap *= 2;
-    char *p = realloc(b->data, cap);
-    if (!p)
-        return -1;
-    b->data = p;
-    b->cap = cap;
-    return 0;
+        return 0;   /* the request path: buffers are reused, so this is nearly always it */
+    if (b->cap == 0 && need < BUF_FIRST_CAP)
+        need = BUF_FIRST_CAP;
+    return VEC_RESERVE(b->data, b->cap, need);
 }
 
 int buf_append(buf_t *b, const void *p, size_t n)

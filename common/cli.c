@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vec.h"
+
 int cli_parse_long(const char *s, long *out)
 {
     if (!s || !*s)
@@ -78,14 +80,8 @@ static size_t n_owned, cap_owned;
 
 static char *own_strdup(const char *s)
 {
-    if (n_owned == cap_owned) {
-        size_t cap = cap_owned ? cap_owned * 2 : 16;
-        char **o = realloc(owned, cap * sizeof *o);
-        if (!o)
-            return NULL;
-        owned = o;
-        cap_owned = cap;
-    }
+    if (VEC_RESERVE(owned, cap_owned, n_owned + 1) < 0)
+        return NULL;
     char *d = strdup(s);
     if (d)
         owned[n_owned++] = d;
@@ -99,7 +95,7 @@ void cli_release(cli_option_t *opts, size_t n)
             cli_list_t *l = opts[i].target;
             free(l->items);
             l->items = NULL;
-            l->n = 0;
+            l->n = l->cap = 0;
         }
     }
     for (size_t i = 0; i < n_owned; i++)
@@ -218,12 +214,10 @@ static int set_value(cli_option_t *o, const char *value, const char *src, char *
                 tok[--tl] = '\0';
             if (!tl)
                 continue;
-            char **items = realloc(l->items, (l->n + 1) * sizeof *items);
-            if (!items) {
+            if (VEC_RESERVE(l->items, l->cap, l->n + 1) < 0) {
                 snprintf(err, errlen, "out of memory");
                 return -1;
             }
-            l->items = items;
             l->items[l->n++] = tok;   /* points into copy, kept for the process's life */
         }
         break;

@@ -27,6 +27,7 @@ typedef enum cli_type {
 typedef struct cli_list {
     char **items;   /* owned by cli until cli_release */
     size_t n;
+    size_t cap;     /* slots allocated in items */
 } cli_list_t;
 
 typedef struct cli_option {

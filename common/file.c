@@ -46,7 +46,10 @@ char *file_read(const char *path, size_t max_bytes, size_t *len, char *err, size
     fclose(f);
     if (too_large) {
         free(buf);
-        snprintf(err, errlen, "%s: file too large (%zu bytes at most)", path, max_bytes);
+        if (max_bytes >= (1u << 20) && max_bytes % (1u << 20) == 0)
+            snprintf(err, errlen, "%s: file too large (%zu MiB at most)", path, max_bytes >> 20);
+        else
+            snprintf(err, errlen, "%s: file too large (%zu bytes at most)", path, max_bytes);
         return NULL;
     }
     if (rd_errno) {

@@ -8,7 +8,8 @@
 
 /* Read path into a new NUL-terminated buffer (the caller frees it); *len gets its size
  * without the NUL. A file larger than max_bytes is refused. NULL with one line in err:
- * "PATH: cannot read: <reason>" or "PATH: file too large (N bytes at most)". */
+ * "PATH: cannot read: <reason>" or "PATH: file too large (N MiB at most)" (bytes when
+ * max_bytes is not a whole number of MiB). */
 char *file_read(const char *path, size_t max_bytes, size_t *len, char *err, size_t errlen);
 
 #endif

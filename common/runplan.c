@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "vec.h"
 
 int stages_parse(const char *spec, stage_t **out, size_t *n, char *err, size_t errlen)
 {
@@ -39,15 +40,10 @@ int stages_parse(const char *spec, stage_t **out, size_t *n, char *err, size_t e
             break;
         }
         st.users = (uint32_t)users;
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 4;
-            stage_t *ns = realloc(*out, cap * sizeof *ns);
-            if (!ns) {
-                snprintf(err, errlen, "out of memory");
-                rc = -1;
-                break;
-            }
-            *out = ns;
+        if (VEC_RESERVE(*out, cap, *n + 1) < 0) {
+            snprintf(err, errlen, "out of memory");
+            rc = -1;
+            break;
         }
         (*out)[(*n)++] = st;
     }

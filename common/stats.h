@@ -9,6 +9,9 @@
  * (except a histogram chunk the first time an octave is hit, and timeline growth, both kept
  * across stats_reset).
  *
+ * On the wire a table travels as a Report message: stats_wire.h converts and checks; this
+ * header knows nothing of protobuf.
+ *
  * Ownership: the table owns every string and histogram in it. Thread: one thread at a time.
  */
 #ifndef HERD_STATS_H
@@ -20,8 +23,6 @@
 #include <stdio.h>
 
 #include "hist.h"
-
-struct Herd__Report;  /* protobuf-c generated (build/proto/herd.pb-c.h; protobuf-c >= 1.3 tag) */
 
 typedef struct stats_entry {
     char *method;          /* "GET", ...; owned */
@@ -98,6 +99,23 @@ void stats_entry_init(stats_entry_t *e);
 void stats_entry_free(stats_entry_t *e);
 int stats_aggregate(const stats_table_t *t, stats_entry_t *out);
 
+/* ---- adding counts measured elsewhere (stats_wire.c, decoding a worker's report) ----------
+ * The numbers arrive already counted, so the table's invariants rest on the caller: it has
+ * checked failures <= requests and min <= max, and it adds to an entry's histograms exactly
+ * the values the entry's counts describe (hist_add_at), so hist total == requests. */
+
+/* dst's counts += src's: requests, failures, sums, min/max, bytes and the corrected counts.
+ * Histograms, method and name are not touched. A src without requests adds nothing. */
+void stats_entry_add_counts(stats_entry_t *dst, const stats_entry_t *src);
+/* The timeline's unix_second += (requests, failures), the second inserted in order if new.
+ * -1 on allocation failure (table unchanged). */
+int stats_add_second(stats_table_t *t, int64_t unix_second, uint64_t requests,
+                     uint64_t failures);
+/* The failure group (method, name, message) += count, created if absent; count 0 adds
+ * nothing (no group is ever empty). -1 on allocation failure (table unchanged). */
+int stats_add_failures(stats_table_t *t, const char *method, const char *name,
+                       const char *message, uint64_t count);
+
 uint64_t stats_total_requests(const stats_table_t *t);
 uint64_t stats_total_failures(const stats_table_t *t);
 bool stats_is_empty(const stats_table_t *t);
@@ -116,20 +134,5 @@ const stats_entry_t **stats_sorted_entries(const stats_table_t *t);
 void stats_entry_percentiles_us(const stats_entry_t *e, const double *ps, size_t n,
                                 uint64_t *out_us);
 uint64_t stats_entry_percentile_us(const stats_entry_t *e, double p);
-
-/* ---- wire (Report) ---------------------------------------------------------------------- */
-
-/* Fill r's entries/seconds/failures from t (rows without requests are left out; other fields
- * of r are not touched). Pointers inside r point into t (no copies), so
- * t must outlive the packing of r; free with stats_report_release (frees only what this
- * function allocated). Returns 0 or -1 on allocation failure. */
-int stats_to_report(const stats_table_t *t, struct Herd__Report *r);
-void stats_report_release(struct Herd__Report *r);
-/* t += the report's contents, after checking every field: strings non-empty and bounded;
- * failures <= requests (entries and seconds); min <= mean <= max; histogram indices valid and
- * increasing, counts non-zero and summing to requests, first/last bucket == bucket of min/max;
- * failure groups of a (method, name) not more than that entry's failures. On a bad report
- * returns -1 with err filled (one sentence) and t unchanged; also -1 on allocation failure. */
-int stats_merge_report(stats_table_t *t, const struct Herd__Report *r, char *err, size_t errlen);
 
 #endif

@@ -3,12 +3,12 @@
  * and turn the outcome into an exit code: 0 no failed request, 1 failures (or
  * --exit-code-on-error) or a run that could not happen, 2 bad usage.
  */
-#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/file.h"
 #include "../common/log.h"
 #include "../common/scenario.h"
 #include "master.h"
@@ -22,48 +22,9 @@ static void on_signal(int sig)
     interrupted++;
 }
 
-static char *read_file(const char *path, size_t *len, char *err, size_t errlen)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
-        return NULL;
-    }
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    for (;;) {
-        if (!buf) {
-            snprintf(err, errlen, "%s: out of memory", path);
-            fclose(f);
-            return NULL;
-        }
-        size_t got = fread(buf + n, 1, cap - n - 1, f);
-        n += got;
-        if (got == 0)
-            break;
-        if (n + 1 == cap) {
-            char *nb = cap > (16u << 20) ? NULL : realloc(buf, cap * 2);
-            if (!nb) {
-                free(buf);
-                snprintf(err, errlen, "%s: file too large (16 MiB at most)", path);
-                fclose(f);
-                return NULL;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-    }
-    if (ferror(f)) {
-        snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
-        free(buf);
-        fclose(f);
-        return NULL;
-    }
-    fclose(f);
-    buf[n] = '\0';
-    *len = n;
-    return buf;
-}
+/* A scenario file larger than this is refused: it travels to every worker inside one
+ * message (wire.h allows 64 MiB) and is parsed on each. */
+#define MASTER_MAX_SCENARIO_BYTES ((size_t)16 << 20)
 
 int main(int argc, char **argv)
 {
@@ -87,7 +48,7 @@ int main(int argc, char **argv)
     }
 
     size_t len = 0;
-    char *text = read_file(o.file, &len, err, sizeof err);
+    char *text = file_read(o.file, MASTER_MAX_SCENARIO_BYTES, &len, err, sizeof err);
     scenario_t *sc = NULL;
     if (!text || scenario_load_text(text, len, o.file, &sc, err, sizeof err) < 0 ||
         scenario_filter_tags(sc, o.tags.items, o.tags.n, o.exclude_tags.items,

@@ -12,6 +12,7 @@
 #include "../common/clock.h"
 #include "../common/log.h"
 #include "../common/stats.h"
+#include "../common/stats_wire.h"
 #include "../common/wire.h"
 #include "console.h"
 #include "../common/dispatch.h"

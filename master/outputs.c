@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/vec.h"
+
 int outputs_init(outputs_t *o, const scenario_t *sc, const cli_list_t *cli, char *err,
                  size_t errlen)
 {
@@ -46,14 +48,8 @@ static const char *intern(outputs_t *o, const char *s)
     for (size_t i = 0; i < o->n_names; i++)
         if (strcmp(o->names[i], s) == 0)
             return o->names[i];
-    if (o->n_names == o->cap_names) {
-        size_t cap = o->cap_names ? o->cap_names * 2 : 32;
-        char **nn = realloc(o->names, cap * sizeof *nn);
-        if (!nn)
-            return NULL;
-        o->names = nn;
-        o->cap_names = cap;
-    }
+    if (VEC_RESERVE(o->names, o->cap_names, o->n_names + 1) < 0)
+        return NULL;
     char *d = strdup(s);
     if (!d)
         return NULL;

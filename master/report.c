@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/vec.h"
+
 const char *const report_percentile_labels[REPORT_N_PCT] = { "50%", "66%", "75%",   "80%",
                                                              "90%", "95%", "98%",   "99%",
                                                              "99.9%", "99.99%", "100%" };
@@ -36,14 +38,8 @@ void history_free(history_t *h)
 
 history_snapshot_t *history_add(history_t *h, int64_t unix_s, uint32_t users, size_t n_points)
 {
-    if (h->n == h->cap) {
-        size_t cap = h->cap ? h->cap * 2 : 64;
-        history_snapshot_t *snaps = realloc(h->snaps, cap * sizeof *snaps);
-        if (!snaps)
-            return NULL;
-        h->snaps = snaps;
-        h->cap = cap;
-    }
+    if (VEC_RESERVE(h->snaps, h->cap, h->n + 1) < 0)
+        return NULL;
     history_point_t *points = calloc(n_points ? n_points : 1, sizeof *points);
     if (!points)
         return NULL;

@@ -1,5 +1,7 @@
 #include "window.h"
 
+#include "../common/stats_wire.h"
+
 void window_init(window_t *w)
 {
     for (int i = 0; i < WINDOW_SLOTS; i++) {

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "../common/vec.h"
+
 typedef struct delay_entry {
     uint64_t due_us;               /* CLOCK_MONOTONIC */
     struct MHD_Connection *conn;   /* suspended; owned by libmicrohttpd */
@@ -107,15 +109,9 @@ int delay_suspend(struct MHD_Connection *conn, uint64_t delay_us)
         pthread_mutex_unlock(&mutex);
         return -1;
     }
-    if (heap_len == heap_cap) {
-        size_t cap = heap_cap ? heap_cap * 2 : 1024;
-        delay_entry_t *h = realloc(heap, cap * sizeof *h);
-        if (!h) {
-            pthread_mutex_unlock(&mutex);
-            return -1;
-        }
-        heap = h;
-        heap_cap = cap;
+    if (VEC_RESERVE(heap, heap_cap, heap_len + 1) < 0) {
+        pthread_mutex_unlock(&mutex);
+        return -1;
     }
     MHD_suspend_connection(conn);
     delay_entry_t e = {now_us() + delay_us, conn};

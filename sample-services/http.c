@@ -11,8 +11,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../common/rng.h"
 #include "delay.h"
-#include "rng.h"
 #include "state.h"
 #include "tally.h"
 
@@ -174,12 +174,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     req_ctx_t *c = *req_cls;
     if (!c) {
         int admin = strncmp(url, "/__", 3) == 0;
-        if (!admin && trouble.drop_rate > 0 && rng_unit() < trouble.drop_rate)
+        if (!admin && trouble.drop_rate > 0 && rng_unit(svc_rng()) < trouble.drop_rate)
             return MHD_NO;  /* MHD closes the connection; nothing is answered or counted */
         if (!(c = ctx_get()))
             return MHD_NO;
         c->admin = admin;
-        c->inject_error = !admin && trouble.error_rate > 0 && rng_unit() < trouble.error_rate;
+        c->inject_error =
+            !admin && trouble.error_rate > 0 && rng_unit(svc_rng()) < trouble.error_rate;
         *req_cls = c;
         return MHD_YES;
     }
@@ -200,7 +201,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     answer_service(s, c, method, url);
     uint64_t delay_us = (uint64_t)trouble.delay_ms * 1000;
     if (trouble.delay_jitter_ms)
-        delay_us += rng_below(trouble.delay_jitter_ms * 1000u + 1);
+        delay_us += rng_below(svc_rng(), trouble.delay_jitter_ms * 1000u + 1);
     if (delay_us && delay_suspend(conn, delay_us) == 0) {
         c->ready = 1;
         return MHD_YES;

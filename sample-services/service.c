@@ -1,6 +1,9 @@
 #include "service.h"
 
+#include <stdint.h>
 #include <string.h>
+
+#include "../common/rng.h"
 
 /* Length of a pattern's fixed prefix when it ends in "{uuid}", else 0. */
 static size_t param_prefix(const char *pattern)
@@ -59,4 +62,12 @@ int svc_error(buf_t *out, int status, const char *message)
     buf_put_json_escaped(out, message, strlen(message));
     buf_puts(out, "\"}");
     return status;
+}
+
+uint64_t *svc_rng(void)
+{
+    static _Thread_local uint64_t state;   /* 0 until this thread's first call */
+    if (state == 0)
+        state = rng_seed((uint64_t)(uintptr_t)&state);   /* never 0, and stays non-zero */
+    return &state;
 }

@@ -3,12 +3,13 @@
  * method, a path pattern and a handler. A handler gets the request, writes a JSON body into
  * `out` and returns the HTTP status; it never touches the connection, counting, delays or
  * injected trouble (http.c does those), so the four services are plain functions of the
- * shared state (state.h).
+ * shared state (state.h). Also the two helpers they all use: svc_error and svc_rng.
  */
 #ifndef HERD_SVC_SERVICE_H
 #define HERD_SVC_SERVICE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "../common/buf.h"
 
@@ -44,5 +45,10 @@ enum svc_match svc_match(const svc_service_t *s, const char *method, const char 
 
 /* Writes {"message": message} into out (reset first) and returns status. */
 int svc_error(buf_t *out, int status, const char *message);
+
+/* The calling thread's random generator for common/rng.h (rng_below(svc_rng(), n), ...):
+ * random players, winners, injected trouble. Each thread has its own, seeded on first use,
+ * so service threads never share or lock one. Not cryptographic. */
+uint64_t *svc_rng(void);
 
 #endif

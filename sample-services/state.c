@@ -6,8 +6,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "../common/rng.h"
+#include "../common/vec.h"
 #include "money.h"
-#include "rng.h"
+#include "service.h"
 
 state_t svc_state;
 static pthread_mutex_t state_mutex = PTHREAD_MUTEX_INITIALIZER;
@@ -43,27 +45,13 @@ int state_put_time(buf_t *b, int64_t ms)
 
 /* ---- growable arrays and index sets ---- */
 
-static int grow_array(void **arr, uint32_t *cap, uint32_t need, size_t elem)
-{
-    if (need <= *cap)
-        return 0;
-    uint32_t ncap = *cap ? *cap : 256;
-    while (ncap < need)
-        ncap *= 2;
-    void *p = realloc(*arr, (size_t)ncap * elem);
-    if (!p)
-        return -1;
-    *arr = p;
-    *cap = ncap;
-    return 0;
-}
-
-#define RESERVE(arr, n, cap) grow_array((void **)&(arr), &(cap), (n) + 1, sizeof *(arr))
+/* Room in arr for one more than its n records (n is a uint32_t count: widened before + 1). */
+#define RESERVE_ONE_MORE(arr, cap, n) VEC_RESERVE(arr, cap, (size_t)(n) + 1)
 
 /* Appends v; returns its position, or -1 on OOM. */
 static int64_t set_add(idxvec_t *s, uint32_t v)
 {
-    if (grow_array((void **)&s->v, &s->cap, s->len + 1, sizeof *s->v) < 0)
+    if (RESERVE_ONE_MORE(s->v, s->cap, s->len) < 0)
         return -1;
     s->v[s->len] = v;
     return s->len++;
@@ -84,13 +72,12 @@ static uint32_t set_remove_at(idxvec_t *s, uint32_t pos)
  * element between sets cannot fail half-way (see reserve_sets). */
 static int reserve_sets(void)
 {
-    uint32_t np = S.n_players + 1, ng = S.n_games + 1, ni = S.n_pitems + 1, no = S.n_orders + 1;
-    return grow_array((void **)&S.free.v, &S.free.cap, np, 4) |
-           grow_array((void **)&S.in_game.v, &S.in_game.cap, np, 4) |
-           grow_array((void **)&S.open_games.v, &S.open_games.cap, ng, 4) |
-           grow_array((void **)&S.open_empty_games.v, &S.open_empty_games.cap, ng, 4) |
-           grow_array((void **)&S.unlisted.v, &S.unlisted.cap, ni, 4) |
-           grow_array((void **)&S.open_orders.v, &S.open_orders.cap, no, 4);
+    return RESERVE_ONE_MORE(S.free.v, S.free.cap, S.n_players) |
+           RESERVE_ONE_MORE(S.in_game.v, S.in_game.cap, S.n_players) |
+           RESERVE_ONE_MORE(S.open_games.v, S.open_games.cap, S.n_games) |
+           RESERVE_ONE_MORE(S.open_empty_games.v, S.open_empty_games.cap, S.n_games) |
+           RESERVE_ONE_MORE(S.unlisted.v, S.unlisted.cap, S.n_pitems) |
+           RESERVE_ONE_MORE(S.open_orders.v, S.open_orders.cap, S.n_orders);
 }
 
 static void player_leave_set(uint32_t p)
@@ -175,7 +162,7 @@ int state_email_taken(const char *email)
 int state_add_player(const char *name, const char *email, const char *password,
                      int64_t balance_cents, uint32_t *idx)
 {
-    if (RESERVE(S.players, S.n_players, S.cap_players) < 0 || reserve_sets() < 0)
+    if (RESERVE_ONE_MORE(S.players, S.cap_players, S.n_players) < 0 || reserve_sets() < 0)
         return -1;
     if (idmap_reserve(&S.player_ids, 1) < 0 || idmap_reserve(&S.emails, 1) < 0)
         return -1;
@@ -193,7 +180,7 @@ int state_add_player(const char *name, const char *email, const char *password,
     /* Both maps have room reserved: these cannot fail. */
     idmap_put(&S.player_ids, p.id, S.n_players);
     idmap_put(&S.emails, ekey, S.n_players);
-    p.password_hash = hash64(password, rng_next());
+    p.password_hash = hash64(password, rng_next(svc_rng()));
     p.created_ms = p.updated_ms = state_now_ms();
     p.balance_cents = balance_cents;
     p.game = -1;
@@ -207,7 +194,7 @@ int state_add_player(const char *name, const char *email, const char *password,
 
 int state_add_item(const char *name, int64_t value_cents, uint32_t *idx)
 {
-    if (RESERVE(S.items, S.n_items, S.cap_items) < 0)
+    if (RESERVE_ONE_MORE(S.items, S.cap_items, S.n_items) < 0)
         return -1;
     item_t it = {0};
     uuid_generate_random(it.id);
@@ -225,7 +212,7 @@ int state_add_item(const char *name, int64_t value_cents, uint32_t *idx)
 
 int state_add_game(uint32_t *idx)
 {
-    if (RESERVE(S.games, S.n_games, S.cap_games) < 0 || reserve_sets() < 0)
+    if (RESERVE_ONE_MORE(S.games, S.cap_games, S.n_games) < 0 || reserve_sets() < 0)
         return -1;
     game_t g = {0};
     uuid_generate_random(g.id);
@@ -240,7 +227,7 @@ int state_add_game(uint32_t *idx)
     g.winner = -1;
     uint32_t gi = S.n_games++;
     for (uint32_t k = 0; k < want; k++) {
-        uint32_t p = S.free.v[rng_below(S.free.len)];
+        uint32_t p = S.free.v[rng_below(svc_rng(), S.free.len)];
         g.players[g.n_players++] = p;
         player_set_game(p, (int32_t)gi);
     }
@@ -253,7 +240,7 @@ int state_add_game(uint32_t *idx)
 
 int state_add_pitem(uint32_t owner, uint32_t item, const char *source, uint32_t *idx)
 {
-    if (RESERVE(S.pitems, S.n_pitems, S.cap_pitems) < 0 || reserve_sets() < 0)
+    if (RESERVE_ONE_MORE(S.pitems, S.cap_pitems, S.n_pitems) < 0 || reserve_sets() < 0)
         return -1;
     player_item_t pi = {0};
     uuid_generate_random(pi.id);
@@ -278,7 +265,7 @@ int state_add_pitem(uint32_t owner, uint32_t item, const char *source, uint32_t 
 
 int state_add_order(uint32_t pitem, int64_t list_price_cents, uint32_t *idx)
 {
-    if (RESERVE(S.orders, S.n_orders, S.cap_orders) < 0 || reserve_sets() < 0)
+    if (RESERVE_ONE_MORE(S.orders, S.cap_orders, S.n_orders) < 0 || reserve_sets() < 0)
         return -1;
     order_t o = {0};
     uuid_generate_random(o.id);
@@ -306,7 +293,7 @@ int32_t state_close_game(uint32_t gi)
     game_t *g = &S.games[gi];
     game_open_remove(gi);
     g->finished_ms = state_now_ms();
-    g->winner = g->n_players ? (int32_t)g->players[rng_below(g->n_players)] : -1;
+    g->winner = g->n_players ? (int32_t)g->players[rng_below(svc_rng(), g->n_players)] : -1;
     for (uint32_t k = 0; k < g->n_players; k++) {
         uint32_t p = g->players[k];
         S.players[p].games_played++;
@@ -357,7 +344,7 @@ void state_cancel_order(uint32_t oi)
 
 int state_change_balance(uint32_t p, int64_t amount_cents)
 {
-    if (RESERVE(S.ledger, S.n_ledger, S.cap_ledger) < 0)
+    if (RESERVE_ONE_MORE(S.ledger, S.cap_ledger, S.n_ledger) < 0)
         return -1;
     S.ledger[S.n_ledger++] = (ledger_entry_t){p, S.players[p].game, amount_cents};
     S.ledger_cents += amount_cents;
@@ -376,11 +363,11 @@ int64_t state_random_in_game_player(int64_t exclude, int64_t min_balance_cents)
     if (n == 0)
         return -1;
     for (int t = 0; t < PICK_TRIES; t++) {
-        uint32_t p = S.in_game.v[rng_below(n)];
+        uint32_t p = S.in_game.v[rng_below(svc_rng(), n)];
         if ((int64_t)p != exclude && S.players[p].balance_cents >= min_balance_cents)
             return p;
     }
-    uint32_t start = rng_below(n);
+    uint32_t start = rng_below(svc_rng(), n);
     for (uint32_t k = 0; k < n; k++) {
         uint32_t p = S.in_game.v[(start + k) % n];
         if ((int64_t)p != exclude && S.players[p].balance_cents >= min_balance_cents)
@@ -393,9 +380,9 @@ int64_t state_random_open_game(void)
 {
     /* Games with players first: closing an empty game changes nothing worth loading. */
     if (S.open_games.len)
-        return S.open_games.v[rng_below(S.open_games.len)];
+        return S.open_games.v[rng_below(svc_rng(), S.open_games.len)];
     if (S.open_empty_games.len)
-        return S.open_empty_games.v[rng_below(S.open_empty_games.len)];
+        return S.open_empty_games.v[rng_below(svc_rng(), S.open_empty_games.len)];
     return -1;
 }
 
@@ -405,11 +392,11 @@ int64_t state_random_unlisted_in_game(void)
     if (n == 0)
         return -1;
     for (int t = 0; t < PICK_TRIES; t++) {
-        uint32_t pi = S.unlisted.v[rng_below(n)];
+        uint32_t pi = S.unlisted.v[rng_below(svc_rng(), n)];
         if (S.players[S.pitems[pi].owner].game >= 0)
             return pi;
     }
-    uint32_t start = rng_below(n);
+    uint32_t start = rng_below(svc_rng(), n);
     for (uint32_t k = 0; k < n; k++) {
         uint32_t pi = S.unlisted.v[(start + k) % n];
         if (S.players[S.pitems[pi].owner].game >= 0)
@@ -420,7 +407,9 @@ int64_t state_random_unlisted_in_game(void)
 
 int64_t state_random_open_order(void)
 {
-    return S.open_orders.len ? (int64_t)S.open_orders.v[rng_below(S.open_orders.len)] : -1;
+    if (!S.open_orders.len)
+        return -1;
+    return (int64_t)S.open_orders.v[rng_below(svc_rng(), S.open_orders.len)];
 }
 
 int64_t state_random_open_order_in_game(void)
@@ -428,7 +417,7 @@ int64_t state_random_open_order_in_game(void)
     uint32_t n = S.open_orders.len;
     if (n == 0)
         return -1;
-    uint32_t start = rng_below(n);
+    uint32_t start = rng_below(svc_rng(), n);
     for (uint32_t k = 0; k < n; k++) {
         uint32_t o = S.open_orders.v[(start + k) % n];
         if (S.players[S.orders[o].lister].game >= 0)
@@ -453,7 +442,7 @@ int state_init(const state_seed_t *seed, char *err, size_t errlen)
     }
     for (uint32_t i = 0; i < seed->items; i++) {
         snprintf(name, sizeof name, "item%u", i);
-        if (state_add_item(name, 100 + (int64_t)rng_below(9900), &idx) < 0)
+        if (state_add_item(name, 100 + (int64_t)rng_below(svc_rng(), 9900), &idx) < 0)
             goto oom;
     }
     for (uint32_t i = 0; i < seed->games; i++)
@@ -461,8 +450,8 @@ int state_init(const state_seed_t *seed, char *err, size_t errlen)
             goto oom;
     if (S.in_game.len && S.n_items)
         for (uint32_t i = 0; i < seed->player_items; i++) {
-            uint32_t owner = S.in_game.v[rng_below(S.in_game.len)];
-            if (state_add_pitem(owner, rng_below(S.n_items), "seed", &idx) < 0)
+            uint32_t owner = S.in_game.v[rng_below(svc_rng(), S.in_game.len)];
+            if (state_add_pitem(owner, rng_below(svc_rng(), S.n_items), "seed", &idx) < 0)
                 goto oom;
         }
     return 0;

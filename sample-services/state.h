@@ -86,16 +86,18 @@ typedef struct ledger_entry {
 /* A growable array of indices; sets below are kept with swap-remove and a back position. */
 typedef struct idxvec {
     uint32_t *v;
-    uint32_t len, cap;
+    uint32_t len;
+    size_t cap;                /* slots allocated in v */
 } idxvec_t;
 
 typedef struct state {
-    player_t *players;        uint32_t n_players, cap_players;
-    game_t *games;            uint32_t n_games, cap_games;
-    item_t *items;            uint32_t n_items, cap_items;
-    player_item_t *pitems;    uint32_t n_pitems, cap_pitems;
-    order_t *orders;          uint32_t n_orders, cap_orders;
-    ledger_entry_t *ledger;   uint32_t n_ledger, cap_ledger;
+    /* Records are addressed by uint32_t index; each cap_* counts allocated slots. */
+    player_t *players;        uint32_t n_players; size_t cap_players;
+    game_t *games;            uint32_t n_games;   size_t cap_games;
+    item_t *items;            uint32_t n_items;   size_t cap_items;
+    player_item_t *pitems;    uint32_t n_pitems;  size_t cap_pitems;
+    order_t *orders;          uint32_t n_orders;  size_t cap_orders;
+    ledger_entry_t *ledger;   uint32_t n_ledger;  size_t cap_ledger;
     idmap_t player_ids, game_ids, item_ids, pitem_ids, order_ids, emails;
     idxvec_t free;            /* players in no game */
     idxvec_t in_game;         /* players in an open game */

@@ -16,6 +16,7 @@
 #include "../common/log.h"
 #include "../common/scenario.h"
 #include "../common/stats.h"
+#include "../common/stats_wire.h"
 #include "../common/vec.h"
 #include "../common/wire.h"
 #include "engine.h"

@@ -1,0 +1,402 @@
+/*
+ * stats_wire — stats table <-> Report message, and the checks a received report passes
+ * before it is added (contract: stats_wire.h).
+ *
+ * Both directions follow the table's invariants (stats.c): a report made here always passes
+ * the checks made here, and a report that passes them keeps a table consistent (hist total ==
+ * requests, failures <= requests, min and max in the first and last buckets, no empty failure
+ * group). stats_merge_report decodes into a scratch table and adds that with stats_merge, so the
+ * caller's table is never left half-merged.
+ */
+#include "stats_wire.h"
+
+#include <inttypes.h>
+#include <stdalign.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hist.h"
+
+/* Limits a report's strings must respect (the engine never produces longer ones). */
+#define STATS_MAX_METHOD_LEN 32
+#define STATS_MAX_NAME_LEN 2048
+#define STATS_MAX_MESSAGE_LEN 8192
+
+/* ---- table -> report ------------------------------------------------------------------- */
+
+/*
+ * stats_to_report allocates one block and carves everything out of it; r->entries always
+ * points at its start (even when n_entries == 0), which is how stats_report_release finds it.
+ * Block layout: [entry ptrs][second ptrs][failure ptrs][StatEntry][Histogram][SecondCount]
+ *               [FailureCount][uint64 counts][uint32 indices]
+ */
+static size_t align_up(size_t n)
+{
+    const size_t a = alignof(max_align_t);
+    return (n + a - 1) / a * a;
+}
+
+typedef struct hist_out {
+    Herd__Histogram *h;
+} hist_out_t;
+
+static void count_bucket(uint32_t index, uint64_t count, void *ctx)
+{
+    (void)index;
+    (void)count;
+    (*(size_t *)ctx)++;
+}
+
+static void put_bucket(uint32_t index, uint64_t count, void *ctx)
+{
+    Herd__Histogram *h = ((hist_out_t *)ctx)->h;
+    h->index[h->n_index++] = index;
+    h->count[h->n_count++] = count;
+}
+
+int stats_to_report(const stats_table_t *t, Herd__Report *r)
+{
+    size_t n_entries = 0, n_buckets = 0;
+    for (size_t i = 0; i < t->n_entries; i++) {
+        if (t->entries[i].requests == 0)
+            continue;   /* nothing to say about an idle row */
+        n_entries++;
+        hist_foreach(&t->entries[i].hist, count_bucket, &n_buckets);
+        hist_foreach(&t->entries[i].co_hist, count_bucket, &n_buckets);
+    }
+    size_t n_seconds = t->n_seconds, n_failures = t->n_failures;
+
+    size_t off_ptrs_s = align_up(n_entries * sizeof(Herd__StatEntry *));
+    size_t off_ptrs_f = off_ptrs_s + align_up(n_seconds * sizeof(Herd__SecondCount *));
+    size_t off_entries = off_ptrs_f + align_up(n_failures * sizeof(Herd__FailureCount *));
+    size_t off_hists = off_entries + align_up(n_entries * sizeof(Herd__StatEntry));
+    size_t off_seconds = off_hists + align_up(2 * n_entries * sizeof(Herd__Histogram));
+    size_t off_failures = off_seconds + align_up(n_seconds * sizeof(Herd__SecondCount));
+    size_t off_counts = off_failures + align_up(n_failures * sizeof(Herd__FailureCount));
+    size_t off_indices = off_counts + align_up(n_buckets * sizeof(uint64_t));
+    size_t size = off_indices + align_up(n_buckets * sizeof(uint32_t));
+
+    char *block = malloc(size ? size : 1);
+    if (!block)
+        return -1;
+    Herd__StatEntry **entry_ptrs = (Herd__StatEntry **)block;
+    Herd__SecondCount **second_ptrs = (Herd__SecondCount **)(block + off_ptrs_s);
+    Herd__FailureCount **failure_ptrs = (Herd__FailureCount **)(block + off_ptrs_f);
+    Herd__StatEntry *entries = (Herd__StatEntry *)(block + off_entries);
+    Herd__Histogram *hists = (Herd__Histogram *)(block + off_hists);
+    Herd__SecondCount *seconds = (Herd__SecondCount *)(block + off_seconds);
+    Herd__FailureCount *failures = (Herd__FailureCount *)(block + off_failures);
+    uint64_t *counts = (uint64_t *)(block + off_counts);
+    uint32_t *indices = (uint32_t *)(block + off_indices);
+
+    size_t k = 0;
+    for (size_t i = 0; i < t->n_entries; i++) {
+        const stats_entry_t *e = &t->entries[i];
+        if (e->requests == 0)
+            continue;
+        Herd__StatEntry *m = &entries[k];
+        Herd__Histogram *h = &hists[2 * k];
+        herd__stat_entry__init(m);
+        herd__histogram__init(h);
+        m->method = e->method;   /* points into t: t outlives the packing */
+        m->name = e->name;
+        m->requests = e->requests;
+        m->failures = e->failures;
+        m->sum_us = e->sum_us;
+        m->min_us = e->min_us;
+        m->max_us = e->max_us;
+        m->bytes = e->bytes;
+        h->index = indices;
+        h->count = counts;
+        hist_foreach(&e->hist, put_bucket, &(hist_out_t){ h });
+        indices += h->n_index;
+        counts += h->n_count;
+        m->hist = h;
+        if (e->co_requests) {
+            Herd__Histogram *ch = &hists[2 * k + 1];
+            herd__histogram__init(ch);
+            ch->index = indices;
+            ch->count = counts;
+            hist_foreach(&e->co_hist, put_bucket, &(hist_out_t){ ch });
+            indices += ch->n_index;
+            counts += ch->n_count;
+            m->corrected_hist = ch;
+            m->corrected_requests = e->co_requests;
+            m->corrected_sum_us = e->co_sum_us;
+            m->corrected_max_us = e->co_max_us;
+        }
+        entry_ptrs[k++] = m;
+    }
+    for (size_t i = 0; i < n_seconds; i++) {
+        herd__second_count__init(&seconds[i]);
+        seconds[i].unix_second = t->seconds[i].unix_second;
+        seconds[i].requests = t->seconds[i].requests;
+        seconds[i].failures = t->seconds[i].failures;
+        second_ptrs[i] = &seconds[i];
+    }
+    for (size_t i = 0; i < n_failures; i++) {
+        herd__failure_count__init(&failures[i]);
+        failures[i].method = t->failures[i].method;
+        failures[i].name = t->failures[i].name;
+        failures[i].message = t->failures[i].message;
+        failures[i].count = t->failures[i].count;
+        failure_ptrs[i] = &failures[i];
+    }
+    r->n_entries = n_entries;
+    r->entries = entry_ptrs;
+    r->n_seconds = n_seconds;
+    r->seconds = second_ptrs;
+    r->n_failures = n_failures;
+    r->failures = failure_ptrs;
+    return 0;
+}
+
+void stats_report_release(Herd__Report *r)
+{
+    free(r->entries);   /* the whole block, see stats_to_report */
+    r->n_entries = r->n_seconds = r->n_failures = 0;
+    r->entries = NULL;
+    r->seconds = NULL;
+    r->failures = NULL;
+}
+
+/* ---- checking a report ----------------------------------------------------------------- */
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+static bool string_ok(const char *s, size_t max_len)
+{
+    if (!s || !*s)
+        return false;
+    return strnlen(s, max_len + 1) <= max_len;
+}
+
+/* The coordinated-omission-corrected part of an entry: its own histogram, consistent. */
+static int check_corrected(const Herd__StatEntry *m, const char *what, char *err, size_t errlen)
+{
+    const Herd__Histogram *h = m->corrected_hist;
+    size_t n = h ? h->n_index : 0;
+    if (h && h->n_index != h->n_count)
+        return fail(err, errlen, "report entry '%s': corrected histogram has %zu indices but %zu "
+                    "counts", what, h->n_index, h->n_count);
+    if (m->corrected_requests > m->requests)
+        return fail(err, errlen, "report entry '%s': %" PRIu64 " corrected times for %" PRIu64
+                    " requests", what, m->corrected_requests, m->requests);
+    if (m->corrected_requests == 0) {
+        if (n || m->corrected_sum_us || m->corrected_max_us)
+            return fail(err, errlen, "report entry '%s': corrected times without requests", what);
+        return 0;
+    }
+    uint64_t total = 0;
+    uint32_t limit = hist_index_count();
+    for (size_t j = 0; j < n; j++) {
+        if (h->index[j] >= limit || (j > 0 && h->index[j] <= h->index[j - 1]) ||
+            h->count[j] == 0 || h->count[j] > m->corrected_requests - total)
+            return fail(err, errlen, "report entry '%s': corrected histogram is malformed", what);
+        total += h->count[j];
+    }
+    if (total != m->corrected_requests || h->index[n - 1] != hist_index_of(m->corrected_max_us))
+        return fail(err, errlen, "report entry '%s': corrected histogram disagrees with its "
+                    "count or maximum", what);
+    return 0;
+}
+
+static int check_entry(const Herd__StatEntry *m, size_t i, char *err, size_t errlen)
+{
+    if (!m)
+        return fail(err, errlen, "report entry %zu is missing", i);
+    if (!string_ok(m->method, STATS_MAX_METHOD_LEN))
+        return fail(err, errlen, "report entry %zu: method is empty or longer than %d bytes", i,
+                    STATS_MAX_METHOD_LEN);
+    if (!string_ok(m->name, STATS_MAX_NAME_LEN))
+        return fail(err, errlen, "report entry %zu: name is empty or longer than %d bytes", i,
+                    STATS_MAX_NAME_LEN);
+    const char *what = m->name;
+    if (m->failures > m->requests)
+        return fail(err, errlen, "report entry '%s': %" PRIu64 " failures > %" PRIu64 " requests",
+                    what, m->failures, m->requests);
+    const Herd__Histogram *h = m->hist;
+    size_t n_buckets = h ? h->n_index : 0;
+    if (h && h->n_index != h->n_count)
+        return fail(err, errlen, "report entry '%s': histogram has %zu indices but %zu counts",
+                    what, h->n_index, h->n_count);
+    if (m->requests == 0) {
+        if (m->sum_us || m->bytes || n_buckets || m->corrected_requests ||
+            (m->corrected_hist && m->corrected_hist->n_index))
+            return fail(err, errlen, "report entry '%s': no requests but non-zero times or bytes",
+                        what);
+        return 0;
+    }
+    if (m->min_us > m->max_us)
+        return fail(err, errlen, "report entry '%s': min %" PRIu64 " us > max %" PRIu64 " us",
+                    what, m->min_us, m->max_us);
+    uint64_t mean = m->sum_us / m->requests;
+    if (mean < m->min_us || mean > m->max_us)
+        return fail(err, errlen, "report entry '%s': mean %" PRIu64 " us outside [min, max]",
+                    what, mean);
+    uint64_t total = 0;
+    uint32_t limit = hist_index_count();
+    for (size_t j = 0; j < n_buckets; j++) {
+        if (h->index[j] >= limit)
+            return fail(err, errlen, "report entry '%s': histogram bucket index %" PRIu32
+                        " out of range (< %" PRIu32 ")", what, h->index[j], limit);
+        if (j > 0 && h->index[j] <= h->index[j - 1])
+            return fail(err, errlen, "report entry '%s': histogram indices not increasing",
+                        what);
+        if (h->count[j] == 0 || h->count[j] > m->requests - total)
+            return fail(err, errlen, "report entry '%s': histogram counts do not add up to %"
+                        PRIu64 " requests", what, m->requests);
+        total += h->count[j];
+    }
+    if (total != m->requests)
+        return fail(err, errlen, "report entry '%s': histogram holds %" PRIu64
+                    " values for %" PRIu64 " requests", what, total, m->requests);
+    if (h->index[0] != hist_index_of(m->min_us) ||
+        h->index[n_buckets - 1] != hist_index_of(m->max_us))
+        return fail(err, errlen, "report entry '%s': min/max disagree with the histogram", what);
+    return check_corrected(m, what, err, errlen);
+}
+
+/* Sum of the report's failure counts for (method, name) must not exceed that row's failures. */
+static int check_failure_totals(const Herd__Report *r, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < r->n_failures; i++) {
+        const Herd__FailureCount *f = r->failures[i];
+        bool first = true;   /* check each (method, name) once, at its first group */
+        for (size_t j = 0; j < i && first; j++)
+            if (strcmp(r->failures[j]->name, f->name) == 0 &&
+                strcmp(r->failures[j]->method, f->method) == 0)
+                first = false;
+        if (!first)
+            continue;
+        uint64_t grouped = 0, counted = 0;
+        for (size_t j = i; j < r->n_failures; j++)
+            if (strcmp(r->failures[j]->name, f->name) == 0 &&
+                strcmp(r->failures[j]->method, f->method) == 0)
+                grouped += r->failures[j]->count;   /* each count <= 2^64/n: checked below */
+        for (size_t j = 0; j < r->n_entries; j++)
+            if (strcmp(r->entries[j]->name, f->name) == 0 &&
+                strcmp(r->entries[j]->method, f->method) == 0)
+                counted += r->entries[j]->failures;
+        if (grouped > counted)
+            return fail(err, errlen, "report failures for %s %s: %" PRIu64
+                        " messages but %" PRIu64 " failed requests", f->method, f->name,
+                        grouped, counted);
+    }
+    return 0;
+}
+
+static int check_report(const Herd__Report *r, char *err, size_t errlen)
+{
+    if (r->n_entries && !r->entries)
+        return fail(err, errlen, "report has %zu entries but no entry array", r->n_entries);
+    if (r->n_seconds && !r->seconds)
+        return fail(err, errlen, "report has %zu seconds but no second array", r->n_seconds);
+    if (r->n_failures && !r->failures)
+        return fail(err, errlen, "report has %zu failures but no failure array", r->n_failures);
+    for (size_t i = 0; i < r->n_entries; i++)
+        if (check_entry(r->entries[i], i, err, errlen) < 0)
+            return -1;
+    for (size_t i = 0; i < r->n_seconds; i++) {
+        const Herd__SecondCount *s = r->seconds[i];
+        if (!s)
+            return fail(err, errlen, "report second %zu is missing", i);
+        if (s->unix_second < 0)
+            return fail(err, errlen, "report second %zu: negative time %" PRId64, i,
+                        s->unix_second);
+        if (s->failures > s->requests)
+            return fail(err, errlen, "report second %" PRId64 ": %" PRIu64
+                        " failures > %" PRIu64 " requests", s->unix_second, s->failures,
+                        s->requests);
+    }
+    for (size_t i = 0; i < r->n_failures; i++) {
+        const Herd__FailureCount *f = r->failures[i];
+        if (!f)
+            return fail(err, errlen, "report failure %zu is missing", i);
+        if (!string_ok(f->method, STATS_MAX_METHOD_LEN) || !string_ok(f->name, STATS_MAX_NAME_LEN))
+            return fail(err, errlen, "report failure %zu: method or name empty or too long", i);
+        if (!string_ok(f->message, STATS_MAX_MESSAGE_LEN))
+            return fail(err, errlen, "report failure %zu: message empty or longer than %d bytes",
+                        i, STATS_MAX_MESSAGE_LEN);
+        if (f->count == 0 || f->count > UINT64_MAX / (r->n_failures + 1))
+            return fail(err, errlen, "report failure %zu: implausible count %" PRIu64, i,
+                        f->count);
+    }
+    return check_failure_totals(r, err, errlen);
+}
+
+/* ---- report -> table ------------------------------------------------------------------- */
+
+/* Build a table from a checked report. -1 on allocation failure. */
+static int report_to_table(const Herd__Report *r, stats_table_t *t)
+{
+    for (size_t i = 0; i < r->n_entries; i++) {
+        const Herd__StatEntry *m = r->entries[i];
+        long row = stats_row(t, m->method, m->name);
+        if (row < 0)
+            return -1;
+        stats_entry_t *e = &t->entries[row];
+        stats_entry_t add;
+        stats_entry_init(&add);
+        add.requests = m->requests;
+        add.failures = m->failures;
+        add.sum_us = m->sum_us;
+        add.min_us = m->min_us;
+        add.max_us = m->max_us;
+        add.bytes = m->bytes;
+        add.co_requests = m->corrected_requests;
+        add.co_sum_us = m->corrected_sum_us;
+        add.co_max_us = m->corrected_max_us;
+        stats_entry_add_counts(e, &add);
+        for (size_t j = 0; m->hist && j < m->hist->n_index; j++)
+            if (hist_add_at(&e->hist, m->hist->index[j], m->hist->count[j]) < 0)
+                return -1;
+        for (size_t j = 0; m->corrected_hist && j < m->corrected_hist->n_index; j++)
+            if (hist_add_at(&e->co_hist, m->corrected_hist->index[j],
+                            m->corrected_hist->count[j]) < 0)
+                return -1;
+    }
+    for (size_t i = 0; i < r->n_seconds; i++) {
+        const Herd__SecondCount *s = r->seconds[i];
+        if (stats_add_second(t, s->unix_second, s->requests, s->failures) < 0)
+            return -1;
+    }
+    for (size_t i = 0; i < r->n_failures; i++) {
+        const Herd__FailureCount *f = r->failures[i];
+        if (stats_add_failures(t, f->method, f->name, f->message, f->count) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+int stats_merge_report(stats_table_t *t, const Herd__Report *r, char *err, size_t errlen)
+{
+    if (!t || !r)
+        return fail(err, errlen, "no report");
+    if (check_report(r, err, errlen) < 0)
+        return -1;
+    stats_table_t delta;
+    stats_init(&delta);
+    int rc = report_to_table(r, &delta);
+    if (rc == 0)
+        rc = stats_merge(t, &delta);
+    stats_free(&delta);
+    if (rc < 0)
+        return fail(err, errlen, "out of memory while merging a report");
+    return 0;
+}

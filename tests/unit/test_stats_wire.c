@@ -1,0 +1,215 @@
+/* Unit tests for common/stats_wire: the Report round trip (pack, unpack, merge), corrected
+ * times on the wire, and validation of corrupt reports. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../common/stats.h"
+#include "../../common/stats_wire.h"
+#include "herd.pb-c.h"
+#include "stats_fixture.h"
+
+/* ---- helpers ----------------------------------------------------------------------------- */
+
+static Herd__Report *pack_unpack(const stats_table_t *t)
+{
+    Herd__Report r;
+    herd__report__init(&r);
+    r.first_seq = r.last_seq = 7;
+    assert_int_equal(stats_to_report(t, &r), 0);
+    size_t len = herd__report__get_packed_size(&r);
+    uint8_t *buf = malloc(len ? len : 1);
+    assert_non_null(buf);
+    assert_int_equal(herd__report__pack(&r, buf), len);
+    stats_report_release(&r);
+    assert_null(r.entries);
+    Herd__Report *u = herd__report__unpack(NULL, len, buf);
+    free(buf);
+    assert_non_null(u);
+    assert_int_equal(u->last_seq, 7);
+    return u;
+}
+
+/* ---- tests ------------------------------------------------------------------------------- */
+
+static void test_report_round_trip(void **state)
+{
+    (void)state;
+    stats_table_t t, got;
+    stats_init(&t);
+    stats_init(&got);
+    fill_sample(&t);
+    stats_row(&t, "GET", "/idle");   /* an idle row is not sent */
+    Herd__Report *u = pack_unpack(&t);
+    assert_int_equal(u->n_entries, 3);
+    assert_int_equal(u->n_seconds, 5);
+    assert_int_equal(u->n_failures, 2);
+    char err[256] = "";
+    assert_int_equal(stats_merge_report(&got, u, err, sizeof err), 0);
+    assert_tables_equal(&t, &got);
+    /* merging the same delta again doubles every count */
+    assert_int_equal(stats_merge_report(&got, u, err, sizeof err), 0);
+    assert_int_equal(stats_total_requests(&got), 2 * stats_total_requests(&t));
+    assert_int_equal(got.seconds[0].requests, 2 * t.seconds[0].requests);
+    assert_int_equal(got.failures[0].count, 2 * t.failures[0].count);
+    herd__report__free_unpacked(u, NULL);
+
+    /* an empty table gives an empty report */
+    stats_table_t empty;
+    stats_init(&empty);
+    u = pack_unpack(&empty);
+    assert_int_equal(u->n_entries + u->n_seconds + u->n_failures, 0);
+    assert_int_equal(stats_merge_report(&empty, u, err, sizeof err), 0);
+    herd__report__free_unpacked(u, NULL);
+    stats_free(&empty);
+    stats_free(&t);
+    stats_free(&got);
+}
+
+/* Coordinated-omission-corrected times travel with their entry, merge exactly, and a
+ * corrected histogram that disagrees with its count is refused. */
+static void test_corrected_times(void **state)
+{
+    (void)state;
+    stats_table_t t, got, view;
+    stats_init(&t);
+    stats_init(&got);
+    stats_init(&view);
+    size_t r = (size_t)stats_row(&t, "GET", "/paced");
+    for (uint64_t i = 1; i <= 100; i++) {
+        stats_record(&t, r, 1000, 10, false, 100);
+        stats_record_corrected(&t, r, 1000 + i * 10000);   /* late by up to 1 s */
+    }
+    assert_true(stats_has_corrected(&t));
+    Herd__Report *u = pack_unpack(&t);
+    assert_int_equal(u->entries[0]->corrected_requests, 100);
+    char err[256] = "";
+    assert_int_equal(stats_merge_report(&got, u, err, sizeof err), 0);
+    assert_int_equal(got.entries[0].co_requests, 100);
+    assert_int_equal(got.entries[0].co_max_us, 1001000);
+    assert_int_equal(stats_corrected_view(&got, &view), 0);
+    assert_int_equal(view.entries[0].requests, 100);
+    uint64_t p99 = stats_entry_percentile_us(&view.entries[0], 99);
+    assert_true(p99 >= 990000 * 0.999 && p99 <= 991000 * 1.001);
+    /* the uncorrected figure is untouched */
+    assert_int_equal(stats_entry_percentile_us(&got.entries[0], 99), 1000);
+
+    u->entries[0]->corrected_requests = 101;   /* more corrected times than requests */
+    assert_int_equal(stats_merge_report(&got, u, err, sizeof err), -1);
+    assert_non_null(strstr(err, "corrected times for 100 requests"));
+    u->entries[0]->corrected_requests = 99;    /* histogram disagrees with the count */
+    assert_int_equal(stats_merge_report(&got, u, err, sizeof err), -1);
+    assert_non_null(strstr(err, "corrected histogram"));
+    assert_int_equal(got.entries[0].co_requests, 100);   /* unchanged */
+    herd__report__free_unpacked(u, NULL);
+    stats_free(&t);
+    stats_free(&got);
+    stats_free(&view);
+}
+
+/* Each corruption must be rejected with a message naming the problem, table untouched. */
+static void expect_rejected(const stats_table_t *src, void (*corrupt)(Herd__Report *),
+                            const char *needle)
+{
+    stats_table_t t, before;
+    stats_init(&t);
+    stats_init(&before);
+    long r = stats_row(&t, "GET", "/profile");
+    stats_record(&t, (size_t)r, 777, 1, false, 1002);
+    assert_int_equal(stats_merge(&before, &t), 0);
+
+    Herd__Report *u = pack_unpack(src);
+    corrupt(u);
+    char err[256] = "";
+    assert_int_equal(stats_merge_report(&t, u, err, sizeof err), -1);
+    if (!strstr(err, needle)) {
+        print_error("error \"%s\" does not mention \"%s\"\n", err, needle);
+        fail();
+    }
+    assert_tables_equal(&t, &before);
+    assert_int_equal(t.n_entries, 1);
+    herd__report__free_unpacked(u, NULL);
+    stats_free(&t);
+    stats_free(&before);
+}
+
+static Herd__StatEntry *entry_named(Herd__Report *u, const char *name)
+{
+    for (size_t i = 0; i < u->n_entries; i++)
+        if (!strcmp(u->entries[i]->name, name))
+            return u->entries[i];
+    fail_msg("no entry %s", name);
+    return NULL;
+}
+
+static void bad_index(Herd__Report *u) { entry_named(u, "/match")->hist->index[1] = 1u << 30; }
+static void bad_failures(Herd__Report *u)
+{
+    Herd__StatEntry *e = entry_named(u, "/match");
+    e->failures = e->requests + 1;
+}
+static void bad_total(Herd__Report *u) { entry_named(u, "/profile")->hist->count[0] += 1; }
+static void bad_min_max(Herd__Report *u)
+{
+    Herd__StatEntry *e = entry_named(u, "/profile");
+    e->min_us = e->max_us + 1;
+}
+static void bad_lengths(Herd__Report *u) { entry_named(u, "/profile")->hist->n_count -= 1; }
+static void bad_name(Herd__Report *u) { u->entries[u->n_entries - 1]->name[0] = '\0'; }
+static void bad_no_hist(Herd__Report *u)
+{
+    Herd__StatEntry *e = entry_named(u, "/profile");
+    herd__histogram__free_unpacked(e->hist, NULL);
+    e->hist = NULL;
+}
+static void bad_order(Herd__Report *u)
+{
+    Herd__Histogram *h = entry_named(u, "/profile")->hist;
+    uint32_t tmp = h->index[0];
+    h->index[0] = h->index[1];
+    h->index[1] = tmp;
+}
+static void bad_failure_groups(Herd__Report *u) { u->failures[0]->count += 100; }
+static void bad_second(Herd__Report *u) { u->seconds[2]->failures = u->seconds[2]->requests + 1; }
+static void bad_hist_min(Herd__Report *u)
+{
+    Herd__StatEntry *e = entry_named(u, "/profile");
+    e->min_us = 1;   /* min far below the lowest bucket */
+    e->sum_us = e->requests * 2000;
+}
+
+static void test_corrupt_reports_rejected(void **state)
+{
+    (void)state;
+    stats_table_t src;
+    stats_init(&src);
+    fill_sample(&src);
+    expect_rejected(&src, bad_index, "out of range");
+    expect_rejected(&src, bad_failures, "failures >");
+    expect_rejected(&src, bad_total, "histogram");
+    expect_rejected(&src, bad_min_max, "min");
+    expect_rejected(&src, bad_lengths, "indices but");
+    expect_rejected(&src, bad_name, "name");
+    expect_rejected(&src, bad_no_hist, "histogram holds 0");
+    expect_rejected(&src, bad_order, "not increasing");
+    expect_rejected(&src, bad_failure_groups, "messages but");
+    expect_rejected(&src, bad_second, "failures >");
+    expect_rejected(&src, bad_hist_min, "disagree");
+    stats_free(&src);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_report_round_trip),
+        cmocka_unit_test(test_corrupt_reports_rejected),
+        cmocka_unit_test(test_corrected_times),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
