@@ -9,11 +9,12 @@
  * The language they compile is described in scenarios/README.md; the YAML underneath comes
  * from ytree.h.
  *
- * What must stay true: the first problem stops the load. Every sc_* function that returns
- * int returns 0, or -1 after writing one line "FILE:LINE:COLUMN: message" into the loader's
- * error buffer; a caller only passes -1 on. Whatever a function had put into the scenario
- * before failing stays reachable from L->sc (counts raised as items are filled), so
- * scenario_free releases it.
+ * What must stay true: the first problem stops the load. A function here that takes the
+ * loader and returns int returns 0, or -1 after writing one line "FILE:LINE:COLUMN: message"
+ * into the loader's error buffer, and its caller only passes -1 on (the lookups
+ * sc_resolve_var and sc_global_find write nothing). Whatever a function had put into the
+ * scenario before failing stays reachable from L->sc (counts are raised as items are filled),
+ * so scenario_free releases it.
  */
 #ifndef HERD_SCENARIO_INTERNAL_H
 #define HERD_SCENARIO_INTERNAL_H

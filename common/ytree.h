@@ -63,8 +63,9 @@ typedef struct ytree_error {
     char message[512];         /* one line, no position: "duplicate key 'a' (first at line 1)" */
 } ytree_error_t;
 
-/* Parse len bytes of text (UTF-8; need not be NUL-terminated). 0 with *root set, or NULL
- * for an empty document (nothing, or only comments); -1 with *root NULL and err filled. */
+/* Parse len bytes of text (UTF-8; need not be NUL-terminated). 0 with *root set: NULL when
+ * the text holds no document (nothing, or only comments), a null scalar for an explicit empty
+ * one (`---`). -1 with *root NULL and err filled. */
 int ytree_parse(const char *text, size_t len, ynode_t **root, ytree_error_t *err);
 void ytree_free(ynode_t *root);
 
@@ -87,10 +88,11 @@ bool ytree_integer(const ynode_t *n, long long *v);   /* [+-]digits, in range */
  * "'x' must be a list, got a number". */
 const char *ytree_describe(const ynode_t *n);
 
-/* Where byte `off` of scalar n's text sits in the source text the tree was parsed from.
- * Exact for single-line plain and quoted scalars without escapes; block and multi-line
- * scalars map to the right line and an indentation-based column. Columns count characters,
- * as libyaml's do. */
+/* Where byte `off` of scalar n's text sits in the source text the tree was parsed from (for
+ * an error inside a template or a path). Exact for single-line plain and quoted scalars
+ * without escapes, and for literal (|) block scalars. Folded (>) and multi-line plain or
+ * quoted scalars lost their line breaks or gained escaped ones: the position stays near the
+ * scalar but is approximate. Columns count characters, as libyaml's do. */
 void ytree_scalar_pos(const char *text, size_t len, const ynode_t *n, size_t off, int *line,
                       int *col);
 
