@@ -1,5 +1,5 @@
 /*
- * scenario — a scenario file (../shared/SCENARIOS.md) parsed, checked and compiled into the
+ * scenario — a scenario file (scenarios/README.md) parsed, checked and compiled into the
  * immutable structure the engines execute. The master parses the file to check it and to
  * dispatch users by class; it ships the *text* to workers, which parse it again.
  *
@@ -149,7 +149,8 @@ typedef struct scenario {
 } scenario_t;
 
 /* Parse and compile. `name` is used in messages (the file path). On error returns -1 and
- * writes "FILE:LINE:COLUMN: message" into err. */
+ * writes "FILE:LINE:COLUMN: message" into err; scenario_load_file also fails with file.h's
+ * "PATH: cannot read: <reason>" or "PATH: file too large (N bytes at most)" (16 MiB). */
 int scenario_load_file(const char *path, scenario_t **out, char *err, size_t errlen);
 int scenario_load_text(const char *text, size_t len, const char *name, scenario_t **out,
                        char *err, size_t errlen);
