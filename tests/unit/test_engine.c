@@ -1,8 +1,13 @@
 /*
  * test_engine — the engine against a real HTTP server (libmicrohttpd on 127.0.0.1, port
  * chosen by the kernel) that counts what it answers: what the engine counts must equal what
- * the server served, failures must carry SCENARIOS.md's messages, saves must flow into later
- * requests, waits must pace, targets must be honoured.
+ * the server served, failures must carry the messages scenarios/README.md documents, saves
+ * must flow into later requests, waits must pace, targets must be honoured; the last tests run
+ * each case over both transports (native and HERD_TRANSPORT=curl).
+ *
+ * One file over 900 lines on purpose: every test here drives the whole engine against the one
+ * in-process server defined at the top, whose counters are the truth the tests compare with;
+ * splitting would mean two copies of that server.
  */
 #include <stdarg.h>
 #include <stddef.h>
