@@ -8,6 +8,7 @@
  * scenario_internal.h; the language is described in scenarios/README.md.
  */
 #include "scenario_internal.h"
+#include "suggest.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -80,53 +81,6 @@ const char *sc_show_text(const char *s, char *buf, size_t cap)
 
 /* ---- key checks with suggestions -------------------------------------------------------- */
 
-/* Optimal string alignment distance (Damerau-Levenshtein with adjacent transpositions),
- * case-insensitive; long inputs are cut, a key is never that long. */
-static size_t edit_distance(const char *a, const char *b)
-{
-    enum { MAXL = 32 };
-    size_t la = strlen(a), lb = strlen(b);
-    if (la > MAXL)
-        la = MAXL;
-    if (lb > MAXL)
-        lb = MAXL;
-    size_t d[MAXL + 1][MAXL + 1];
-    for (size_t i = 0; i <= la; i++)
-        d[i][0] = i;
-    for (size_t j = 0; j <= lb; j++)
-        d[0][j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        for (size_t j = 1; j <= lb; j++) {
-            int ca = tolower((unsigned char)a[i - 1]), cb = tolower((unsigned char)b[j - 1]);
-            size_t cost = ca != cb;
-            size_t v = d[i - 1][j] + 1;
-            if (d[i][j - 1] + 1 < v)
-                v = d[i][j - 1] + 1;
-            if (d[i - 1][j - 1] + cost < v)
-                v = d[i - 1][j - 1] + cost;
-            if (i > 1 && j > 1 && ca == tolower((unsigned char)b[j - 2]) &&
-                tolower((unsigned char)a[i - 2]) == cb && d[i - 2][j - 2] + 1 < v)
-                v = d[i - 2][j - 2] + 1;
-            d[i][j] = v;
-        }
-    }
-    return d[la][lb];
-}
-
-static const char *nearest_key(const char *key, const char *const *allowed)
-{
-    const char *best = NULL;
-    size_t best_d = 3;
-    for (; *allowed; allowed++) {
-        size_t d = edit_distance(key, *allowed);
-        if (d < best_d && d < strlen(*allowed)) {
-            best = *allowed;
-            best_d = d;
-        }
-    }
-    return best;
-}
-
 static bool in_list(const char *s, const char *const *list)
 {
     for (; *list; list++)
@@ -138,7 +92,7 @@ static bool in_list(const char *s, const char *const *list)
 static int unknown_key(loader_t *L, const ynode_t *key, const char *const *allowed,
                        const char *where)
 {
-    const char *near = nearest_key(key->str, allowed);
+    const char *near = suggest_nearest(key->str, strlen(key->str), allowed, 3);
     if (near)
         return sc_fail(L, key, "unknown key '%s' in %s (did you mean '%s'?)", SC_SHOW(key->str),
                        where, near);

@@ -11,6 +11,7 @@
 
 #include "../../common/file.h"
 #include "../../common/rng.h"
+#include "../../common/suggest.h"
 #include "../../common/vec.h"
 
 static void test_rng_deterministic_and_spread(void **state)
@@ -118,12 +119,25 @@ static void test_file_read(void **state)
     unlink(path);
 }
 
+static void test_suggest_nearest(void **state)
+{
+    (void)state;
+    static const char *const keys[] = { "weight", "wait", "tasks", "fixed_count", NULL };
+    assert_string_equal(suggest_nearest("wieght", 6, keys, 3), "weight"); /* transposition */
+    assert_string_equal(suggest_nearest("TASKS", 5, keys, 3), "tasks");   /* case */
+    assert_string_equal(suggest_nearest("wiat", 4, keys, 3), "wait");
+    assert_null(suggest_nearest("zzzzzz", 6, keys, 3));                   /* nothing near */
+    assert_int_equal(suggest_distance("kitten", 6, "sitting", 7), 3);
+    assert_int_equal(suggest_distance("ab", 2, "ba", 2), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rng_deterministic_and_spread),
         cmocka_unit_test(test_vec_grows_and_keeps),
         cmocka_unit_test(test_file_read),
+        cmocka_unit_test(test_suggest_nearest),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
