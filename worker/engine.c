@@ -36,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/rng.h"
 #include "http1.h"
 #include "request.h"
 
@@ -201,21 +202,6 @@ static void refresh_clock(engine_t *e)
     e->now = (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
     clock_gettime(CLOCK_REALTIME, &ts);
     e->now_wall_s = (int64_t)ts.tv_sec;
-}
-
-static uint64_t rng_seed(uintptr_t salt)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    uint64_t s = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^
-                 ((uint64_t)salt * 0x9E3779B97F4A7C15ull);
-    return s ? s : 0x2545F4914F6CDD1Dull;
-}
-
-/* Uniform in [0, 1). */
-static double rng_unit(uint64_t *s)
-{
-    return (double)(tmpl_rng_next(s) >> 11) * (1.0 / 9007199254740992.0);
 }
 
 /* ---- timer heap ------------------------------------------------------------------------- */

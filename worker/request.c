@@ -9,6 +9,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "../common/jpath.h"
+#include "../common/jtmpl.h"
+
 /* Response buffers above this are released after the request, so a user that once received
  * a huge body does not keep it for the rest of the run (50 000 users × big bodies). */
 #define RESP_KEEP_MAX_BYTES (256u * 1024u)
