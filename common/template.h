@@ -15,7 +15,8 @@
  * string leaves are templates are jtmpl.h; the `save:` paths are jpath.h.
  *
  * Thread: compiled objects are immutable and shared by every engine thread; all mutable
- * state (rng, output buffer, variables) comes in through tmpl_env_t and buf_t.
+ * state (rng, output buffer, variables) comes in through tmpl_env_t and buf_t (with no rng
+ * given, a generator private to the calling thread is used).
  */
 #ifndef HERD_TEMPLATE_H
 #define HERD_TEMPLATE_H
