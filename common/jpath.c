@@ -1,17 +1,23 @@
 /*
- * jpath — the `save:` paths of scenario files (contract: template.h, "jpath").
+ * jpath — the `save:` paths of scenario files (contract: jpath.h).
  *
  * Grammar: `$` alone is the whole document; otherwise an optional `$` or `$.` prefix, then
  * segments: a key (any characters but `.`, `[` and `]`) or an index `[N]` (decimal digits),
  * keys separated by `.` and indexes following directly: `key`, `a.b`, `list[0]`,
  * `a.list[2].b`, `[0].id`, `matrix[1][0]`. Compiled once into a list of steps so that
  * jpath_get is a walk with no parsing.
+ *
+ * What must stay true: a compiled path owns its source copy and every key; an index is at
+ * most JPATH_MAX_INDEX, so the decimal parse cannot overflow.
  */
-#include "template.h"
+#include "jpath.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "vec.h"
 
 #define JPATH_MAX_INDEX 1000000000u
 
@@ -24,6 +30,7 @@ struct jpath {
     char *src;      /* owned copy of the path as written */
     jstep_t *steps; /* owned; none for `$` */
     size_t nsteps;
+    size_t cap;     /* steps allocated */
 };
 
 /* The message does not repeat the path: callers quote it ("bad JSON path 'a..b': ..."). */
@@ -48,23 +55,17 @@ void jpath_free(jpath_t *p)
     free(p);
 }
 
-static int add_step(jpath_t *p, size_t *cap, jstep_t s)
+static int add_step(jpath_t *p, jstep_t s)
 {
-    if (p->nsteps == *cap) {
-        size_t n = *cap ? *cap * 2 : 4;
-        jstep_t *q = realloc(p->steps, n * sizeof *q);
-        if (!q)
-            return -1;
-        p->steps = q;
-        *cap = n;
-    }
+    if (VEC_RESERVE(p->steps, p->cap, p->nsteps + 1) < 0)
+        return -1;
     p->steps[p->nsteps++] = s;
     return 0;
 }
 
 static int parse(jpath_t *p, const char *src, tmpl_error_t *err)
 {
-    size_t cap = 0, i = 0, len = strlen(src);
+    size_t i = 0, len = strlen(src);
     if (len == 0)
         return jp_fail(err, 0, "empty path (use '$' for the whole body)", src);
     if (src[0] == '$') {
@@ -97,7 +98,7 @@ static int parse(jpath_t *p, const char *src, tmpl_error_t *err)
             if (i == len || src[i] != ']')
                 return jp_fail(err, i, "expected ']'", src);
             i++;
-            if (add_step(p, &cap, (jstep_t){.index = index}) < 0)
+            if (add_step(p, (jstep_t){.index = index}) < 0)
                 return jp_fail(err, 0, "out of memory", src);
         } else {
             size_t start = i;
@@ -109,7 +110,7 @@ static int parse(jpath_t *p, const char *src, tmpl_error_t *err)
             if (i < len && src[i] == ']')
                 return jp_fail(err, i, "unexpected ']'", src);
             char *key = strndup(src + start, i - start);
-            if (!key || add_step(p, &cap, (jstep_t){.key = key}) < 0) {
+            if (!key || add_step(p, (jstep_t){.key = key}) < 0) {
                 free(key);
                 return jp_fail(err, 0, "out of memory", src);
             }

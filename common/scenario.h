@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "jpath.h"
+#include "jtmpl.h"
 #include "runplan.h"
 #include "template.h"
 

@@ -1,6 +1,6 @@
 /*
  * template — the `{{ expr }}` language of scenario files, compiled once at load and rendered
- * per request without re-parsing (see ../shared/SCENARIOS.md, "Templates").
+ * per request without re-parsing (see scenarios/README.md, "Templates").
  *
  * An expression is a variable, a number, a quoted string, arithmetic (+ - * /, parentheses)
  * or a function call: uuid() random_string(n[, alphabet]) random_int(a, b)
@@ -11,11 +11,12 @@
  * unknown variable is a load-time error and rendering is an array lookup. Variable values are
  * jansson values (json_t *): saved from JSON responses, or `vars` from the file.
  *
- * Also here: jtmpl (a JSON document whose string leaves are templates, for `json:` bodies)
- * and jpath (the `save:` paths `key`, `a.b`, `list[0]`, `$`).
+ * Compiling is template_compile.c, rendering and evaluating template_eval.c. JSON bodies whose
+ * string leaves are templates are jtmpl.h; the `save:` paths are jpath.h.
  *
  * Thread: compiled objects are immutable and shared by every engine thread; all mutable
- * state (rng, output buffer, variables) comes in through tmpl_env_t and buf_t.
+ * state (rng, output buffer, variables) comes in through tmpl_env_t and buf_t (with no rng
+ * given, a generator private to the calling thread is used).
  */
 #ifndef HERD_TEMPLATE_H
 #define HERD_TEMPLATE_H
@@ -36,7 +37,9 @@ typedef enum tmpl_scope {
 typedef int (*tmpl_resolve_fn)(void *ctx, const char *name, size_t len, tmpl_scope_t *scope,
                                uint32_t *slot);
 
-/* A compile error: offset is the byte offset in the source string where it was found. */
+/* A compile error: offset is the byte offset in the source string where it was found. Also
+ * the error of jtmpl_compile and jpath_compile, so the scenario loader reports all three the
+ * same way (FILE:LINE:COLUMN). */
 typedef struct tmpl_error {
     size_t offset;
     char message[256];
@@ -49,7 +52,8 @@ typedef struct tmpl_env {
     uint64_t user_id;         /* the user's number on this worker, from 1 */
     const char *worker_id;    /* the worker's UUID */
     uint64_t iteration;       /* tasks this user has started, from 1 */
-    uint64_t *rng;            /* xorshift64* state, never 0; the caller's (one per engine) */
+    uint64_t *rng;            /* rng.h state, the caller's (one per engine thread); NULL: a
+                                 generator of the calling thread, seeded from the clock */
 } tmpl_env_t;
 
 typedef struct tmpl tmpl_t;
@@ -69,6 +73,11 @@ bool tmpl_is_single_expr(const tmpl_t *t);
  * not a number in arithmetic, a variable not saved yet...) returns -1 with a one-line
  * message in err, e.g. "pick() on an empty list 'players'". */
 int tmpl_render(const tmpl_t *t, const tmpl_env_t *env, buf_t *out, char *err, size_t errlen);
+/* Append the rendering as one JSON value: a single {{ expr }} keeps its value's type (a
+ * number stays a number, a saved list stays a list, a string is quoted); any other template
+ * renders as a JSON string. Errors as tmpl_render; nothing is left behind on error. */
+int tmpl_render_json(const tmpl_t *t, const tmpl_env_t *env, buf_t *out, char *err,
+                     size_t errlen);
 /* Evaluate to a typed value (new reference): for a single-expression template, the
  * expression's value (number, string, or the saved JSON value); otherwise the rendered
  * string. */
@@ -76,33 +85,5 @@ int tmpl_eval(const tmpl_t *t, const tmpl_env_t *env, json_t **out, char *err, s
 
 /* Format a number the shortest way that reads back the same ("12.34", "3", "1e+21"). */
 int tmpl_format_number(double v, char *out, size_t outlen);
-
-/* xorshift64* step; seeds must be nonzero. */
-uint64_t tmpl_rng_next(uint64_t *state);
-
-/* ---- jtmpl: JSON bodies --------------------------------------------------------------- */
-
-typedef struct jtmpl jtmpl_t;
-
-/* Build from a jansson value in which every string leaf is compiled as a template (object
- * keys are literal). On error returns -1; err->offset is meaningless, err_path names the
- * leaf ("lister"), so the parser can point at it. */
-int jtmpl_compile(const json_t *doc, tmpl_resolve_fn resolve, void *ctx, jtmpl_t **out,
-                  tmpl_error_t *err);
-void jtmpl_free(jtmpl_t *j);
-/* Append the JSON text. A string leaf that is a single {{ expr }} keeps its value's type
- * (a number stays a number); any other string leaf renders as a JSON string. */
-int jtmpl_render(const jtmpl_t *j, const tmpl_env_t *env, buf_t *out, char *err, size_t errlen);
-
-/* ---- jpath: save paths ---------------------------------------------------------------- */
-
-typedef struct jpath jpath_t;
-
-/* `$` (whole document), `key`, `a.b`, `list[0]`, `a.list[2].b`. -1 + err on a bad path. */
-int jpath_compile(const char *src, jpath_t **out, tmpl_error_t *err);
-void jpath_free(jpath_t *p);
-/* Borrowed reference into doc, or NULL when the path is missing. */
-json_t *jpath_get(const jpath_t *p, json_t *doc);
-const char *jpath_source(const jpath_t *p);
 
 #endif

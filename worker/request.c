@@ -9,6 +9,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "../common/jpath.h"
+#include "../common/jtmpl.h"
 #include "../common/vec.h"
 
 /* Response buffers above this are released after the request, so a user that once received

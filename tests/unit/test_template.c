@@ -1,4 +1,4 @@
-/* Unit tests for common/template.h: the {{ expr }} language, jtmpl bodies and jpath. */
+/* Unit tests for common/template.h: the {{ expr }} language, compiled and rendered. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,77 +11,9 @@
 
 #include <cmocka.h>
 
+#include "../../common/rng.h"
 #include "../../common/template.h"
-
-/* ---- fixture: a resolver and an environment with known variables ---------------------- */
-
-static const struct {
-    const char *name;
-    tmpl_scope_t scope;
-    uint32_t slot;
-} known_vars[] = {
-    {"players", TMPL_SCOPE_GLOBAL, 0}, /* ["p1","p2","p3"] */
-    {"empty", TMPL_SCOPE_GLOBAL, 1},   /* [] */
-    {"things", TMPL_SCOPE_GLOBAL, 2},  /* [{"id":1}] */
-    {"price", TMPL_SCOPE_USER, 0},     /* 12.34 */
-    {"name", TMPL_SCOPE_USER, 1},      /* "Bob \"B\"" */
-    {"obj", TMPL_SCOPE_USER, 2},       /* {"a":[1,"x",null],"b":true} */
-    {"flag", TMPL_SCOPE_USER, 3},      /* true */
-    {"unset", TMPL_SCOPE_USER, 4},     /* never saved */
-    {"amount", TMPL_SCOPE_USER, 5},    /* "12.50" */
-    {"word", TMPL_SCOPE_USER, 6},      /* "abc" */
-    {"count", TMPL_SCOPE_USER, 7},     /* 42 */
-    {"nothing", TMPL_SCOPE_USER, 8},   /* null */
-};
-
-static int resolve(void *ctx, const char *name, size_t len, tmpl_scope_t *scope, uint32_t *slot)
-{
-    (void)ctx;
-    for (size_t i = 0; i < sizeof known_vars / sizeof known_vars[0]; i++) {
-        if (strlen(known_vars[i].name) == len && memcmp(known_vars[i].name, name, len) == 0) {
-            *scope = known_vars[i].scope;
-            *slot = known_vars[i].slot;
-            return 0;
-        }
-    }
-    return -1;
-}
-
-static json_t *globals[3];
-static json_t *user_vars[9];
-static uint64_t rng_state = 0x1234567887654321ull;
-static tmpl_env_t env;
-
-static int setup(void **state)
-{
-    (void)state;
-    globals[0] = json_loads("[\"p1\",\"p2\",\"p3\"]", 0, NULL);
-    globals[1] = json_array();
-    globals[2] = json_loads("[{\"id\":1}]", 0, NULL);
-    user_vars[0] = json_real(12.34);
-    user_vars[1] = json_string("Bob \"B\"");
-    user_vars[2] = json_loads("{\"a\":[1,\"x\",null],\"b\":true}", 0, NULL);
-    user_vars[3] = json_true();
-    user_vars[4] = NULL;
-    user_vars[5] = json_string("12.50");
-    user_vars[6] = json_string("abc");
-    user_vars[7] = json_integer(42);
-    user_vars[8] = json_null();
-    env = (tmpl_env_t){.globals = globals, .user_vars = user_vars, .user_id = 7,
-                       .worker_id = "5f0c6a2e-0000-4000-8000-000000000001", .iteration = 3,
-                       .rng = &rng_state};
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    for (size_t i = 0; i < 3; i++)
-        json_decref(globals[i]);
-    for (size_t i = 0; i < 9; i++)
-        json_decref(user_vars[i]);
-    return 0;
-}
+#include "template_fixture.h"
 
 static tmpl_t *compile_ok(const char *src)
 {
@@ -315,21 +247,6 @@ static void test_random_float(void **state)
         assert_true(strcmp(s, "0") == 0 || strcmp(s, "1") == 0);
         free(s);
     }
-}
-
-static bool is_uuid_v4(const char *s)
-{
-    if (strlen(s) != 36)
-        return false;
-    for (int i = 0; i < 36; i++) {
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (s[i] != '-')
-                return false;
-        } else if (!strchr("0123456789abcdef", s[i]) || s[i] == '\0') {
-            return false;
-        }
-    }
-    return s[14] == '4' && strchr("89ab", s[19]) != NULL;
 }
 
 static void test_uuid(void **state)
@@ -589,162 +506,53 @@ static void test_runtime_errors(void **state)
     assert_render_error("{{ 'line\\nbreak' * 1 }}", "'line break' is not a number"); /* one line */
 }
 
-/* ---- jtmpl ---------------------------------------------------------------------------- */
 
-static char *jrender(const char *doc_text)
+/* ---- tmpl_render_json ----------------------------------------------------------------- */
+
+static void assert_renders_json(const char *src, const char *want)
 {
-    json_error_t jerr;
-    json_t *doc = json_loads(doc_text, JSON_DECODE_ANY, &jerr);
-    if (!doc)
-        fail_msg("bad test JSON: %s", jerr.text);
-    jtmpl_t *j = NULL;
-    tmpl_error_t err = {0};
-    if (jtmpl_compile(doc, resolve, NULL, &j, &err) != 0)
-        fail_msg("jtmpl_compile: %s", err.message);
-    json_decref(doc); /* the compiled form must not depend on the document */
+    tmpl_t *t = compile_ok(src);
     buf_t out;
     buf_init(&out);
-    char msg[256] = "";
-    if (jtmpl_render(j, &env, &out, msg, sizeof msg) != 0)
-        fail_msg("jtmpl_render: %s", msg);
-    char *s = strdup(out.data);
+    buf_puts(&out, ">");
+    char err[256] = "";
+    if (tmpl_render_json(t, &env, &out, err, sizeof err) != 0)
+        fail_msg("rendering \"%s\" as JSON failed: %s", src, err);
+    if (strcmp(out.data + 1, want) != 0 || out.data[0] != '>')
+        fail_msg("\"%s\" rendered as JSON \"%s\", want \">%s\"", src, out.data, want);
     buf_free(&out);
-    jtmpl_free(j);
-    json_t *back = json_loads(s, JSON_DECODE_ANY, &jerr); /* always valid JSON */
-    if (!back)
-        fail_msg("rendered invalid JSON (%s): %s", jerr.text, s);
-    json_decref(back);
-    return s;
+    tmpl_free(t);
 }
 
-static void assert_jrenders(const char *doc, const char *want)
-{
-    char *got = jrender(doc);
-    if (strcmp(got, want) != 0)
-        fail_msg("%s rendered\n  %s\nwant\n  %s", doc, got, want);
-    free(got);
-}
-
-static void test_jtmpl_typed_leaves(void **state)
+static void test_render_json(void **state)
 {
     (void)state;
-    assert_jrenders("{\"lister\": \"{{ name }}\", \"list_price\": \"{{ price * 1.5 }}\", "
-                    "\"n\": \"{{ count }}\", \"u\": \"{{ user_id }}\", \"flag\": \"{{ flag }}\", "
-                    "\"o\": \"{{ obj }}\", \"w\": \"{{ worker_id }}\"}",
-                    "{\"lister\":\"Bob \\\"B\\\"\",\"list_price\":18.51,\"n\":42,\"u\":7,"
-                    "\"flag\":true,\"o\":{\"a\":[1,\"x\",null],\"b\":true},"
-                    "\"w\":\"5f0c6a2e-0000-4000-8000-000000000001\"}");
-    assert_jrenders("\"{{ 1 + 1 }}\"", "2"); /* a bare leaf document */
-}
-
-static void test_jtmpl_literals_and_escaping(void **state)
-{
-    (void)state;
-    assert_jrenders("{\"n\": 3, \"r\": 2.5, \"t\": true, \"f\": false, \"z\": null, "
-                    "\"s\": \"lit \\\"q\\\" \\\\ \\n\", \"k{{x}}\": [\"a\", {}], \"e\": []}",
-                    "{\"n\":3,\"r\":2.5,\"t\":true,\"f\":false,\"z\":null,"
-                    "\"s\":\"lit \\\"q\\\" \\\\ \\n\",\"k{{x}}\":[\"a\",{}],\"e\":[]}");
-    /* a mixed leaf is a string, and what the expression gives is escaped */
-    assert_jrenders("{\"note\": \"say {{ name }}\\t{{ count }}\"}",
-                    "{\"note\":\"say Bob \\\"B\\\"\\t42\"}");
-    assert_jrenders("{\"q\": \"{{ random_string(3, '\\\"') }}\"}", "{\"q\":\"\\\"\\\"\\\"\"}");
-    assert_jrenders("{\"q\": \"<{{ random_string(2, '\\\\\\\\') }}>\"}", "{\"q\":\"<\\\\\\\\>\"}");
-    char *s = jrender("{\"id\": \"{{ uuid() }}\"}");
-    assert_int_equal(strlen(s), strlen("{\"id\":\"\"}") + 36);
-    s[strlen(s) - 2] = '\0';
-    assert_true(is_uuid_v4(s + 7));
-    free(s);
-}
-
-static void test_jtmpl_errors(void **state)
-{
-    (void)state;
-    json_t *doc = json_loads("{\"a\": {\"items\": [1, \"{{ foo }}\"]}}", 0, NULL);
-    jtmpl_t *j = NULL;
-    tmpl_error_t err = {0};
-    assert_int_equal(jtmpl_compile(doc, resolve, NULL, &j, &err), -1);
-    assert_null(j);
-    assert_non_null(strstr(err.message, "undefined variable 'foo'"));
-    assert_non_null(strstr(err.message, "(in json field 'a.items[1]')"));
-    json_decref(doc);
-
-    doc = json_loads("{\"x\": \"ok\", \"p\": \"{{ pick(empty) }}\"}", 0, NULL);
-    assert_int_equal(jtmpl_compile(doc, resolve, NULL, &j, &err), 0);
-    json_decref(doc);
+    /* a single expression keeps its type */
+    assert_renders_json("{{ price * 1.5 }}", "18.51");
+    assert_renders_json("{{ count }}", "42");
+    assert_renders_json("{{ flag }}", "true");
+    assert_renders_json("{{ obj }}", "{\"a\":[1,\"x\",null],\"b\":true}");
+    assert_renders_json("{{ name }}", "\"Bob \\\"B\\\"\"");
+    assert_renders_json("{{ random_string(2, '\"') }}", "\"\\\"\\\"\"");
+    /* anything else is a JSON string, escaped */
+    assert_renders_json("a{{ count }}\t", "\"a42\\t\"");
+    assert_renders_json("say {{ name }}", "\"say Bob \\\"B\\\"\"");
+    assert_renders_json("plain \"q\"", "\"plain \\\"q\\\"\"");
+    /* an error leaves the buffer as it was */
+    tmpl_t *t = compile_ok("x{{ pick(empty) }}");
     buf_t out;
     buf_init(&out);
     buf_puts(&out, "keep");
-    char msg[256] = "";
-    assert_int_equal(jtmpl_render(j, &env, &out, msg, sizeof msg), -1);
-    assert_string_equal(msg, "pick() on an empty list 'empty'");
+    char err[256] = "";
+    assert_int_equal(tmpl_render_json(t, &env, &out, err, sizeof err), -1);
+    assert_string_equal(err, "pick() on an empty list 'empty'");
+    assert_string_equal(out.data, "keep");
+    tmpl_free(t);
+    t = compile_ok("{{ pick(empty) }}");
+    assert_int_equal(tmpl_render_json(t, &env, &out, err, sizeof err), -1);
     assert_string_equal(out.data, "keep");
     buf_free(&out);
-    jtmpl_free(j);
-}
-
-/* ---- jpath ---------------------------------------------------------------------------- */
-
-static json_t *jp_get(const char *path, json_t *doc)
-{
-    jpath_t *p = NULL;
-    tmpl_error_t err = {0};
-    if (jpath_compile(path, &p, &err) != 0)
-        fail_msg("jpath '%s': %s", path, err.message);
-    assert_string_equal(jpath_source(p), path);
-    json_t *v = jpath_get(p, doc);
-    jpath_free(p);
-    return v;
-}
-
-static void assert_jpath_error(const char *path, size_t offset, const char *msg)
-{
-    jpath_t *p = NULL;
-    tmpl_error_t err = {0};
-    if (jpath_compile(path, &p, &err) == 0) {
-        jpath_free(p);
-        fail_msg("jpath '%s' compiled, want error", path);
-    }
-    if (!strstr(err.message, msg) || err.offset != offset)
-        fail_msg("jpath '%s': \"%s\" at %zu, want \"%s\" at %zu", path, err.message, err.offset,
-                 msg, offset);
-}
-
-static void test_jpath(void **state)
-{
-    (void)state;
-    json_t *doc = json_loads("{\"PlayerUUID\": \"u1\", \"a\": {\"b\": 5, \"list\": [0, 1, "
-                             "{\"b\": \"deep\"}]}, \"m\": [[1, 2], [3]], \"my-key\": 1}", 0, NULL);
-    assert_ptr_equal(jp_get("$", doc), doc);
-    assert_string_equal(json_string_value(jp_get("PlayerUUID", doc)), "u1");
-    assert_int_equal(json_integer_value(jp_get("a.b", doc)), 5);
-    assert_int_equal(json_integer_value(jp_get("$.a.b", doc)), 5);
-    assert_int_equal(json_integer_value(jp_get("a.list[1]", doc)), 1);
-    assert_string_equal(json_string_value(jp_get("a.list[2].b", doc)), "deep");
-    assert_int_equal(json_integer_value(jp_get("m[1][0]", doc)), 3);
-    assert_int_equal(json_integer_value(jp_get("my-key", doc)), 1);
-    assert_null(jp_get("missing", doc));
-    assert_null(jp_get("a.missing.b", doc));
-    assert_null(jp_get("a.list[3]", doc));    /* out of range */
-    assert_null(jp_get("a[0]", doc));         /* index into an object */
-    assert_null(jp_get("a.list.b", doc));     /* key into a list */
-    assert_null(jp_get("PlayerUUID.x", doc)); /* key into a string */
-    json_t *arr = json_loads("[{\"id\": 9}]", 0, NULL);
-    assert_int_equal(json_integer_value(jp_get("[0].id", arr)), 9);
-    assert_int_equal(json_integer_value(jp_get("$[0].id", arr)), 9);
-    assert_null(jp_get("[1]", arr));
-    json_decref(arr);
-    json_decref(doc);
-
-    assert_jpath_error("", 0, "empty path");
-    assert_jpath_error("a..b", 2, "expected a key after '.'");
-    assert_jpath_error("a.", 2, "expected a key after '.'");
-    assert_jpath_error("a[", 2, "expected a number inside '[ ]'");
-    assert_jpath_error("a[x]", 2, "expected a number inside '[ ]'");
-    assert_jpath_error("a[1", 3, "expected ']'");
-    assert_jpath_error("a[1]b", 4, "expected '.' or '['");
-    assert_jpath_error("a]", 1, "unexpected ']'");
-    assert_jpath_error("$x", 1, "expected '.' or '[' after '$'");
-    assert_jpath_error("a[-1]", 2, "expected a number inside '[ ]'");
+    tmpl_free(t);
 }
 
 /* ---- rng ------------------------------------------------------------------------------ */
@@ -752,14 +560,20 @@ static void test_jpath(void **state)
 static void test_rng(void **state)
 {
     (void)state;
+    /* templates draw with rng.h's generator, from the caller's state */
     uint64_t a = 42, b = 42;
-    uint64_t x = tmpl_rng_next(&a);
-    assert_true(x == tmpl_rng_next(&b)); /* deterministic from the caller's state */
+    uint64_t x = rng_next(&a);
+    assert_true(x == rng_next(&b)); /* deterministic from the caller's state */
     assert_true(a != 42 && a != 0);
-    assert_true(tmpl_rng_next(&a) != x);
+    assert_true(rng_next(&a) != x);
     uint64_t z = 0;
-    tmpl_rng_next(&z);
+    env.rng = &z;
+    char *z1 = render("{{ uuid() }}");
+    char *z2 = render("{{ uuid() }}");
     assert_true(z != 0); /* a zero seed does not get stuck */
+    assert_string_not_equal(z1, z2);
+    free(z1);
+    free(z2);
     /* the same env seed gives the same rendering */
     uint64_t s1 = 99, s2 = 99;
     env.rng = &s1;
@@ -768,8 +582,20 @@ static void test_rng(void **state)
     char *r2 = render("{{ uuid() }} {{ random_int(1, 1000000) }}");
     env.rng = &rng_state;
     assert_string_equal(r1, r2);
+    /* and the same text as before templates moved to rng.h: the draws are xorshift64* from
+     * the caller's state, in the same order (this changes only if the generator does) */
+    assert_string_equal(r1, "4c0ab4d5-974e-4cef-bb83-e09b70008f29 91030");
     free(r1);
     free(r2);
+    /* no generator given: the thread's own, and two renders still differ */
+    env.rng = NULL;
+    char *n1 = render("{{ uuid() }}");
+    char *n2 = render("{{ uuid() }}");
+    env.rng = &rng_state;
+    assert_true(is_uuid_v4(n1) && is_uuid_v4(n2));
+    assert_string_not_equal(n1, n2);
+    free(n1);
+    free(n2);
 }
 
 int main(void)
@@ -793,11 +619,8 @@ int main(void)
         cmocka_unit_test(test_eval_typed),
         cmocka_unit_test(test_compile_errors),
         cmocka_unit_test(test_runtime_errors),
-        cmocka_unit_test(test_jtmpl_typed_leaves),
-        cmocka_unit_test(test_jtmpl_literals_and_escaping),
-        cmocka_unit_test(test_jtmpl_errors),
-        cmocka_unit_test(test_jpath),
+        cmocka_unit_test(test_render_json),
         cmocka_unit_test(test_rng),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, fixture_setup, fixture_teardown);
 }
