@@ -1,6 +1,6 @@
 /*
  * registry — the workers the master knows, keyed by their ZeroMQ routing id (the worker's
- * UUID). Owned and touched only by the master's loop thread.
+ * UUID). Owned by the run (master/run.h) and touched only by the master's loop thread.
  */
 #ifndef HERD_REGISTRY_H
 #define HERD_REGISTRY_H
