@@ -138,6 +138,7 @@ static void rebalance(run_t *r, bool force)
         if (changed) {
             w->state = WORKER_SPAWNING;
             w->stopped = false;
+            w->in_run = true;
             send_spawn(r, w);
             log_debug("worker %s: %u users at %.3g/s", worker_short_id(w),
                       worker_target_total(r, w), w->rate);
@@ -204,10 +205,27 @@ static void end_run(run_t *r, double now)
             send_simple(r, &r->reg.workers[i], HERD__ENVELOPE__BODY_QUIT);
 }
 
-/* Active, and its final report not all applied yet. */
+/* Ask one worker for its final report. Only a worker that was given users in this run is
+ * asked and waited for: it answers Stop with Stopped and the seq of its final report, even
+ * when it lost the master meanwhile (worker/control.c). A worker new to the run has nothing
+ * to report and would leave a Stop of another run unanswered, so it is not waited for. */
+static void ask_to_stop(run_t *r, worker_t *w)
+{
+    if (!w->in_run) {
+        log_debug("worker %s had no users in this run: no final report to wait for",
+                  worker_short_id(w));
+        return;
+    }
+    w->state = WORKER_STOPPING;
+    w->stopped = false;
+    send_simple(r, w, HERD__ENVELOPE__BODY_STOP);
+}
+
+/* Told to stop, and its final report not all applied yet. */
 static bool awaiting_final_report(const worker_t *w)
 {
-    return worker_is_active(w) && (!w->stopped || w->last_applied < w->final_seq);
+    return worker_is_active(w) && (w->state == WORKER_STOPPING || w->state == WORKER_STOPPED) &&
+           (!w->stopped || w->last_applied < w->final_seq);
 }
 
 static bool stop_complete(const run_t *r)
@@ -233,14 +251,19 @@ static void stop_run(run_t *r, double now, const char *why)
     r->stop_started = now;
     r->users_at_stop = run_users(r);
     r->stop_deadline = now + r->cfg.o->stop_timeout_s + RUN_FINAL_REPORT_GRACE_S;
-    for (size_t i = 0; i < r->reg.n; i++) {
-        worker_t *w = &r->reg.workers[i];
-        if (!worker_is_active(w))
-            continue;
-        w->state = WORKER_STOPPING;
-        w->stopped = false;
-        send_simple(r, w, HERD__ENVELOPE__BODY_STOP);
-    }
+    for (size_t i = 0; i < r->reg.n; i++)
+        if (worker_is_active(&r->reg.workers[i]))
+            ask_to_stop(r, &r->reg.workers[i]);
+}
+
+/* A worker became active (a Hello, or a message after being missing): running, it gets a
+ * share of the users; stopping, it is asked for its final report. One path for both. */
+static void admit_worker(run_t *r, worker_t *w)
+{
+    if (r->phase == RUN_RUNNING)
+        rebalance(r, false);
+    else if (r->phase == RUN_STOPPING)
+        ask_to_stop(r, w);
 }
 
 void run_fail(run_t *r, double now, const char *why)
@@ -327,8 +350,7 @@ static void on_hello(run_t *r, worker_t *w, const char *id, size_t id_len,
         log_info("Worker %s %s", worker_short_id(w),
                  was_missing ? "is back after being missing" : "reconnected");
     send_welcome(r, w);
-    if (r->phase == RUN_RUNNING)
-        rebalance(r, false);
+    admit_worker(r, w);
 }
 
 static void on_report(run_t *r, worker_t *w, const Herd__Report *rep, double now)
@@ -419,14 +441,11 @@ void run_message(run_t *r, const char *id, size_t id_len, const Herd__Envelope *
     }
     w->last_seen = now;
     if (w->state == WORKER_MISSING) {
-        /* It was silent, not gone. Take it back and give it a share again. */
+        /* It was silent, not gone. Take it back: a share again, or its final report. */
         w->state = WORKER_READY;
         memset(w->target, 0, r->reg.n_classes * sizeof *w->target);
         log_info("Worker %s is back after being missing", worker_short_id(w));
-        if (r->phase == RUN_RUNNING)
-            rebalance(r, false);
-        else if (r->phase == RUN_STOPPING)
-            send_simple(r, w, HERD__ENVELOPE__BODY_STOP);
+        admit_worker(r, w);
     }
     switch (env->body_case) {
     case HERD__ENVELOPE__BODY_HEARTBEAT:

@@ -718,6 +718,75 @@ static void test_fatal_error_stops_the_run(void **state)
     assert_int_equal(exit_code(f), 1);
 }
 
+/* The fix: a worker that joins while the run stops has no users in it, and a Stop of a run
+ * it never ran goes unanswered (worker/control.c), so it must not be waited for. */
+static void test_worker_joining_while_stopping_is_not_waited_for(void **state)
+{
+    fixture_t *f = *state;
+    fake_t *a = &f->fakes[0], *b = &f->fakes[1], *late = &f->fakes[3];
+    f->o.run_time_s = 5;
+    f->o.stop_timeout_s = 30;
+    start_running(f, 2);
+    advance_while(f, RUN_RUNNING, 60);
+    assert_int_equal(f->run.phase, RUN_STOPPING);
+    double stop_at = now_of(f);
+
+    forget_sent(f);
+    say_hello(f, late);
+    assert_int_equal(count_sent(f, late, HERD__ENVELOPE__BODY_WELCOME), 1);
+    assert_int_equal(count_sent(f, late, HERD__ENVELOPE__BODY_SPAWN), 0);
+    advance(f, 0.5);
+    say_report(f, a, 1, 1, 6, 0);
+    say_stopped(f, a, 1);
+    say_stopped(f, b, 0);
+    advance(f, TICK_S);
+    assert_int_equal(f->run.phase, RUN_DONE);
+    assert_true(now_of(f) - stop_at < 1.0);   /* not --stop-timeout + grace = 40 s */
+    assert_int_equal(count_sent(f, late, HERD__ENVELOPE__BODY_QUIT), 1);
+    assert_int_equal(stats_total_requests(&f->run.stats), 6);
+    assert_null(strstr(log_text(), "sent no final report"));
+}
+
+/* A worker of the run that reconnects (Hello) or comes back from missing while the run
+ * stops is asked for its final report, and the run waits for it. */
+static void test_worker_of_the_run_returning_while_stopping_is_asked_to_stop(void **state)
+{
+    fixture_t *f = *state;
+    fake_t *a = &f->fakes[0], *b = &f->fakes[1], *c = &f->fakes[2];
+    f->o.run_time_s = 10;
+    start_running(f, 3);
+    advance(f, 5);
+    c->beating = false;   /* missing before the stop */
+    advance_while(f, RUN_RUNNING, 60);
+    assert_int_equal(f->run.phase, RUN_STOPPING);
+    assert_int_equal(registered(f, c)->state, WORKER_MISSING);
+    assert_int_equal(count_sent(f, c, HERD__ENVELOPE__BODY_STOP), 0);
+
+    /* b lost the master and says Hello again; c speaks after being missing. */
+    forget_sent(f);
+    say_hello(f, b);
+    assert_int_equal(count_sent(f, b, HERD__ENVELOPE__BODY_WELCOME), 1);
+    assert_int_equal(count_sent(f, b, HERD__ENVELOPE__BODY_STOP), 1);
+    c->beating = true;
+    say_heartbeat(f, c);
+    assert_int_equal(count_sent(f, c, HERD__ENVELOPE__BODY_STOP), 1);
+    assert_int_equal(count_sent(f, NULL, HERD__ENVELOPE__BODY_SPAWN), 0);
+
+    say_stopped(f, a, 0);
+    advance(f, 1);
+    assert_int_equal(f->run.phase, RUN_STOPPING);   /* b and c still owe their final reports */
+    say_report(f, b, 1, 1, 4, 0);
+    say_stopped(f, b, 1);
+    advance(f, 1);
+    assert_int_equal(f->run.phase, RUN_STOPPING);
+    say_report(f, c, 1, 1, 9, 0);
+    say_stopped(f, c, 1);
+    advance(f, TICK_S);
+    assert_int_equal(f->run.phase, RUN_DONE);
+    assert_int_equal(stats_total_requests(&f->run.stats), 13);
+    assert_null(strstr(log_text(), "sent no final report"));
+}
+
 /* ---- stages ------------------------------------------------------------------------------- */
 
 static void test_stages_change_the_shares_then_stop(void **state)
@@ -777,6 +846,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_interrupt_while_waiting_ends_the_run, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_fatal_error_stops_the_run, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_worker_joining_while_stopping_is_not_waited_for,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_worker_of_the_run_returning_while_stopping_is_asked_to_stop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stages_change_the_shares_then_stop, setup,
                                         teardown),
     };
