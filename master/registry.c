@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/vec.h"
+
 void registry_init(registry_t *r, size_t n_classes)
 {
     memset(r, 0, sizeof *r);
@@ -29,14 +31,8 @@ worker_t *registry_add(registry_t *r, const char *id, size_t id_len)
 {
     if (id_len > WIRE_MAX_ID_BYTES)
         return NULL;
-    if (r->n == r->cap) {
-        size_t cap = r->cap ? r->cap * 2 : 8;
-        worker_t *ws = realloc(r->workers, cap * sizeof *ws);
-        if (!ws)
-            return NULL;
-        r->workers = ws;
-        r->cap = cap;
-    }
+    if (VEC_RESERVE(r->workers, r->cap, r->n + 1) < 0)
+        return NULL;
     worker_t *w = &r->workers[r->n];
     memset(w, 0, sizeof *w);
     w->target = calloc(r->n_classes ? r->n_classes : 1, sizeof *w->target);

@@ -1,6 +1,6 @@
 /*
  * registry — the workers the master knows, keyed by their ZeroMQ routing id (the worker's
- * UUID). Owned and touched only by the master's loop thread.
+ * UUID). Owned by the run (master/run.h) and touched only by the master's loop thread.
  */
 #ifndef HERD_REGISTRY_H
 #define HERD_REGISTRY_H
@@ -35,6 +35,8 @@ typedef struct worker {
     uint64_t last_applied;     /* every report seq up to here is merged into the run */
     uint64_t final_seq;        /* from Stopped */
     bool stopped;              /* Stopped received for the current run */
+    bool in_run;               /* was sent a Spawn of this run: has users, or counts to
+                                  account for, so a Stop gets an answer (Stopped) */
     uint32_t *target;          /* users per class last sent (n_classes); owned */
     double rate;               /* spawn rate last sent */
     uint64_t requests, failures; /* applied so far, for per-worker totals */

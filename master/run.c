@@ -1,0 +1,657 @@
+/*
+ * run — the master's run as a state machine, driven by messages, ticks and interrupts with
+ * the time passed in; see run.h for the contract. Everything the master decides lives here:
+ * who is registered and alive, who runs how many users, what is merged and acknowledged,
+ * when the run starts, stops and is done. What it says to workers goes through io.send.
+ *
+ * Single thread, no I/O of its own but logging.
+ */
+#include "run.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/dispatch.h"
+#include "../common/log.h"
+#include "../common/stats_wire.h"
+#include "../common/wire.h"
+
+/* ---- sending ------------------------------------------------------------------------- */
+
+static void send_welcome(run_t *r, const worker_t *w)
+{
+    Herd__Envelope env = HERD__ENVELOPE__INIT;
+    Herd__Welcome wel = HERD__WELCOME__INIT;
+    wel.heartbeat_interval_ms = (uint32_t)(RUN_HEARTBEAT_INTERVAL_S * 1000);
+    wel.heartbeat_liveness = (uint32_t)r->cfg.o->heartbeat_liveness;
+    wel.last_applied_seq = w->last_applied;
+    env.body_case = HERD__ENVELOPE__BODY_WELCOME;
+    env.welcome = &wel;
+    r->io.send(r->io.ctx, w, &env);
+}
+
+static void send_simple(run_t *r, const worker_t *w, Herd__Envelope__BodyCase which)
+{
+    Herd__Envelope env = HERD__ENVELOPE__INIT;
+    Herd__Stop stop = HERD__STOP__INIT;
+    Herd__Quit quit = HERD__QUIT__INIT;
+    Herd__Heartbeat hb = HERD__HEARTBEAT__INIT;
+    env.body_case = which;
+    switch (which) {
+    case HERD__ENVELOPE__BODY_STOP: stop.run_id = r->run_id; env.stop = &stop; break;
+    case HERD__ENVELOPE__BODY_QUIT: env.quit = &quit; break;
+    case HERD__ENVELOPE__BODY_HEARTBEAT: hb.run_id = r->run_id; env.heartbeat = &hb; break;
+    default: return;
+    }
+    r->io.send(r->io.ctx, w, &env);
+}
+
+static void send_ack(run_t *r, const worker_t *w)
+{
+    Herd__Envelope env = HERD__ENVELOPE__INIT;
+    Herd__Ack ack = HERD__ACK__INIT;
+    ack.seq = w->last_applied;
+    env.body_case = HERD__ENVELOPE__BODY_ACK;
+    env.ack = &ack;
+    r->io.send(r->io.ctx, w, &env);
+}
+
+static void send_spawn(run_t *r, const worker_t *w)
+{
+    const master_options_t *o = r->cfg.o;
+    const scenario_t *sc = r->cfg.sc;
+    size_t nc = sc->n_classes;
+    Herd__ClassTarget targets[nc];
+    Herd__ClassTarget *tp[nc];
+    for (size_t c = 0; c < nc; c++) {
+        herd__class_target__init(&targets[c]);
+        targets[c].name = sc->classes[c].name;
+        targets[c].users = w->target[c];
+        tp[c] = &targets[c];
+    }
+    Herd__Spawn sp = HERD__SPAWN__INIT;
+    sp.run_id = r->run_id;
+    sp.n_targets = nc;
+    sp.targets = tp;
+    sp.spawn_rate = w->rate;
+    sp.host = (char *)(o->host ? o->host : "");
+    sp.scenario_text = (char *)r->cfg.scenario_text;
+    sp.scenario_name = (char *)o->file;
+    sp.n_tags = o->tags.n;
+    sp.tags = o->tags.items;
+    sp.n_exclude_tags = o->exclude_tags.n;
+    sp.exclude_tags = o->exclude_tags.items;
+    sp.stop_timeout_s = o->stop_timeout_s;
+    Herd__Envelope env = HERD__ENVELOPE__INIT;
+    env.body_case = HERD__ENVELOPE__BODY_SPAWN;
+    env.spawn = &sp;
+    r->io.send(r->io.ctx, w, &env);
+}
+
+/* ---- who runs what ------------------------------------------------------------------- */
+
+static uint32_t worker_target_total(const run_t *r, const worker_t *w)
+{
+    uint32_t n = 0;
+    for (size_t c = 0; c < r->reg.n_classes; c++)
+        n += w->target[c];
+    return n;
+}
+
+/* Hand the users in force over the active workers; send Spawn to each whose share changed
+ * (or to all when forced). */
+static void rebalance(run_t *r, bool force)
+{
+    size_t nc = r->cfg.sc->n_classes;
+    size_t active = registry_count_active(&r->reg);
+    if (active == 0) {
+        log_warn("no worker left to run the users; waiting for one to connect");
+        return;
+    }
+    uint32_t *plan = calloc(active * nc, sizeof *plan);
+    double *rates = calloc(active, sizeof *rates);
+    if (!plan || !rates) {
+        free(plan);
+        free(rates);
+        log_error("out of memory dispatching users");
+        return;
+    }
+    dispatch_plan(r->class_users, nc, active, plan);
+    dispatch_rates(r->rate, plan, nc, active, rates);
+    size_t k = 0;
+    for (size_t i = 0; i < r->reg.n; i++) {
+        worker_t *w = &r->reg.workers[i];
+        if (!worker_is_active(w))
+            continue;
+        bool changed = force || w->state == WORKER_READY;
+        for (size_t c = 0; c < nc; c++) {
+            changed |= w->target[c] != plan[k * nc + c];
+            w->target[c] = plan[k * nc + c];
+        }
+        if (rates[k] > 0)
+            w->rate = rates[k];
+        else if (w->rate <= 0)
+            w->rate = r->rate;
+        k++;
+        if (changed) {
+            w->state = WORKER_SPAWNING;
+            w->stopped = false;
+            w->in_run = true;
+            send_spawn(r, w);
+            log_debug("worker %s: %u users at %.3g/s", worker_short_id(w),
+                      worker_target_total(r, w), w->rate);
+        }
+    }
+    r->all_spawned_logged = false;
+    free(plan);
+    free(rates);
+}
+
+/* Make stage i the one in force: its users, its rate. */
+static void enter_stage(run_t *r, size_t i, double now)
+{
+    const stage_t *st = &r->cfg.stages[i];
+    r->stage_idx = i;
+    r->stage_started = now;
+    r->rate = st->spawn_rate > 0 ? st->spawn_rate : r->cfg.o->spawn_rate;
+    dispatch_class_counts(r->cfg.sc, st->users, r->class_users);
+    log_info("Stage %zu/%zu: %u users at %.2f per second for %.0f s", i + 1, r->cfg.n_stages,
+             st->users, r->rate, st->duration_s);
+}
+
+uint32_t run_users(const run_t *r)
+{
+    uint32_t n = 0;
+    for (size_t i = 0; i < r->reg.n; i++)
+        if (worker_is_active(&r->reg.workers[i]))
+            n += r->reg.workers[i].users;
+    return n;
+}
+
+/* ---- phases -------------------------------------------------------------------------- */
+
+static void start_run(run_t *r, double now)
+{
+    const master_options_t *o = r->cfg.o;
+    r->phase = RUN_RUNNING;
+    r->started = true;
+    r->run_started = now;
+    r->run_started_wall = run_wall_s(r, now);
+    r->run_started_unix = (int64_t)r->run_started_wall;
+    r->run_id = (uint64_t)r->run_started_wall * 1000 + 1;
+    r->next_table = now + RUN_TABLE_INTERVAL_S;
+    r->next_snapshot = now + 1.0;
+    if (r->cfg.n_stages) {
+        enter_stage(r, 0, now);
+    } else {
+        r->rate = o->spawn_rate;
+        log_info("Ramping to %ld users at a rate of %.2f per second", o->users, r->rate);
+    }
+    rebalance(r, true);
+    if (o->run_time_s > 0)
+        log_info("Run time limit set to %.0f seconds", o->run_time_s);
+}
+
+/* Done: the run's length is fixed and every active worker is told to quit. */
+static void end_run(run_t *r, double now)
+{
+    r->phase = RUN_DONE;
+    r->run_ended = r->stop_begun ? r->stop_started : now;
+    r->run_ended_wall = run_wall_s(r, r->run_ended);
+    for (size_t i = 0; i < r->reg.n; i++)
+        if (worker_is_active(&r->reg.workers[i]))
+            send_simple(r, &r->reg.workers[i], HERD__ENVELOPE__BODY_QUIT);
+}
+
+/* Ask one worker for its final report. Only a worker that was given users in this run is
+ * asked and waited for: it answers Stop with Stopped and the seq of its final report, even
+ * when it lost the master meanwhile (worker/control.c). A worker new to the run has nothing
+ * to report and would leave a Stop of another run unanswered, so it is not waited for. */
+static void ask_to_stop(run_t *r, worker_t *w)
+{
+    if (!w->in_run) {
+        log_debug("worker %s had no users in this run: no final report to wait for",
+                  worker_short_id(w));
+        return;
+    }
+    w->state = WORKER_STOPPING;
+    w->stopped = false;
+    send_simple(r, w, HERD__ENVELOPE__BODY_STOP);
+}
+
+/* Told to stop, and its final report not all applied yet. */
+static bool awaiting_final_report(const worker_t *w)
+{
+    return worker_is_active(w) && (w->state == WORKER_STOPPING || w->state == WORKER_STOPPED) &&
+           (!w->stopped || w->last_applied < w->final_seq);
+}
+
+static bool stop_complete(const run_t *r)
+{
+    for (size_t i = 0; i < r->reg.n; i++)
+        if (awaiting_final_report(&r->reg.workers[i]))
+            return false;
+    return true;
+}
+
+static void stop_run(run_t *r, double now, const char *why)
+{
+    if (r->phase != RUN_RUNNING && r->phase != RUN_WAITING)
+        return;
+    if (why)
+        log_info("%s", why);
+    if (r->phase == RUN_WAITING) {
+        end_run(r, now);
+        return;
+    }
+    r->phase = RUN_STOPPING;
+    r->stop_begun = true;
+    r->stop_started = now;
+    r->users_at_stop = run_users(r);
+    r->stop_deadline = now + r->cfg.o->stop_timeout_s + RUN_FINAL_REPORT_GRACE_S;
+    for (size_t i = 0; i < r->reg.n; i++)
+        if (worker_is_active(&r->reg.workers[i]))
+            ask_to_stop(r, &r->reg.workers[i]);
+}
+
+/* A worker became active (a Hello, or a message after being missing): running, it gets a
+ * share of the users; stopping, it is asked for its final report. One path for both. */
+static void admit_worker(run_t *r, worker_t *w)
+{
+    if (r->phase == RUN_RUNNING)
+        rebalance(r, false);
+    else if (r->phase == RUN_STOPPING)
+        ask_to_stop(r, w);
+}
+
+void run_fail(run_t *r, double now, const char *why)
+{
+    snprintf(r->err, sizeof r->err, "%s", why);
+    r->failed = true;
+    if (r->phase == RUN_RUNNING)
+        stop_run(r, now, "Stopping: the run cannot go on");
+    else if (r->phase == RUN_WAITING)
+        end_run(r, now);
+}
+
+void run_interrupt(run_t *r, double now)
+{
+    if (r->phase == RUN_STOPPING) {
+        log_warn("Interrupted again: not waiting for final reports");
+        end_run(r, now);
+    } else {
+        stop_run(r, now, "Interrupted: stopping the test");
+    }
+}
+
+static void log_all_spawned(run_t *r)
+{
+    if (r->all_spawned_logged || r->phase != RUN_RUNNING)
+        return;
+    for (size_t i = 0; i < r->reg.n; i++) {
+        const worker_t *w = &r->reg.workers[i];
+        if (worker_is_active(w) && w->state != WORKER_RUNNING)
+            return;
+    }
+    const scenario_t *sc = r->cfg.sc;
+    char line[1024];
+    size_t off = 0;
+    uint64_t total = 0;
+    off += (size_t)snprintf(line + off, sizeof line - off, "{");
+    for (size_t c = 0; c < sc->n_classes && off < sizeof line; c++) {
+        off += (size_t)snprintf(line + off, sizeof line - off, "%s\"%s\": %u", c ? ", " : "",
+                                sc->classes[c].name, r->class_users[c]);
+        total += r->class_users[c];
+    }
+    if (off < sizeof line)
+        snprintf(line + off, sizeof line - off, "}");
+    log_info("All users spawned: %s (%" PRIu64 " total users)", line, total);
+    r->all_spawned_logged = true;
+    if (r->cfg.o->reset_stats && !r->reset_done) {
+        /* As Locust: the ramp-up is not what the run is measuring. */
+        log_info("Resetting stats");
+        stats_clear(&r->stats);
+        window_clear(&r->window);
+        for (size_t i = 0; i < r->reg.n; i++)
+            r->reg.workers[i].requests = r->reg.workers[i].failures = 0;
+        r->reset_done = true;
+    }
+}
+
+/* ---- messages ------------------------------------------------------------------------ */
+
+static void on_hello(run_t *r, worker_t *w, const char *id, size_t id_len,
+                     const Herd__Hello *h, double now)
+{
+    bool known = w != NULL;
+    if (!w) {
+        w = registry_add(&r->reg, id, id_len);
+        if (!w) {
+            log_error("cannot register worker: out of memory");
+            return;
+        }
+    }
+    bool was_missing = known && w->state == WORKER_MISSING;
+    snprintf(w->hostname, sizeof w->hostname, "%s", h->hostname ? h->hostname : "");
+    w->pid = h->pid;
+    w->threads = h->threads;
+    w->cores = h->cores ? h->cores : 1;
+    w->last_seen = now;
+    w->state = WORKER_READY;
+    w->stopped = false;
+    memset(w->target, 0, r->reg.n_classes * sizeof *w->target);
+    if (!known)
+        log_info("Worker %s (%s, pid %u, %u threads) connected; %zu worker(s) connected",
+                 worker_short_id(w), w->hostname, w->pid, w->threads,
+                 registry_count_active(&r->reg));
+    else
+        log_info("Worker %s %s", worker_short_id(w),
+                 was_missing ? "is back after being missing" : "reconnected");
+    send_welcome(r, w);
+    admit_worker(r, w);
+}
+
+static void on_report(run_t *r, worker_t *w, const Herd__Report *rep, double now)
+{
+    if (rep->last_seq < rep->first_seq || rep->first_seq == 0) {
+        log_warn("worker %s: report with bad sequence %" PRIu64 "..%" PRIu64 " dropped",
+                 worker_short_id(w), rep->first_seq, rep->last_seq);
+        return;
+    }
+    if (rep->last_seq <= w->last_applied) {
+        send_ack(r, w);   /* a resend of what we have: acknowledge again */
+        return;
+    }
+    if (rep->first_seq != w->last_applied + 1) {
+        log_debug("worker %s: report %" PRIu64 " out of order (have %" PRIu64 "), waiting for resend",
+                  worker_short_id(w), rep->first_seq, w->last_applied);
+        send_ack(r, w);
+        return;
+    }
+    char err[256];
+    uint64_t before_req = stats_total_requests(&r->stats);
+    uint64_t before_fail = stats_total_failures(&r->stats);
+    if (stats_merge_report(&r->stats, rep, err, sizeof err) < 0) {
+        log_warn("worker %s: invalid report dropped: %s", worker_short_id(w), err);
+        /* Acknowledge so the worker does not resend it forever: it was read and refused. */
+        w->last_applied = rep->last_seq;
+        send_ack(r, w);
+        return;
+    }
+    if (window_add_report(&r->window, (int64_t)run_wall_s(r, now), rep, err, sizeof err) < 0)
+        log_warn("current figures miss a report: %s", err);
+    w->requests += stats_total_requests(&r->stats) - before_req;
+    w->failures += stats_total_failures(&r->stats) - before_fail;
+    w->last_applied = rep->last_seq;
+    w->users = rep->users;
+    send_ack(r, w);
+}
+
+static void on_heartbeat(worker_t *w, const Herd__Heartbeat *hb)
+{
+    w->users = hb->users;
+    w->cpu_percent = hb->cpu_percent;
+    if (w->cpu_warned)
+        return;
+    /* As Locust: a generator short of CPU measures its own queueing, not the server. It can
+     * use at most one core per engine thread; and an engine loop that never waits is
+     * saturated even when it shares its core with something else. */
+    uint32_t usable = w->threads && w->threads < w->cores ? w->threads : w->cores;
+    if (usable && w->cpu_percent > 90.0 * usable) {
+        log_warn("Worker %s is using %.0f %% of the %u core(s) it can use: its requests per "
+                 "second and response times are unreliable; add workers or lower the load",
+                 worker_short_id(w), w->cpu_percent / usable, usable);
+        w->cpu_warned = true;
+    } else if (hb->engine_busy > 0.9) {
+        log_warn("Worker %s has an engine thread busy %.0f %% of the time: its requests per "
+                 "second and response times are unreliable; add workers or lower the load",
+                 worker_short_id(w), 100 * hb->engine_busy);
+        w->cpu_warned = true;
+    }
+}
+
+static void on_error(run_t *r, const worker_t *w, const Herd__Error *e, double now)
+{
+    const char *msg = e->message ? e->message : "(no message)";
+    if (!e->fatal) {
+        log_warn("worker %s: %s", worker_short_id(w), msg);
+        return;
+    }
+    char why[sizeof r->err];
+    snprintf(why, sizeof why, "worker %s: %s", worker_short_id(w), msg);
+    log_error("%s", why);
+    run_fail(r, now, why);
+}
+
+void run_message(run_t *r, const char *id, size_t id_len, const Herd__Envelope *env,
+                 double now)
+{
+    if (r->phase == RUN_DONE)
+        return;
+    worker_t *w = registry_find(&r->reg, id, id_len);
+    if (env->body_case == HERD__ENVELOPE__BODY_HELLO) {
+        on_hello(r, w, id, id_len, env->hello, now);
+        return;
+    }
+    if (!w) {
+        log_debug("%s from unknown worker %.8s ignored", wire_body_name(env), id);
+        return;
+    }
+    w->last_seen = now;
+    if (w->state == WORKER_MISSING) {
+        /* It was silent, not gone. Take it back: a share again, or its final report. */
+        w->state = WORKER_READY;
+        memset(w->target, 0, r->reg.n_classes * sizeof *w->target);
+        log_info("Worker %s is back after being missing", worker_short_id(w));
+        admit_worker(r, w);
+    }
+    switch (env->body_case) {
+    case HERD__ENVELOPE__BODY_HEARTBEAT:
+        on_heartbeat(w, env->heartbeat);
+        break;
+    case HERD__ENVELOPE__BODY_REPORT:
+        on_report(r, w, env->report, now);
+        break;
+    case HERD__ENVELOPE__BODY_SPAWNED:
+        if (env->spawned->run_id == r->run_id && w->state == WORKER_SPAWNING) {
+            w->state = WORKER_RUNNING;
+            log_all_spawned(r);
+        }
+        break;
+    case HERD__ENVELOPE__BODY_STOPPED:
+        if (env->stopped->run_id == r->run_id) {
+            w->stopped = true;
+            w->final_seq = env->stopped->final_seq;
+            w->state = WORKER_STOPPED;
+        }
+        break;
+    case HERD__ENVELOPE__BODY_ERROR:
+        on_error(r, w, env->error, now);
+        break;
+    default:
+        log_warn("worker %s sent %s, which only the master sends; ignored", worker_short_id(w),
+                 wire_body_name(env));
+    }
+}
+
+/* ---- time ---------------------------------------------------------------------------- */
+
+static void check_liveness(run_t *r, double now)
+{
+    double limit = (double)r->cfg.o->heartbeat_liveness * RUN_HEARTBEAT_INTERVAL_S;
+    bool lost = false;
+    for (size_t i = 0; i < r->reg.n; i++) {
+        worker_t *w = &r->reg.workers[i];
+        if (!worker_is_active(w) || now - w->last_seen <= limit)
+            continue;
+        uint32_t had = worker_target_total(r, w);
+        w->state = WORKER_MISSING;
+        memset(w->target, 0, r->reg.n_classes * sizeof *w->target);
+        if (r->phase == RUN_RUNNING)
+            log_warn("Worker %s missing: no heartbeat for %.0f s; its %u users go to the "
+                     "remaining %zu worker(s)",
+                     worker_short_id(w), now - w->last_seen, had, registry_count_active(&r->reg));
+        else
+            log_warn("Worker %s missing: no heartbeat for %.0f s", worker_short_id(w),
+                     now - w->last_seen);
+        lost = true;
+    }
+    if (lost && r->phase == RUN_RUNNING)
+        rebalance(r, false);
+}
+
+const stats_table_t *run_current(run_t *r, double now, double *seconds)
+{
+    int64_t now_s = (int64_t)run_wall_s(r, now);
+    /* Reports that arrived after the stop are in, but the run lasted until the stop. */
+    double elapsed = (r->phase == RUN_DONE ? r->run_ended : now) - r->run_started;
+    int secs = elapsed >= 10 ? 10 : (int)elapsed;
+    if (secs < 1)
+        secs = 1;
+    if (window_sum(&r->window, now_s - secs, now_s, &r->current) < 0)
+        log_warn("out of memory computing current figures");
+    r->current_s = secs;
+    *seconds = r->current_s;
+    return &r->current;
+}
+
+/* Once a second while running: the peak, the history row (io), the next stage. */
+static void each_second(run_t *r, double now)
+{
+    uint32_t users = run_users(r);
+    if (users > r->peak_users)
+        r->peak_users = users;
+    /* Row k is second k of the run, whatever the loop's jitter: no second skipped or doubled. */
+    int64_t second = r->run_started_unix + (int64_t)llround(r->next_snapshot - r->run_started);
+    if (r->io.each_second)
+        r->io.each_second(r->io.ctx, r, second, now);
+    if (r->cfg.n_stages && now - r->stage_started >= r->cfg.stages[r->stage_idx].duration_s) {
+        if (r->stage_idx + 1 < r->cfg.n_stages) {
+            enter_stage(r, r->stage_idx + 1, now);
+            rebalance(r, true);
+        } else {
+            stop_run(r, now, "The last stage is over, stopping test");
+        }
+    }
+}
+
+static void tick_waiting(run_t *r, double now)
+{
+    size_t ready = registry_count_active(&r->reg);
+    if (ready >= r->cfg.expect_workers) {
+        start_run(r, now);
+        return;
+    }
+    double max_wait = r->cfg.connect_wait_s;
+    if (max_wait > 0 && now - r->wait_started > max_wait) {
+        char why[sizeof r->err];
+        snprintf(why, sizeof why, "%s: only %zu of %zu worker(s) connected within %.0f s",
+                 r->cfg.connect_wait_what, ready, r->cfg.expect_workers, max_wait);
+        run_fail(r, now, why);
+    }
+}
+
+static void tick_running(run_t *r, double now)
+{
+    double limit = r->cfg.o->run_time_s;
+    if (limit > 0 && now - r->run_started >= limit) {
+        stop_run(r, now, "--run-time limit reached, stopping test");
+        return;
+    }
+    if (now >= r->next_snapshot) {
+        each_second(r, now);
+        r->next_snapshot += 1.0;
+        if (r->phase != RUN_RUNNING)
+            return;
+    }
+    if (r->io.live_table && now >= r->next_table) {
+        r->io.live_table(r->io.ctx, r, now);
+        r->next_table = now + RUN_TABLE_INTERVAL_S;
+    }
+}
+
+static void tick_stopping(run_t *r, double now)
+{
+    if (stop_complete(r)) {
+        end_run(r, now);
+        return;
+    }
+    if (now < r->stop_deadline)
+        return;
+    for (size_t i = 0; i < r->reg.n; i++) {
+        const worker_t *w = &r->reg.workers[i];
+        if (awaiting_final_report(w))
+            log_warn("Worker %s sent no final report within %.0f s; its last second may be "
+                     "missing from the summary",
+                     worker_short_id(w), now - r->stop_started);
+    }
+    end_run(r, now);
+}
+
+void run_tick(run_t *r, double now)
+{
+    if (r->phase == RUN_DONE)
+        return;
+    if (now >= r->next_heartbeat) {
+        for (size_t i = 0; i < r->reg.n; i++)
+            if (worker_is_active(&r->reg.workers[i]))
+                send_simple(r, &r->reg.workers[i], HERD__ENVELOPE__BODY_HEARTBEAT);
+        r->next_heartbeat = now + RUN_HEARTBEAT_INTERVAL_S;
+    }
+    check_liveness(r, now);
+    switch (r->phase) {
+    case RUN_WAITING: tick_waiting(r, now); break;
+    case RUN_RUNNING: tick_running(r, now); break;
+    case RUN_STOPPING: tick_stopping(r, now); break;
+    case RUN_DONE: break;
+    }
+}
+
+/* ---- life ---------------------------------------------------------------------------- */
+
+int run_init(run_t *r, const run_config_t *cfg, const run_io_t *io, double now,
+             double now_wall, char *err, size_t errlen)
+{
+    memset(r, 0, sizeof *r);
+    r->cfg = *cfg;
+    r->io = *io;
+    registry_init(&r->reg, cfg->sc->n_classes);
+    stats_init(&r->stats);
+    stats_init(&r->current);
+    window_init(&r->window);
+    r->class_users = calloc(cfg->sc->n_classes ? cfg->sc->n_classes : 1, sizeof *r->class_users);
+    if (!r->class_users) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    dispatch_class_counts(cfg->sc, (uint32_t)cfg->o->users, r->class_users);
+    r->wall_offset_s = now_wall - now;
+    r->phase = RUN_WAITING;
+    r->wait_started = now;
+    r->next_heartbeat = now + RUN_HEARTBEAT_INTERVAL_S;
+    return 0;
+}
+
+void run_free(run_t *r)
+{
+    registry_free(&r->reg);
+    stats_free(&r->stats);
+    stats_free(&r->current);
+    window_free(&r->window);
+    free(r->class_users);
+    r->class_users = NULL;
+}
+
+double run_wall_s(const run_t *r, double now)
+{
+    return now + r->wall_offset_s;
+}
+
+const char *run_phase_name(run_phase_t p)
+{
+    static const char *const names[] = {"waiting", "running", "stopping", "done"};
+    return (unsigned)p < sizeof names / sizeof names[0] ? names[p] : "?";
+}

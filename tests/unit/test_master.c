@@ -1,0 +1,861 @@
+/*
+ * test_master — the master's run (master/run.h) driven as herd-worker would drive it, with
+ * fake workers and a fake clock, no socket: who is sent what (Welcome, Spawn with its share
+ * of the users and of the spawn rate, Ack, Stop, Quit), what is merged (request counts),
+ * the phase, the log lines a user reads, and the exit code (master/results.h).
+ *
+ * The scenario has two classes, Browser (weight 4) and Buyer (weight 1), so -u 10 is 8 + 2
+ * users. Time starts at T0 and moves in ticks of 1/8 s (the master's loop ticks about every
+ * 0.1 s; an eighth is exact in binary, so times compare exactly); a fake worker that is
+ * "beating" sends a heartbeat every second, as the worker's control thread does.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../../common/log.h"
+#include "../../common/scenario.h"
+#include "../../common/stats.h"
+#include "../../common/stats_wire.h"
+#include "../../master/results.h"
+#include "../../master/run.h"
+
+#define T0 1000.0              /* the fake monotonic clock at the start */
+#define TICKS_PER_S 8
+#define TICK_S (1.0 / TICKS_PER_S)
+#define WALL0 1700000000.0     /* the wall clock then */
+#define N_FAKES 4
+#define MAX_CLASSES 2
+
+static const char SCENARIO[] =
+    "host: http://127.0.0.1:9\n"
+    "users:\n"
+    "  - name: Browser\n"
+    "    weight: 4\n"
+    "    tasks:\n"
+    "      - steps:\n"
+    "          - get: /\n"
+    "  - name: Buyer\n"
+    "    weight: 1\n"
+    "    tasks:\n"
+    "      - steps:\n"
+    "          - post: /buy\n";
+
+/* One envelope the run sent, with what a worker would read from it. */
+typedef struct sent {
+    char to[WIRE_MAX_ID_BYTES + 1];
+    Herd__Envelope__BodyCase what;
+    uint64_t run_id;                   /* Spawn, Stop, Heartbeat */
+    uint32_t class_users[MAX_CLASSES]; /* Spawn */
+    uint32_t users;                    /* Spawn: all classes */
+    double rate;                       /* Spawn */
+    uint64_t seq;                      /* Ack: seq; Welcome: last_applied_seq */
+    uint32_t liveness;                 /* Welcome */
+} sent_t;
+
+typedef struct fake {
+    const char *id;
+    bool beating;        /* sends a heartbeat every second */
+    uint32_t users;      /* its share from the last Spawn, reported in heartbeats */
+    uint64_t run_id;     /* of the last Spawn or Stop it was sent, echoed as a worker does */
+} fake_t;
+
+typedef struct fixture {
+    scenario_t *sc;
+    master_options_t o;
+    stage_t stages[4];
+    size_t n_stages;
+    size_t expect;
+    double connect_wait_s;
+    run_t run;
+    bool started;        /* run_init done */
+    sent_t *sent;        /* everything sent since the last forget_sent; owned */
+    size_t n_sent, cap_sent;
+    long ticks;          /* now = T0 + ticks * TICK_S */
+    fake_t fakes[N_FAKES];
+    int64_t seconds[64]; /* each_second's unix seconds, in order */
+    size_t n_seconds;
+} fixture_t;
+
+static char log_path[] = "/tmp/herd-test-master-XXXXXX";
+
+/* ---- the fake world --------------------------------------------------------------------- */
+
+static double now_of(const fixture_t *f)
+{
+    return T0 + (double)f->ticks * TICK_S;
+}
+
+static void record_send(void *ctx, const worker_t *w, Herd__Envelope *env)
+{
+    fixture_t *f = ctx;
+    if (f->n_sent == f->cap_sent) {
+        f->cap_sent = f->cap_sent ? f->cap_sent * 2 : 64;
+        f->sent = realloc(f->sent, f->cap_sent * sizeof *f->sent);
+        assert_non_null(f->sent);
+    }
+    sent_t *s = &f->sent[f->n_sent++];
+    memset(s, 0, sizeof *s);
+    memcpy(s->to, w->id, w->id_len);
+    s->what = env->body_case;
+    switch (env->body_case) {
+    case HERD__ENVELOPE__BODY_WELCOME:
+        s->seq = env->welcome->last_applied_seq;
+        s->liveness = env->welcome->heartbeat_liveness;
+        break;
+    case HERD__ENVELOPE__BODY_SPAWN:
+        s->run_id = env->spawn->run_id;
+        s->rate = env->spawn->spawn_rate;
+        assert_int_equal(env->spawn->n_targets, MAX_CLASSES);
+        for (size_t c = 0; c < env->spawn->n_targets; c++) {
+            s->class_users[c] = env->spawn->targets[c]->users;
+            s->users += env->spawn->targets[c]->users;
+        }
+        break;
+    case HERD__ENVELOPE__BODY_STOP: s->run_id = env->stop->run_id; break;
+    case HERD__ENVELOPE__BODY_HEARTBEAT: s->run_id = env->heartbeat->run_id; break;
+    case HERD__ENVELOPE__BODY_ACK: s->seq = env->ack->seq; break;
+    default: break;
+    }
+    for (int k = 0; k < N_FAKES; k++) {
+        fake_t *fk = &f->fakes[k];
+        if (!fk->id || strcmp(fk->id, s->to) != 0)
+            continue;
+        if (s->what == HERD__ENVELOPE__BODY_SPAWN)
+            fk->users = s->users;
+        if (s->what == HERD__ENVELOPE__BODY_SPAWN || s->what == HERD__ENVELOPE__BODY_STOP)
+            fk->run_id = s->run_id;
+    }
+}
+
+static void record_second(void *ctx, run_t *r, int64_t unix_second, double now)
+{
+    (void)r;
+    (void)now;
+    fixture_t *f = ctx;
+    if (f->n_seconds < sizeof f->seconds / sizeof f->seconds[0])
+        f->seconds[f->n_seconds++] = unix_second;
+}
+
+static void forget_sent(fixture_t *f)
+{
+    f->n_sent = 0;
+}
+
+/* How many `what` went to worker w since the last forget_sent (w NULL: to anyone). */
+static size_t count_sent(const fixture_t *f, const fake_t *w, Herd__Envelope__BodyCase what)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < f->n_sent; i++)
+        n += f->sent[i].what == what && (!w || strcmp(f->sent[i].to, w->id) == 0);
+    return n;
+}
+
+static const sent_t *last_sent(const fixture_t *f, const fake_t *w,
+                               Herd__Envelope__BodyCase what)
+{
+    for (size_t i = f->n_sent; i-- > 0;)
+        if (f->sent[i].what == what && strcmp(f->sent[i].to, w->id) == 0)
+            return &f->sent[i];
+    return NULL;
+}
+
+static worker_t *registered(fixture_t *f, const fake_t *w)
+{
+    return registry_find(&f->run.reg, w->id, strlen(w->id));
+}
+
+static void deliver(fixture_t *f, const fake_t *w, Herd__Envelope *env)
+{
+    run_message(&f->run, w->id, strlen(w->id), env, now_of(f));
+}
+
+static void say_hello(fixture_t *f, fake_t *w)
+{
+    Herd__Hello h = HERD__HELLO__INIT;
+    h.worker_id = (char *)w->id;
+    h.hostname = "loadhost";
+    h.threads = 2;
+    h.pid = 4242;
+    h.cores = 4;
+    Herd__Envelope env = HERD__ENVELOPE__INIT;
+    env.body_case = HERD__ENVELOPE__BODY_HELLO;
+    env.hello = &h;
+    deliver(f, w, &env);
+    w->beating = true;
+}
+
+static void say_heartbeat(fixture_t *f, fake_t *w)
+{
+    Herd__Heartbeat hb = HERD__HEARTBEAT__INIT;
+    hb.state = HERD__WORKER_STATE__WORKER_STATE_RUNNING;
+    hb.users = w->users;
+    hb.cpu_percent = 20;
+    Herd__Envelope env = HERD__ENVELOPE__INIT;
+    env.body_case = HERD__ENVELOPE__BODY_HEARTBEAT;
+    env.heartbeat = &hb;
+    deliver(f, w, &env);
+}
+
+/* Reports seqs first..last: `requests` GET / requests, the first `failures` of them failed. */
+static void say_report(fixture_t *f, fake_t *w, uint64_t first, uint64_t last,
+                       unsigned requests, unsigned failures)
+{
+    stats_table_t t;
+    stats_init(&t);
+    long row = stats_row(&t, "GET", "/");
+    assert_true(row >= 0);
+    int64_t second = (int64_t)run_wall_s(&f->run, now_of(f));
+    for (unsigned i = 0; i < requests; i++) {
+        stats_record(&t, (size_t)row, 1000 + i, 100, i < failures, second);
+        if (i < failures)
+            assert_int_equal(stats_add_failure(&t, (size_t)row, "HTTP 500"), 0);
+    }
+    Herd__Report rep = HERD__REPORT__INIT;
+    rep.first_seq = first;
+    rep.last_seq = last;
+    rep.run_id = f->run.run_id;
+    rep.users = w->users;
+    assert_int_equal(stats_to_report(&t, &rep), 0);
+    Herd__Envelope env = HERD__ENVELOPE__INIT;
+    env.body_case = HERD__ENVELOPE__BODY_REPORT;
+    env.report = &rep;
+    deliver(f, w, &env);
+    stats_report_release(&rep);
+    stats_free(&t);
+}
+
+/* Spawned, for the run it was last told about. */
+static void say_spawned(fixture_t *f, fake_t *w)
+{
+    Herd__Spawned s = HERD__SPAWNED__INIT;
+    s.run_id = w->run_id;
+    s.users = w->users;
+    Herd__Envelope env = HERD__ENVELOPE__INIT;
+    env.body_case = HERD__ENVELOPE__BODY_SPAWNED;
+    env.spawned = &s;
+    deliver(f, w, &env);
+}
+
+/* Stopped, for the run it was last told about; its final report is seq final_seq. */
+static void say_stopped(fixture_t *f, fake_t *w, uint64_t final_seq)
+{
+    Herd__Stopped s = HERD__STOPPED__INIT;
+    s.run_id = w->run_id;
+    s.final_seq = final_seq;
+    Herd__Envelope env = HERD__ENVELOPE__INIT;
+    env.body_case = HERD__ENVELOPE__BODY_STOPPED;
+    env.stopped = &s;
+    deliver(f, w, &env);
+}
+
+static void say_error(fixture_t *f, fake_t *w, const char *message, bool fatal)
+{
+    Herd__Error e = HERD__ERROR__INIT;
+    e.message = (char *)message;
+    e.fatal = fatal;
+    Herd__Envelope env = HERD__ENVELOPE__INIT;
+    env.body_case = HERD__ENVELOPE__BODY_ERROR;
+    env.error = &e;
+    deliver(f, w, &env);
+}
+
+/* Let `seconds` (a whole number of ticks) pass; beating workers send a heartbeat each whole
+ * second. */
+static void advance(fixture_t *f, double seconds)
+{
+    long n = lround(seconds * TICKS_PER_S);
+    assert_float_equal((double)n * TICK_S, seconds, 1e-12);
+    for (long i = 0; i < n; i++) {
+        f->ticks++;
+        if (f->ticks % TICKS_PER_S == 0)
+            for (int k = 0; k < N_FAKES; k++)
+                if (f->fakes[k].beating)
+                    say_heartbeat(f, &f->fakes[k]);
+        run_tick(&f->run, now_of(f));
+    }
+}
+
+/* Advance until the phase is no longer `phase`, at most max_s; returns the seconds it took. */
+static double advance_while(fixture_t *f, run_phase_t phase, double max_s)
+{
+    double from = now_of(f);
+    while (f->run.phase == phase && now_of(f) - from < max_s)
+        advance(f, TICK_S);
+    return now_of(f) - from;
+}
+
+static void start(fixture_t *f)
+{
+    run_config_t cfg = {
+        .o = &f->o,
+        .sc = f->sc,
+        .scenario_text = SCENARIO,
+        .stages = f->n_stages ? f->stages : NULL,
+        .n_stages = f->n_stages,
+        .expect_workers = f->expect,
+        .connect_wait_s = f->connect_wait_s,
+        .connect_wait_what = "--expect-workers-max-wait",
+    };
+    run_io_t io = {.ctx = f, .send = record_send, .each_second = record_second};
+    char err[256];
+    assert_int_equal(run_init(&f->run, &cfg, &io, now_of(f), WALL0, err, sizeof err), 0);
+    f->started = true;
+}
+
+/* Every fake says hello, the run starts, every worker reports all its users spawned. */
+static void start_running(fixture_t *f, int n_workers)
+{
+    f->expect = (size_t)n_workers;
+    start(f);
+    for (int k = 0; k < n_workers; k++)
+        say_hello(f, &f->fakes[k]);
+    advance(f, TICK_S);
+    assert_int_equal(f->run.phase, RUN_RUNNING);
+    for (int k = 0; k < n_workers; k++)
+        say_spawned(f, &f->fakes[k]);
+}
+
+static char *log_text(void)
+{
+    FILE *fp = fopen(log_path, "r");
+    assert_non_null(fp);
+    static char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof buf - 1, fp);
+    buf[n] = '\0';
+    fclose(fp);
+    return buf;
+}
+
+static int exit_code(fixture_t *f)
+{
+    results_t res;
+    char err[256];
+    assert_int_equal(results_init(&res, &f->o, f->sc, err, sizeof err), 0);
+    int rc = results_exit_code(&res, &f->run);
+    results_free(&res);
+    return rc;
+}
+
+static int setup(void **state)
+{
+    fixture_t *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    char err[256];
+    assert_int_equal(scenario_load_text(SCENARIO, strlen(SCENARIO), "test.yaml", &f->sc, err,
+                                        sizeof err), 0);
+    f->o.file = "test.yaml";
+    f->o.users = 10;
+    f->o.spawn_rate = 5;
+    f->o.heartbeat_liveness = 3;
+    f->o.exit_code_on_error = 1;
+    f->fakes[0].id = "aaaaaaaa-1111-4111-8111-111111111111";
+    f->fakes[1].id = "bbbbbbbb-2222-4222-8222-222222222222";
+    f->fakes[2].id = "cccccccc-3333-4333-8333-333333333333";
+    f->fakes[3].id = "dddddddd-4444-4444-8444-444444444444";
+    assert_int_equal(truncate(log_path, 0), 0);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture_t *f = *state;
+    if (f->started)
+        run_free(&f->run);
+    scenario_free(f->sc);
+    free(f->sent);
+    free(f);
+    return 0;
+}
+
+/* ---- waiting and starting ---------------------------------------------------------------- */
+
+static void test_hello_registers_and_welcomes(void **state)
+{
+    fixture_t *f = *state;
+    fake_t *a = &f->fakes[0];
+    f->expect = 2;
+    start(f);
+    say_hello(f, a);
+    worker_t *w = registered(f, a);
+    assert_non_null(w);
+    assert_string_equal(w->hostname, "loadhost");
+    assert_int_equal(w->state, WORKER_READY);
+    const sent_t *wel = last_sent(f, a, HERD__ENVELOPE__BODY_WELCOME);
+    assert_non_null(wel);
+    assert_int_equal(wel->liveness, 3);
+    assert_int_equal(wel->seq, 0);
+    /* One of two: still waiting, nobody has users. */
+    advance(f, 2);
+    assert_int_equal(f->run.phase, RUN_WAITING);
+    assert_int_equal(count_sent(f, NULL, HERD__ENVELOPE__BODY_SPAWN), 0);
+    assert_true(count_sent(f, a, HERD__ENVELOPE__BODY_HEARTBEAT) >= 1);
+    assert_non_null(strstr(log_text(), "Worker aaaaaaaa (loadhost, pid 4242, 2 threads) connected"));
+}
+
+static void test_expected_workers_start_the_run_with_shares(void **state)
+{
+    fixture_t *f = *state;
+    f->expect = 3;
+    start(f);
+    for (int k = 0; k < 3; k++)
+        say_hello(f, &f->fakes[k]);
+    assert_int_equal(f->run.phase, RUN_WAITING);
+    advance(f, TICK_S);
+    assert_int_equal(f->run.phase, RUN_RUNNING);
+    /* -u 10 over three workers: 4, 3, 3; the classes 8 + 2; -r 5 split in proportion. */
+    uint32_t users[3], browsers = 0, buyers = 0;
+    double rate = 0;
+    for (int k = 0; k < 3; k++) {
+        assert_int_equal(count_sent(f, &f->fakes[k], HERD__ENVELOPE__BODY_SPAWN), 1);
+        const sent_t *sp = last_sent(f, &f->fakes[k], HERD__ENVELOPE__BODY_SPAWN);
+        assert_int_equal(sp->run_id, f->run.run_id);
+        users[k] = sp->users;
+        browsers += sp->class_users[0];
+        buyers += sp->class_users[1];
+        rate += sp->rate;
+        assert_float_equal(sp->rate, 5.0 * sp->users / 10, 1e-9);
+    }
+    assert_int_equal(users[0] + users[1] + users[2], 10);
+    for (int k = 0; k < 3; k++)
+        assert_true(users[k] == 3 || users[k] == 4);
+    assert_int_equal(browsers, 8);
+    assert_int_equal(buyers, 2);
+    assert_float_equal(rate, 5.0, 1e-9);
+    assert_non_null(strstr(log_text(), "Ramping to 10 users at a rate of 5.00 per second"));
+}
+
+static void test_spawned_from_all_is_all_users_spawned(void **state)
+{
+    fixture_t *f = *state;
+    f->o.reset_stats = true;
+    f->expect = 2;
+    start(f);
+    say_hello(f, &f->fakes[0]);
+    say_hello(f, &f->fakes[1]);
+    advance(f, TICK_S);
+    say_report(f, &f->fakes[0], 1, 1, 7, 0);   /* counted during the ramp-up */
+    say_spawned(f, &f->fakes[0]);
+    assert_int_equal(registered(f, &f->fakes[0])->state, WORKER_RUNNING);
+    assert_false(f->run.all_spawned_logged);
+    assert_int_equal(stats_total_requests(&f->run.stats), 7);
+
+    /* A Spawned of another run changes nothing. */
+    Herd__Spawned s = HERD__SPAWNED__INIT;
+    s.run_id = f->run.run_id + 1;
+    Herd__Envelope env = HERD__ENVELOPE__INIT;
+    env.body_case = HERD__ENVELOPE__BODY_SPAWNED;
+    env.spawned = &s;
+    deliver(f, &f->fakes[1], &env);
+    assert_int_equal(registered(f, &f->fakes[1])->state, WORKER_SPAWNING);
+
+    say_spawned(f, &f->fakes[1]);
+    assert_true(f->run.all_spawned_logged);
+    const char *log = log_text();
+    assert_non_null(strstr(log, "All users spawned: {\"Browser\": 8, \"Buyer\": 2} (10 total users)"));
+    /* --reset-stats: the ramp-up is gone from the statistics and the worker's totals. */
+    assert_non_null(strstr(log, "Resetting stats"));
+    assert_int_equal(stats_total_requests(&f->run.stats), 0);
+    assert_int_equal(registered(f, &f->fakes[0])->requests, 0);
+}
+
+static void test_workers_that_never_come_fail_the_run(void **state)
+{
+    fixture_t *f = *state;
+    f->expect = 2;
+    f->connect_wait_s = 5;
+    start(f);
+    say_hello(f, &f->fakes[0]);
+    double took = advance_while(f, RUN_WAITING, 30);
+    assert_int_equal(f->run.phase, RUN_DONE);
+    assert_float_equal(took, 5 + TICK_S, 1e-12);   /* more than 5 s */
+    assert_true(f->run.failed);
+    assert_false(f->run.started);
+    assert_string_equal(f->run.err,
+                        "--expect-workers-max-wait: only 1 of 2 worker(s) connected within 5 s");
+    assert_int_equal(count_sent(f, &f->fakes[0], HERD__ENVELOPE__BODY_QUIT), 1);
+    assert_int_equal(exit_code(f), 1);
+}
+
+/* ---- reports ------------------------------------------------------------------------------ */
+
+static void test_reports_merged_once_and_acknowledged(void **state)
+{
+    fixture_t *f = *state;
+    fake_t *a = &f->fakes[0], *b = &f->fakes[1];
+    start_running(f, 2);
+    forget_sent(f);
+
+    say_report(f, a, 1, 1, 10, 0);
+    assert_int_equal(last_sent(f, a, HERD__ENVELOPE__BODY_ACK)->seq, 1);
+    say_report(f, a, 2, 2, 5, 1);
+    assert_int_equal(last_sent(f, a, HERD__ENVELOPE__BODY_ACK)->seq, 2);
+    say_report(f, b, 1, 1, 20, 0);
+    assert_int_equal(last_sent(f, b, HERD__ENVELOPE__BODY_ACK)->seq, 1);
+    assert_int_equal(stats_total_requests(&f->run.stats), 35);
+    assert_int_equal(stats_total_failures(&f->run.stats), 1);
+
+    /* A resend of seq 2 (its Ack was lost): acknowledged again, not counted again. */
+    say_report(f, a, 2, 2, 5, 1);
+    assert_int_equal(count_sent(f, a, HERD__ENVELOPE__BODY_ACK), 3);
+    assert_int_equal(last_sent(f, a, HERD__ENVELOPE__BODY_ACK)->seq, 2);
+    assert_int_equal(stats_total_requests(&f->run.stats), 35);
+
+    /* Seq 4 before 3: not applied; the Ack says what the master has, so the worker resends. */
+    say_report(f, a, 4, 4, 8, 0);
+    assert_int_equal(last_sent(f, a, HERD__ENVELOPE__BODY_ACK)->seq, 2);
+    assert_int_equal(stats_total_requests(&f->run.stats), 35);
+
+    /* The worker merges what is unacknowledged into one report 3..4. */
+    say_report(f, a, 3, 4, 11, 2);
+    assert_int_equal(last_sent(f, a, HERD__ENVELOPE__BODY_ACK)->seq, 4);
+    assert_int_equal(stats_total_requests(&f->run.stats), 46);
+    assert_int_equal(stats_total_failures(&f->run.stats), 3);
+    assert_int_equal(registered(f, a)->requests, 26);
+    assert_int_equal(registered(f, a)->failures, 3);
+    assert_int_equal(registered(f, b)->requests, 20);
+
+    /* A worker that reconnects is welcomed with what was applied, so it resends the rest. */
+    say_hello(f, a);
+    assert_int_equal(last_sent(f, a, HERD__ENVELOPE__BODY_WELCOME)->seq, 4);
+
+    /* Nothing from an unknown worker is counted or answered. */
+    fake_t stranger = {.id = "eeeeeeee-5555-4555-8555-555555555555"};
+    size_t before = f->n_sent;
+    say_report(f, &stranger, 1, 1, 99, 0);
+    assert_int_equal(f->n_sent, before);
+    assert_int_equal(stats_total_requests(&f->run.stats), 46);
+}
+
+/* ---- missing workers ---------------------------------------------------------------------- */
+
+static void test_silent_worker_goes_missing_and_comes_back(void **state)
+{
+    fixture_t *f = *state;
+    fake_t *a = &f->fakes[0], *b = &f->fakes[1], *c = &f->fakes[2];
+    start_running(f, 3);
+    forget_sent(f);
+
+    /* c falls silent: after --heartbeat-liveness seconds it is missing, its users go to a, b. */
+    c->beating = false;
+    advance(f, 3.0);
+    assert_int_equal(registered(f, c)->state, WORKER_RUNNING);   /* 3 s is not more than 3 */
+    assert_int_equal(count_sent(f, NULL, HERD__ENVELOPE__BODY_SPAWN), 0);
+    advance(f, TICK_S);
+    worker_t *wc = registered(f, c);
+    assert_int_equal(wc->state, WORKER_MISSING);
+    assert_int_equal(last_sent(f, a, HERD__ENVELOPE__BODY_SPAWN)->users, 5);
+    assert_int_equal(last_sent(f, b, HERD__ENVELOPE__BODY_SPAWN)->users, 5);
+    assert_int_equal(count_sent(f, c, HERD__ENVELOPE__BODY_SPAWN), 0);
+    assert_non_null(strstr(log_text(), "Worker cccccccc missing: no heartbeat for"));
+    assert_non_null(strstr(log_text(), "users go to the remaining 2 worker(s)"));
+
+    /* It speaks again: a share again, and the others give theirs back. */
+    forget_sent(f);
+    c->beating = true;
+    say_heartbeat(f, c);
+    assert_int_equal(registered(f, c)->state, WORKER_SPAWNING);
+    assert_int_equal(count_sent(f, c, HERD__ENVELOPE__BODY_SPAWN), 1);
+    uint32_t total = 0;
+    for (int k = 0; k < 3; k++) {
+        const sent_t *sp = last_sent(f, &f->fakes[k], HERD__ENVELOPE__BODY_SPAWN);
+        assert_non_null(sp);
+        assert_true(sp->users == 3 || sp->users == 4);
+        total += sp->users;
+    }
+    assert_int_equal(total, 10);
+    assert_non_null(strstr(log_text(), "Worker cccccccc is back after being missing"));
+}
+
+/* ---- stopping ----------------------------------------------------------------------------- */
+
+static void test_run_time_limit_stops_the_active_workers(void **state)
+{
+    fixture_t *f = *state;
+    fake_t *a = &f->fakes[0], *b = &f->fakes[1], *c = &f->fakes[2];
+    f->o.run_time_s = 10;
+    start_running(f, 3);
+    c->beating = false;   /* missing by the time the limit is reached */
+    double took = advance_while(f, RUN_RUNNING, 60);
+    assert_float_equal(took, 10.0, 1e-12);
+    assert_int_equal(f->run.phase, RUN_STOPPING);
+    assert_int_equal(count_sent(f, a, HERD__ENVELOPE__BODY_STOP), 1);
+    assert_int_equal(count_sent(f, b, HERD__ENVELOPE__BODY_STOP), 1);
+    assert_int_equal(count_sent(f, c, HERD__ENVELOPE__BODY_STOP), 0);
+    assert_int_equal(last_sent(f, a, HERD__ENVELOPE__BODY_STOP)->run_id, f->run.run_id);
+    assert_int_equal(registered(f, a)->state, WORKER_STOPPING);
+    assert_non_null(strstr(log_text(), "--run-time limit reached, stopping test"));
+    /* One history row per second of the run, none skipped or doubled. */
+    assert_int_equal(f->n_seconds, 9);
+    for (size_t i = 0; i < f->n_seconds; i++)
+        assert_int_equal(f->seconds[i], (int64_t)WALL0 + 1 + (int64_t)i);
+}
+
+static void test_final_reports_and_stopped_end_the_run(void **state)
+{
+    fixture_t *f = *state;
+    fake_t *a = &f->fakes[0], *b = &f->fakes[1];
+    f->o.run_time_s = 5;
+    start_running(f, 2);
+    say_report(f, a, 1, 1, 10, 0);
+    say_report(f, b, 1, 1, 10, 0);
+    advance_while(f, RUN_RUNNING, 60);
+    assert_int_equal(f->run.phase, RUN_STOPPING);
+    double stop_at = now_of(f);
+
+    /* a: Stopped before its final report arrived; b: the other way round. */
+    say_stopped(f, a, 2);
+    say_report(f, b, 2, 2, 3, 1);
+    advance(f, TICK_S);
+    assert_int_equal(f->run.phase, RUN_STOPPING);
+    say_stopped(f, b, 2);
+    advance(f, TICK_S);
+    assert_int_equal(f->run.phase, RUN_STOPPING);   /* a's seq 2 is still missing */
+    assert_int_equal(count_sent(f, NULL, HERD__ENVELOPE__BODY_QUIT), 0);
+    say_report(f, a, 2, 2, 4, 0);
+    advance(f, TICK_S);
+    assert_int_equal(f->run.phase, RUN_DONE);
+    assert_int_equal(count_sent(f, a, HERD__ENVELOPE__BODY_QUIT), 1);
+    assert_int_equal(count_sent(f, b, HERD__ENVELOPE__BODY_QUIT), 1);
+    assert_int_equal(stats_total_requests(&f->run.stats), 27);
+    assert_int_equal(stats_total_failures(&f->run.stats), 1);
+    /* The run lasted until the stop, not until the last final report. */
+    assert_float_equal(f->run.run_ended - f->run.run_started, 5.0, 1e-12);
+    assert_float_equal(f->run.run_ended, stop_at, 1e-12);
+    assert_int_equal(exit_code(f), 1);   /* a request failed */
+    f->o.exit_code_on_error = 0;
+    assert_int_equal(exit_code(f), 0);
+}
+
+static void test_final_report_timeout_ends_with_a_warning(void **state)
+{
+    fixture_t *f = *state;
+    fake_t *a = &f->fakes[0], *b = &f->fakes[1];
+    f->o.run_time_s = 5;
+    f->o.stop_timeout_s = 2;
+    start_running(f, 2);
+    advance_while(f, RUN_RUNNING, 60);
+    say_stopped(f, a, 0);   /* a has nothing more to report; b never answers */
+    double took = advance_while(f, RUN_STOPPING, 60);
+    /* --stop-timeout plus the grace for final reports. */
+    assert_float_equal(took, 2 + RUN_FINAL_REPORT_GRACE_S, 1e-12);
+    assert_int_equal(f->run.phase, RUN_DONE);
+    const char *log = log_text();
+    assert_non_null(strstr(log, "Worker bbbbbbbb sent no final report within 12 s; its last "
+                                "second may be missing from the summary"));
+    assert_null(strstr(log, "Worker aaaaaaaa sent no final report"));
+    assert_int_equal(count_sent(f, b, HERD__ENVELOPE__BODY_QUIT), 1);
+    assert_false(f->run.failed);
+    assert_int_equal(exit_code(f), 0);
+}
+
+static void test_interrupt_stops_and_a_second_ends_at_once(void **state)
+{
+    fixture_t *f = *state;
+    fake_t *a = &f->fakes[0], *b = &f->fakes[1];
+    start_running(f, 2);
+    advance(f, 3);
+    run_interrupt(&f->run, now_of(f));
+    assert_int_equal(f->run.phase, RUN_STOPPING);
+    assert_int_equal(count_sent(f, a, HERD__ENVELOPE__BODY_STOP), 1);
+    assert_int_equal(count_sent(f, b, HERD__ENVELOPE__BODY_STOP), 1);
+    advance(f, 1);
+    assert_int_equal(f->run.phase, RUN_STOPPING);
+    run_interrupt(&f->run, now_of(f));
+    assert_int_equal(f->run.phase, RUN_DONE);
+    assert_int_equal(count_sent(f, a, HERD__ENVELOPE__BODY_QUIT), 1);
+    assert_int_equal(count_sent(f, b, HERD__ENVELOPE__BODY_QUIT), 1);
+    assert_float_equal(f->run.run_ended - f->run.run_started, 3.0, 1e-12);
+    const char *log = log_text();
+    assert_non_null(strstr(log, "Interrupted: stopping the test"));
+    assert_non_null(strstr(log, "Interrupted again: not waiting for final reports"));
+    assert_int_equal(exit_code(f), 0);
+}
+
+static void test_interrupt_while_waiting_ends_the_run(void **state)
+{
+    fixture_t *f = *state;
+    f->expect = 2;
+    start(f);
+    say_hello(f, &f->fakes[0]);
+    run_interrupt(&f->run, now_of(f));
+    assert_int_equal(f->run.phase, RUN_DONE);
+    assert_false(f->run.started);
+    assert_false(f->run.failed);
+    assert_int_equal(count_sent(f, &f->fakes[0], HERD__ENVELOPE__BODY_QUIT), 1);
+    assert_int_equal(count_sent(f, NULL, HERD__ENVELOPE__BODY_STOP), 0);
+}
+
+static void test_fatal_error_stops_the_run(void **state)
+{
+    fixture_t *f = *state;
+    fake_t *a = &f->fakes[0], *b = &f->fakes[1];
+    start_running(f, 2);
+    say_error(f, b, "Spawn message with 1 class targets", false);   /* a warning only */
+    assert_int_equal(f->run.phase, RUN_RUNNING);
+    assert_false(f->run.failed);
+
+    say_error(f, b, "test.yaml:3:5: setup failed: HTTP 500", true);
+    assert_int_equal(f->run.phase, RUN_STOPPING);
+    assert_true(f->run.failed);
+    assert_string_equal(f->run.err, "worker bbbbbbbb: test.yaml:3:5: setup failed: HTTP 500");
+    assert_int_equal(count_sent(f, a, HERD__ENVELOPE__BODY_STOP), 1);
+    assert_int_equal(count_sent(f, b, HERD__ENVELOPE__BODY_STOP), 1);
+    assert_non_null(strstr(log_text(), "Stopping: the run cannot go on"));
+    say_stopped(f, a, 0);
+    say_stopped(f, b, 0);
+    advance(f, TICK_S);
+    assert_int_equal(f->run.phase, RUN_DONE);
+    assert_int_equal(exit_code(f), 1);
+}
+
+/* The fix: a worker that joins while the run stops has no users in it, and a Stop of a run
+ * it never ran goes unanswered (worker/control.c), so it must not be waited for. */
+static void test_worker_joining_while_stopping_is_not_waited_for(void **state)
+{
+    fixture_t *f = *state;
+    fake_t *a = &f->fakes[0], *b = &f->fakes[1], *late = &f->fakes[3];
+    f->o.run_time_s = 5;
+    f->o.stop_timeout_s = 30;
+    start_running(f, 2);
+    advance_while(f, RUN_RUNNING, 60);
+    assert_int_equal(f->run.phase, RUN_STOPPING);
+    double stop_at = now_of(f);
+
+    forget_sent(f);
+    say_hello(f, late);
+    assert_int_equal(count_sent(f, late, HERD__ENVELOPE__BODY_WELCOME), 1);
+    assert_int_equal(count_sent(f, late, HERD__ENVELOPE__BODY_SPAWN), 0);
+    advance(f, 0.5);
+    say_report(f, a, 1, 1, 6, 0);
+    say_stopped(f, a, 1);
+    say_stopped(f, b, 0);
+    advance(f, TICK_S);
+    assert_int_equal(f->run.phase, RUN_DONE);
+    assert_true(now_of(f) - stop_at < 1.0);   /* not --stop-timeout + grace = 40 s */
+    assert_int_equal(count_sent(f, late, HERD__ENVELOPE__BODY_QUIT), 1);
+    assert_int_equal(stats_total_requests(&f->run.stats), 6);
+    assert_null(strstr(log_text(), "sent no final report"));
+}
+
+/* A worker of the run that reconnects (Hello) or comes back from missing while the run
+ * stops is asked for its final report, and the run waits for it. */
+static void test_worker_of_the_run_returning_while_stopping_is_asked_to_stop(void **state)
+{
+    fixture_t *f = *state;
+    fake_t *a = &f->fakes[0], *b = &f->fakes[1], *c = &f->fakes[2];
+    f->o.run_time_s = 10;
+    start_running(f, 3);
+    advance(f, 5);
+    c->beating = false;   /* missing before the stop */
+    advance_while(f, RUN_RUNNING, 60);
+    assert_int_equal(f->run.phase, RUN_STOPPING);
+    assert_int_equal(registered(f, c)->state, WORKER_MISSING);
+    assert_int_equal(count_sent(f, c, HERD__ENVELOPE__BODY_STOP), 0);
+
+    /* b lost the master and says Hello again; c speaks after being missing. */
+    forget_sent(f);
+    say_hello(f, b);
+    assert_int_equal(count_sent(f, b, HERD__ENVELOPE__BODY_WELCOME), 1);
+    assert_int_equal(count_sent(f, b, HERD__ENVELOPE__BODY_STOP), 1);
+    c->beating = true;
+    say_heartbeat(f, c);
+    assert_int_equal(count_sent(f, c, HERD__ENVELOPE__BODY_STOP), 1);
+    assert_int_equal(count_sent(f, NULL, HERD__ENVELOPE__BODY_SPAWN), 0);
+
+    say_stopped(f, a, 0);
+    advance(f, 1);
+    assert_int_equal(f->run.phase, RUN_STOPPING);   /* b and c still owe their final reports */
+    say_report(f, b, 1, 1, 4, 0);
+    say_stopped(f, b, 1);
+    advance(f, 1);
+    assert_int_equal(f->run.phase, RUN_STOPPING);
+    say_report(f, c, 1, 1, 9, 0);
+    say_stopped(f, c, 1);
+    advance(f, TICK_S);
+    assert_int_equal(f->run.phase, RUN_DONE);
+    assert_int_equal(stats_total_requests(&f->run.stats), 13);
+    assert_null(strstr(log_text(), "sent no final report"));
+}
+
+/* ---- stages ------------------------------------------------------------------------------- */
+
+static void test_stages_change_the_shares_then_stop(void **state)
+{
+    fixture_t *f = *state;
+    fake_t *a = &f->fakes[0], *b = &f->fakes[1];
+    f->stages[0] = (stage_t){.duration_s = 3, .users = 4, .spawn_rate = 2};
+    f->stages[1] = (stage_t){.duration_s = 2, .users = 10, .spawn_rate = -1};
+    f->n_stages = 2;
+    start_running(f, 2);
+    assert_int_equal(last_sent(f, a, HERD__ENVELOPE__BODY_SPAWN)->users, 2);
+    assert_int_equal(last_sent(f, b, HERD__ENVELOPE__BODY_SPAWN)->users, 2);
+    assert_float_equal(last_sent(f, a, HERD__ENVELOPE__BODY_SPAWN)->rate, 1.0, 1e-9);
+    forget_sent(f);
+    advance(f, 3 - TICK_S);
+    assert_int_equal(count_sent(f, NULL, HERD__ENVELOPE__BODY_SPAWN), 0);
+    advance(f, TICK_S);
+    /* Stage 2: 10 users at -r (5/s). */
+    assert_int_equal(last_sent(f, a, HERD__ENVELOPE__BODY_SPAWN)->users, 5);
+    assert_int_equal(last_sent(f, b, HERD__ENVELOPE__BODY_SPAWN)->users, 5);
+    assert_float_equal(last_sent(f, a, HERD__ENVELOPE__BODY_SPAWN)->rate, 2.5, 1e-9);
+    double took = advance_while(f, RUN_RUNNING, 60);
+    assert_float_equal(took, 2.0, 1e-12);
+    assert_int_equal(f->run.phase, RUN_STOPPING);
+    assert_non_null(strstr(log_text(), "The last stage is over, stopping test"));
+}
+
+int main(void)
+{
+    int fd = mkstemp(log_path);
+    if (fd < 0)
+        return 1;
+    close(fd);
+    char err[256];
+    if (log_setup("master", LOG_INFO, log_path, err, sizeof err) < 0)
+        return 1;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_hello_registers_and_welcomes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_expected_workers_start_the_run_with_shares, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_spawned_from_all_is_all_users_spawned, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_workers_that_never_come_fail_the_run, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_reports_merged_once_and_acknowledged, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_silent_worker_goes_missing_and_comes_back, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_run_time_limit_stops_the_active_workers, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_final_reports_and_stopped_end_the_run, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_final_report_timeout_ends_with_a_warning, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_interrupt_stops_and_a_second_ends_at_once, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_interrupt_while_waiting_ends_the_run, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_fatal_error_stops_the_run, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_worker_joining_while_stopping_is_not_waited_for,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_worker_of_the_run_returning_while_stopping_is_asked_to_stop, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stages_change_the_shares_then_stop, setup,
+                                        teardown),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    log_close();
+    unlink(log_path);
+    return rc;
+}
