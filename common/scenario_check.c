@@ -68,17 +68,6 @@ int sc_fail_within(loader_t *L, const ynode_t *n, size_t off, const char *fmt, .
 
 int sc_oom(loader_t *L, const ynode_t *n) { return sc_fail(L, n, "out of memory"); }
 
-const char *sc_show_text(const char *s, char *buf, size_t cap)
-{
-    size_t i = 0, max = cap - 4;
-    for (; s[i] && i < max; i++)
-        buf[i] = ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ? '?' : s[i];
-    if (s[i])
-        memcpy(buf + i, "...", 3), i += 3;
-    buf[i] = '\0';
-    return buf;
-}
-
 /* ---- key checks with suggestions -------------------------------------------------------- */
 
 static bool in_list(const char *s, const char *const *list)

@@ -67,8 +67,7 @@ int sc_fail_within(loader_t *L, const ynode_t *n, size_t off, const char *fmt, .
 int sc_oom(loader_t *L, const ynode_t *n);
 
 /* Text from the file quoted in a message: at most 68 characters, control characters as '?'. */
-const char *sc_show_text(const char *s, char *buf, size_t cap);
-#define SC_SHOW(s) sc_show_text((s), (char[72]){0}, 72)
+#define SC_SHOW(s) ytree_show_text((s), (char[72]){0}, 72)
 
 /* ---- scenario_check.c: keys and typed values -------------------------------------------- */
 

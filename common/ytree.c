@@ -36,8 +36,7 @@ static int fail(ytree_error_t *err, ytree_errcode_t code, int line, int col, con
     return -1;
 }
 
-/* Text from the file quoted in a message: short, printable. */
-static const char *show_text(const char *s, char *buf, size_t cap)
+const char *ytree_show_text(const char *s, char *buf, size_t cap)
 {
     size_t i = 0, max = cap - 4;
     for (; s[i] && i < max; i++)
@@ -47,7 +46,7 @@ static const char *show_text(const char *s, char *buf, size_t cap)
     buf[i] = '\0';
     return buf;
 }
-#define SHOW(s) show_text((s), (char[72]){0}, 72)
+#define SHOW(s) ytree_show_text((s), (char[72]){0}, 72)
 
 /* ---- nodes ------------------------------------------------------------------------------ */
 

@@ -96,4 +96,8 @@ const char *ytree_describe(const ynode_t *n);
 void ytree_scalar_pos(const char *text, size_t len, const ynode_t *n, size_t off, int *line,
                       int *col);
 
+/* Text from the file quoted in a message: at most cap - 1 bytes, control characters as '?',
+ * "..." when cut. Returns buf. */
+const char *ytree_show_text(const char *s, char *buf, size_t cap);
+
 #endif

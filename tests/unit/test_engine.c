@@ -31,6 +31,7 @@
 #include "../../common/scenario.h"
 #include "../../common/stats.h"
 #include "../../worker/engine.h"
+#include "scenario_fixture.h"
 #include "../../worker/setup.h"
 
 /* ---- the target server ------------------------------------------------------------------ */
@@ -278,17 +279,6 @@ static int server_stop(void **state)
 }
 
 /* ---- helpers ---------------------------------------------------------------------------- */
-
-static scenario_t *load(const char *yaml)
-{
-    scenario_t *sc = NULL;
-    char err[512] = "";
-    int rc = scenario_load_text(yaml, strlen(yaml), "test.yaml", &sc, err, sizeof err);
-    if (rc != 0)
-        print_error("scenario: %s\n", err);
-    assert_int_equal(rc, 0);
-    return sc;
-}
 
 static void sleep_ms(long ms)
 {

@@ -29,6 +29,7 @@
 #include "../../worker/http1.h"
 #include "../../worker/loop.h"
 #include "../../worker/transport.h"
+#include "scenario_fixture.h"
 
 /* ---- the scripted server ---------------------------------------------------------------- */
 
@@ -493,17 +494,6 @@ static void client_step(client_t *c, loop_t *l, const step_t *st, outcome_t *o)
     for (int i = 0; i < 300 && o->calls == 0; i++)
         loop_run_once(l, 10);
     assert_int_equal(o->calls, 1);
-}
-
-static scenario_t *load(const char *yaml)
-{
-    scenario_t *sc = NULL;
-    char err[512] = "";
-    int rc = scenario_load_text(yaml, strlen(yaml), "test.yaml", &sc, err, sizeof err);
-    if (rc != 0)
-        print_error("scenario: %s\n", err);
-    assert_int_equal(rc, 0);
-    return sc;
 }
 
 typedef struct rig {
