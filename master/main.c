@@ -83,7 +83,7 @@ int main(int argc, char **argv)
     else
         log_info("Starting herd-master: %s", o.file);
     err[0] = '\0';
-    int rc = master_run(&o, sc, text, len, &interrupted, err, sizeof err);
+    int rc = master_run(&o, sc, text, &interrupted, err, sizeof err);
     if (rc != 0 && err[0])
         fprintf(stderr, "herd-master: %s\n", err);
     scenario_free(sc);

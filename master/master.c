@@ -219,10 +219,8 @@ static void master_close(master_t *m)
 }
 
 int master_run(const master_options_t *o, scenario_t *sc, const char *scenario_text,
-               size_t scenario_len, volatile sig_atomic_t *interrupted, char *err,
-               size_t errlen)
+               volatile sig_atomic_t *interrupted, char *err, size_t errlen)
 {
-    (void)scenario_len;
     master_t m;
     int rc = master_open(&m, o, sc, scenario_text, err, errlen);
     if (rc != 0)

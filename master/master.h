@@ -12,11 +12,10 @@
 #include "../common/scenario.h"
 #include "options.h"
 
-/* Run the whole job described by the options and the loaded scenario. `scenario_text` is
- * shipped to workers (scenario_len is not needed: it is a C string). Returns the process exit code; err gets a one-line reason for
- * errors that prevented a run (exit 1). */
+/* Run the whole job described by the options and the loaded scenario. `scenario_text` (a
+ * C string) is shipped to workers. Returns the process exit code; err gets a one-line reason
+ * for errors that prevented a run (exit 1). */
 int master_run(const master_options_t *o, scenario_t *sc, const char *scenario_text,
-               size_t scenario_len, volatile sig_atomic_t *interrupted, char *err,
-               size_t errlen);
+               volatile sig_atomic_t *interrupted, char *err, size_t errlen);
 
 #endif

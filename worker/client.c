@@ -11,29 +11,22 @@ static void on_hop_done(void *owner, const hop_result_t *res);
 
 int client_init(client_t *c, const client_config_t *cfg, char *err, size_t errlen)
 {
+    (void)err;
+    (void)errlen;
     memset(c, 0, sizeof *c);
     c->cfg = *cfg;
     request_init(&c->req);
     buf_init(&c->url[0]);
     buf_init(&c->url[1]);
-    const transports_t *ts = cfg->transports;
-    for (size_t i = 0; i < ts->n; i++) {
-        c->conns[i] = ts->list[i]->ops->conn_new(ts->list[i], cfg->host_slot, on_hop_done, c);
-        if (!c->conns[i]) {
-            client_free(c);
-            snprintf(err, errlen, "out of memory");
-            return -1;
-        }
-        c->n_conns++;
-    }
     return 0;
 }
 
 void client_free(client_t *c)
 {
-    for (size_t i = 0; i < c->n_conns; i++)
-        c->conns[i]->t->ops->conn_free(c->conns[i]);
-    c->n_conns = 0;
+    for (size_t i = 0; i < TRANSPORTS_MAX; i++)
+        if (c->conns[i])
+            c->conns[i]->t->ops->conn_free(c->conns[i]);
+    memset(c->conns, 0, sizeof c->conns);
     c->st = NULL;
     request_free(&c->req);
     buf_free(&c->url[0]);
@@ -49,7 +42,16 @@ bool client_may_resend(const client_t *c, const step_t *st, const hop_result_t *
 /* Offer the current hop to the transports in order, from `from`. */
 static transport_rc_t start_hop(client_t *c, size_t from, hop_result_t *res)
 {
-    for (size_t i = from; i < c->n_conns; i++) {
+    const transports_t *ts = c->cfg.transports;
+    for (size_t i = from; i < ts->n; i++) {
+        if (!c->conns[i]) { /* made on first use: most users never need libcurl */
+            transport_t *t = ts->list[i];
+            c->conns[i] = t->ops->conn_new(t, c->cfg.host_slot, on_hop_done, c);
+            if (!c->conns[i]) {
+                *res = (hop_result_t){ .rc = CURLE_OUT_OF_MEMORY };
+                return TRANSPORT_DONE;
+            }
+        }
         transport_rc_t rc = c->conns[i]->t->ops->start(c->conns[i], &c->req, c->st, &c->hop, res);
         if (rc != TRANSPORT_DECLINED) {
             c->via = i;
@@ -65,12 +67,13 @@ static void finish(client_t *c, const hop_result_t *hr, CURLcode rc, client_resu
 {
     const step_t *st = c->st;
     c->st = NULL;
-    int ok = request_check(&c->req, st, hr->status, rc, c->cfg.vars, c->cfg.globals, c->msg,
-                           sizeof c->msg);
+    char *msg = c->cfg.transports->failure;
+    int ok = request_check(&c->req, st, hr->status, rc, c->cfg.vars, c->cfg.globals, msg,
+                           sizeof c->cfg.transports->failure);
     *out = (client_result_t){
         .us = c->us + hr->us,
         .bytes = hr->bytes,
-        .failure = ok < 0 ? c->msg : NULL,
+        .failure = ok < 0 ? msg : NULL,
     };
 }
 
@@ -133,9 +136,10 @@ static void on_hop_done(void *owner, const hop_result_t *res)
 client_rc_t client_send(client_t *c, const step_t *st, const tmpl_env_t *env,
                         client_result_t *res)
 {
-    if (request_render(&c->req, st, c->cfg.host, env, c->msg, sizeof c->msg) < 0) {
+    char *msg = c->cfg.transports->failure;
+    if (request_render(&c->req, st, c->cfg.host, env, msg, sizeof c->cfg.transports->failure) < 0) {
         /* Nothing was sent: a request and a failure, 0 ms, on the step's row. */
-        *res = (client_result_t){ .failure = c->msg };
+        *res = (client_result_t){ .failure = msg };
         return CLIENT_DONE;
     }
     const loop_t *l = c->cfg.transports->list[0]->loop;

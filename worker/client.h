@@ -17,7 +17,7 @@
  *   - Time: the sum of the hops' times; bytes: the final response's body.
  *
  * Ownership: a client_t is embedded in its user; it owns its request buffers and its conns
- * (one per transport, made at client_init). It borrows the transports, the variable slots
+ * (one per transport, made when a hop first goes to that transport). It borrows the transports, the variable slots
  * (vars, globals) and the owner. Thread: the loop's.
  */
 #ifndef HERD_CLIENT_H
@@ -38,7 +38,8 @@
 typedef struct client_result {
     uint64_t us;              /* response time over every hop; 0 when nothing was sent */
     uint64_t bytes;           /* body bytes of the final response */
-    const char *failure;      /* NULL: passed; else the message (valid until the next send) */
+    const char *failure;      /* NULL: passed; else the message, in the thread's
+                                 transports_t.failure: read it before the loop runs again */
 } client_result_t;
 
 /* A request finished later, from the loop. The client may be sent again or freed from
@@ -58,8 +59,7 @@ typedef struct client_config {
 typedef struct client {
     client_config_t cfg;
     request_t req;            /* the rendered request and its response */
-    tconn_t *conns[TRANSPORTS_MAX]; /* one per transport, same order; owned */
-    size_t n_conns;
+    tconn_t *conns[TRANSPORTS_MAX]; /* per transport, same order, made on first use; owned */
     /* the request in flight */
     const step_t *st;         /* NULL: idle */
     size_t via;               /* the transport carrying the current hop */
@@ -69,7 +69,6 @@ typedef struct client {
     uint32_t redirects;       /* followed for the current request */
     bool resent;              /* the current request was sent again once */
     uint64_t us;              /* time of the hops before the current one */
-    char msg[512];            /* the failure message of the last result */
 } client_t;
 
 typedef enum client_rc {
@@ -78,7 +77,7 @@ typedef enum client_rc {
                                  the result is in *res and done is not called */
 } client_rc_t;
 
-/* -1 with a message when out of memory. */
+/* Nothing is allocated yet (0); the signature leaves room for a client that must. */
 int client_init(client_t *c, const client_config_t *cfg, char *err, size_t errlen);
 /* A request in flight is dropped, never reported. */
 void client_free(client_t *c);

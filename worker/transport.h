@@ -99,6 +99,8 @@ struct tconn {
 typedef struct transports {
     transport_t *list[TRANSPORTS_MAX];
     size_t n;
+    char failure[512];        /* the failure message of the request that just ended on this
+                                 thread (client.h): one buffer per thread, not per user */
 } transports_t;
 
 /* Create the transports for a loop. hosts[i] is the base URL of host slot i (a user class,
