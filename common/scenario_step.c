@@ -302,6 +302,9 @@ static int compile_saves(loader_t *L, const ynode_t *n, step_t *st, bool setup)
     return 0;
 }
 
+/* Bytes no request line may carry (the worker refuses them in a rendered URL too). */
+static bool url_byte_unsendable(unsigned char ch) { return ch <= 0x20 || ch == 0x7f; }
+
 static int add_row(loader_t *L, const ynode_t *at, http_method_t m, const char *name,
                    uint32_t *row)
 {
@@ -385,6 +388,11 @@ static int compile_step(loader_t *L, const ynode_t *n, step_t *st,
                        ytree_describe(mval));
     if (sc_step_url(L, mval, mkey->str, &st->url_absolute) || sc_compile_tmpl(L, mval, &st->url))
         return -1;
+    size_t bad;
+    if (tmpl_text_find(st->url, url_byte_unsendable, &bad))
+        return sc_fail_within(L, mval, bad, "a URL cannot contain %s",
+                              mval->str[bad] == ' ' ? "a space (write it as %20)"
+                                                    : "a control character (URL-encode it)");
 
     const ynode_t *name = ytree_get(n, "name");
     if (name) {

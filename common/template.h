@@ -68,6 +68,9 @@ bool tmpl_is_literal(const tmpl_t *t);
 const char *tmpl_literal(const tmpl_t *t, size_t *len);
 /* True when the whole template is exactly one {{ expr }} with no text around it. */
 bool tmpl_is_single_expr(const tmpl_t *t);
+/* The first byte of the template's literal text (outside {{ }}) for which match is true:
+ * true with its offset in the source, or false when there is none. */
+bool tmpl_text_find(const tmpl_t *t, bool (*match)(unsigned char ch), size_t *offset);
 
 /* Append the rendering to out. On a runtime error (pick() on an empty list, a string that is
  * not a number in arithmetic, a variable not saved yet...) returns -1 with a one-line

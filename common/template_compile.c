@@ -16,6 +16,9 @@
  * - env(NAME): a bare identifier is the name itself (not a variable); any other argument must
  *   evaluate to a string.
  * - Literal text cannot contain "{{" except as {{ "{{" }}.
+ * - What does not depend on the request is evaluated here (check_constants): constant
+ *   arithmetic becomes a number, and constant arguments a function can never accept are a
+ *   load error.
  *
  * What must stay true: everything tmpl_compile allocates belongs to the returned tmpl_t (or is
  * freed before an error return); the result is never written again (template_internal.h).
@@ -64,6 +67,9 @@ typedef struct compiler {
     void *rctx;
     tmpl_t *t;                  /* being built */
     size_t cap_segs, cap_nodes, cap_args, cap_code;
+    uint32_t *node_off;         /* per node: where its expression starts in src, for load-time
+                                   errors; owned, freed when compiling ends */
+    size_t cap_node_off;
     buf_t pool;
     tmpl_error_t *err;
     size_t open_off;            /* offset of the "{{" being parsed */
@@ -229,11 +235,14 @@ static const char *tok_desc(compiler_t *c, char *buf, size_t n)
     return buf;
 }
 
-static int add_node(compiler_t *c, node_t n, uint32_t *idx)
+/* Add node n, whose expression starts at src offset off. */
+static int add_node(compiler_t *c, node_t n, size_t off, uint32_t *idx)
 {
-    if (VEC_RESERVE(c->t->nodes, c->cap_nodes, c->t->nnodes + 1) < 0)
+    if (VEC_RESERVE(c->t->nodes, c->cap_nodes, c->t->nnodes + 1) < 0 ||
+        VEC_RESERVE(c->node_off, c->cap_node_off, c->t->nnodes + 1) < 0)
         return oom(c);
     *idx = (uint32_t)c->t->nnodes;
+    c->node_off[*idx] = (uint32_t)off;
     c->t->nodes[c->t->nnodes++] = n;
     return 0;
 }
@@ -317,7 +326,7 @@ static int parse_call(compiler_t *c, size_t name_off, size_t name_len, uint32_t 
                 if (pool_add(c, c->src + c->tok_off, c->tok_len, &n.a) < 0)
                     return -1;
                 n.b = (uint32_t)c->tok_len;
-                if (add_node(c, n, &args[argc]) < 0 || lex(c) < 0)
+                if (add_node(c, n, c->tok_off, &args[argc]) < 0 || lex(c) < 0)
                     return -1;
             } else if (parse_expr(c, &args[argc]) < 0) {
                 return -1;
@@ -345,7 +354,7 @@ static int parse_call(compiler_t *c, size_t name_off, size_t name_len, uint32_t 
     if (argc)
         memcpy(c->t->args + c->t->nargs, args, (size_t)argc * sizeof(uint32_t));
     c->t->nargs += (size_t)argc;
-    if (add_node(c, n, out) < 0)
+    if (add_node(c, n, name_off, out) < 0)
         return -1;
     return lex(c); /* past ')' */
 }
@@ -360,7 +369,7 @@ static int parse_ident(compiler_t *c, uint32_t *out)
     for (int b = 0; b < B_COUNT; b++) {
         if (strlen(builtin_names[b]) == len && memcmp(builtin_names[b], name, len) == 0) {
             node_t n = {.kind = N_BUILTIN, .sub = (uint8_t)b};
-            if (add_node(c, n, out) < 0)
+            if (add_node(c, n, off, out) < 0)
                 return -1;
             return lex(c);
         }
@@ -375,7 +384,7 @@ static int parse_ident(compiler_t *c, uint32_t *out)
                      "define it", (int)len, name);
     }
     node_t n = {.kind = N_VAR, .sub = (uint8_t)scope, .b = (uint32_t)len, .c = slot};
-    if (pool_add(c, name, len, &n.a) < 0 || add_node(c, n, out) < 0)
+    if (pool_add(c, name, len, &n.a) < 0 || add_node(c, n, off, out) < 0)
         return -1;
     return lex(c);
 }
@@ -390,6 +399,7 @@ static int parse_unary(compiler_t *c, uint32_t *out)
     case T_MINUS:
     case T_PLUS: {
         bool neg = c->tok == T_MINUS;
+        size_t sign_off = c->tok_off;
         uint32_t operand;
         if (lex(c) < 0 || parse_unary(c, &operand) < 0)
             return -1;
@@ -400,18 +410,18 @@ static int parse_unary(compiler_t *c, uint32_t *out)
             *out = operand;
         } else {
             node_t n = {.kind = N_NEG, .a = operand};
-            rc = add_node(c, n, out);
+            rc = add_node(c, n, sign_off, out);
         }
         break;
     }
     case T_NUM: {
         node_t n = {.kind = N_NUM, .num = c->tok_num};
-        rc = add_node(c, n, out) < 0 || lex(c) < 0 ? -1 : 0;
+        rc = add_node(c, n, c->tok_off, out) < 0 || lex(c) < 0 ? -1 : 0;
         break;
     }
     case T_STR: {
         node_t n = {.kind = N_STR, .a = c->str_off, .b = c->str_len};
-        rc = add_node(c, n, out) < 0 || lex(c) < 0 ? -1 : 0;
+        rc = add_node(c, n, c->tok_off, out) < 0 || lex(c) < 0 ? -1 : 0;
         break;
     }
     case T_IDENT:
@@ -455,7 +465,7 @@ static int parse_binary(compiler_t *c, uint32_t *out, int level)
         if (lex(c) < 0 || (level == 0 ? parse_binary(c, &rhs, 1) : parse_unary(c, &rhs)) < 0)
             return -1;
         node_t n = {.kind = N_BIN, .sub = (uint8_t)op, .a = lhs, .b = rhs};
-        if (add_node(c, n, &lhs) < 0)
+        if (add_node(c, n, c->node_off[lhs], &lhs) < 0)
             return -1;
     }
     *out = lhs;
@@ -551,6 +561,8 @@ static int compile_all(compiler_t *c)
         if (!open)
             break;
         c->open_off = p;
+        if (!memmem(c->src + p + 2, c->len - p - 2, "}}", 2)) /* before its names: "{{ foo" */
+            return cfail(c, p, "unclosed '{{': no matching '}}'");
         c->pos = p + 2;
         c->depth = 0;
         if (lex(c) < 0)
@@ -571,6 +583,67 @@ static int compile_all(compiler_t *c)
             return -1;
         i = c->pos;
     }
+    return 0;
+}
+
+/* ---- constants: evaluated at load -------------------------------------------------------
+ *
+ * Whatever does not depend on the request is evaluated once here, so a template that can
+ * never render is a load error with its position, not a failure on every request:
+ * arithmetic over constants is folded into a number ("{{ 1/0 }}", "{{ 'a' * 2 }}" fail
+ * here), and a call whose arguments are all constants is tried once for the errors those
+ * arguments alone cause (random_int(5, 1), random_string(-1), random_float(1, 2, 99),
+ * pick('x'), env('')). Its value is not kept: it is random (or, for env(), the worker's).
+ * choice() is not tried as a whole (it picks); each of its arguments is.
+ */
+
+/* Check node idx and what is under it. Returns 1 when its value is a constant (a number or
+ * a string, the same on every render), 0 when it is not, -1 with the error set. */
+static int check_constants(compiler_t *c, uint32_t idx)
+{
+    node_t *n = &c->t->nodes[idx];
+    char msg[sizeof c->err->message];
+    bool all_const = true;
+    switch (n->kind) {
+    case N_NUM:
+    case N_STR:
+        return 1;
+    case N_ARITH:
+        for (uint32_t i = 0; i < n->b; i++) {
+            const arith_t *op = &c->t->code[n->a + i];
+            int k = op->op == A_NODE ? check_constants(c, op->node) : 1;
+            if (k < 0)
+                return -1;
+            all_const = all_const && k == 1;
+        }
+        if (!all_const)
+            return 0;
+        double v;
+        if (tmpl_eval_constant(c->t, idx, &v, msg, sizeof msg) < 0)
+            return cfail(c, c->node_off[idx], "%s", msg);
+        *n = (node_t){.kind = N_NUM, .num = v}; /* folded: its program is no longer run */
+        return 1;
+    case N_CALL:
+        for (uint32_t i = 0; i < n->b; i++) {
+            int k = check_constants(c, c->t->args[n->a + i]);
+            if (k < 0)
+                return -1;
+            all_const = all_const && k == 1;
+        }
+        if (all_const && n->sub != FN_CHOICE &&
+            tmpl_eval_constant(c->t, idx, NULL, msg, sizeof msg) < 0)
+            return cfail(c, c->node_off[idx], "%s", msg);
+        return 0;
+    default: /* variables and built-ins: known only when a request is rendered */
+        return 0;
+    }
+}
+
+static int check_all_constants(compiler_t *c)
+{
+    for (size_t i = 0; i < c->t->nsegs; i++)
+        if (c->t->segs[i].is_expr && check_constants(c, c->t->segs[i].root) < 0)
+            return -1;
     return 0;
 }
 
@@ -606,11 +679,18 @@ int tmpl_compile(const char *src, size_t len, tmpl_resolve_fn resolve, void *ctx
     c.t->src_len = len;
     if (compile_all(&c) < 0) {
         buf_free(&c.pool);
+        free(c.node_off);
         tmpl_free(c.t);
         return -1;
     }
     c.t->pool = c.pool.data; /* ownership moves to the template */
     c.t->pool_len = c.pool.len;
+    int rc = check_all_constants(&c); /* after the move: evaluating reads the pool */
+    free(c.node_off);
+    if (rc < 0) {
+        tmpl_free(c.t);
+        return -1;
+    }
     *out = c.t;
     return 0;
 }
@@ -631,3 +711,17 @@ const char *tmpl_literal(const tmpl_t *t, size_t *len)
 }
 
 bool tmpl_is_single_expr(const tmpl_t *t) { return t->nsegs == 1 && t->segs[0].is_expr; }
+
+bool tmpl_text_find(const tmpl_t *t, bool (*match)(unsigned char ch), size_t *offset)
+{
+    for (size_t i = 0; i < t->nsegs; i++) {
+        const seg_t *s = &t->segs[i];
+        for (uint32_t k = 0; !s->is_expr && k < s->len; k++) {
+            if (match((unsigned char)t->src[s->off + k])) {
+                *offset = s->off + k;
+                return true;
+            }
+        }
+    }
+    return false;
+}

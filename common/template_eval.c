@@ -422,6 +422,25 @@ static int json_escape_in_place(buf_t *b, size_t start)
     return 0;
 }
 
+#define ENV_NAME_MAX 256
+
+/* The NAME of env(NAME), into name (ENV_NAME_MAX bytes). */
+static int env_name(rctx_t *r, uint32_t arg, char *name)
+{
+    val_t nv;
+    const char *s;
+    size_t len;
+    if (eval(r, arg, &nv) < 0)
+        return -1;
+    if (!as_text(&nv, &s, &len))
+        return rfail(r, "env() needs the name of an environment variable");
+    if (len == 0 || len >= ENV_NAME_MAX || memchr(s, '\0', len))
+        return rfail(r, "env() got a bad variable name " QFMT, QARG(s, len));
+    memcpy(name, s, len);
+    name[len] = '\0';
+    return 0;
+}
+
 static int eval_call(rctx_t *r, const node_t *n, val_t *v)
 {
     const uint32_t *args = n->b ? r->t->args + n->a : NULL;
@@ -501,18 +520,9 @@ static int eval_call(rctx_t *r, const node_t *n, val_t *v)
         return 0;
     }
     case FN_ENV: {
-        val_t nv;
-        const char *s;
-        size_t len;
-        char name[256];
-        if (eval(r, args[0], &nv) < 0)
+        char name[ENV_NAME_MAX];
+        if (env_name(r, args[0], name) < 0)
             return -1;
-        if (!as_text(&nv, &s, &len))
-            return rfail(r, "env() needs the name of an environment variable");
-        if (len == 0 || len >= sizeof name || memchr(s, '\0', len))
-            return rfail(r, "env() got a bad variable name " QFMT, QARG(s, len));
-        memcpy(name, s, len);
-        name[len] = '\0';
         const char *value = getenv(name);
         if (!value)
             return rfail(r, "environment variable '%s' is not set", name);
@@ -733,6 +743,38 @@ static void rctx_init(rctx_t *r, const tmpl_t *t, const tmpl_env_t *env, char *e
     }
     if (*r->rng == 0)
         *r->rng = RNG_ZERO_REPLACEMENT;
+}
+
+int tmpl_eval_constant(const tmpl_t *t, uint32_t idx, double *num, char *err, size_t errlen)
+{
+    uint64_t own_rng = RNG_ZERO_REPLACEMENT; /* no draw touches a caller's generator */
+    const tmpl_env_t no_env = {.rng = &own_rng}; /* constants read no variable */
+    rctx_t r;
+    rctx_init(&r, t, &no_env, err, errlen);
+    const node_t *n = &t->nodes[idx];
+    if (n->kind == N_ARITH) {
+        double v;
+        if (run_arith(&r, n, &v) < 0)
+            return -1;
+        if (num)
+            *num = v;
+        return 0;
+    }
+    if (n->kind != N_CALL)
+        return 0;
+    strgen_t g;
+    char name[ENV_NAME_MAX];
+    val_t v;
+    switch (n->sub) {
+    case FN_UUID:
+    case FN_RANDOM_STRING:
+        return strgen_prepare(&r, n, &g); /* the length limit nested in another expression
+                                             depends on where it is: left to the render */
+    case FN_ENV:
+        return env_name(&r, t->args[n->a], name);
+    default:
+        return eval_call(&r, n, &v);
+    }
 }
 
 /* Drop whatever a failed call appended: the caller's buffer is as it was. */

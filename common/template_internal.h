@@ -12,7 +12,8 @@
  *   does not re-check them.
  * - After compilation no N_NEG or N_BIN node is reachable from a segment root: every
  *   arithmetic subtree has been flattened into one N_ARITH program whose stack never holds
- *   more than TMPL_ARITH_STACK values.
+ *   more than TMPL_ARITH_STACK values; one over constants only has been folded into an
+ *   N_NUM (its program stays in code[], unused).
  */
 #ifndef HERD_TEMPLATE_INTERNAL_H
 #define HERD_TEMPLATE_INTERNAL_H
@@ -87,6 +88,15 @@ struct tmpl {
     char *pool;     /* owned: decoded string constants and variable names, each NUL-ended */
     size_t pool_len;
 };
+
+/* ---- load-time evaluation (template_eval.c, for the compiler) -------------------------- */
+
+/* Evaluate node idx of t, whose operands are all constants (numbers and strings), as a
+ * render would: an N_ARITH gives its value in *num; an N_CALL is tried once for the errors
+ * its arguments alone cause (its value, random or the worker's environment, is dropped; no
+ * environment variable is read). Draws come from a generator of its own. 0, or -1 with the
+ * message in err. The compiler calls it once the pool is in place. */
+int tmpl_eval_constant(const tmpl_t *t, uint32_t idx, double *num, char *err, size_t errlen);
 
 /* ---- messages ------------------------------------------------------------------------- */
 

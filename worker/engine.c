@@ -41,6 +41,12 @@
 
 typedef enum phase { PHASE_ON_START, PHASE_TASK, PHASE_ON_STOP } phase_t;
 
+/* A task that fails before sending anything (a template error) costs microseconds: without
+ * a pause its user would count millions of failures a second on a core of its own. It waits
+ * at least this back-off before its next task, besides its class's wait. */
+#define FAIL_BACKOFF_MIN_S 0.001
+#define FAIL_BACKOFF_MAX_S 1.0
+
 typedef struct user {
     struct engine *e;
     size_t slot;           /* index in engine.users */
@@ -58,7 +64,10 @@ typedef struct user {
     bool in_flight;        /* a request is with the client */
     bool waiting;          /* between tasks: `wake` is the wait */
     bool stopping;         /* no new task; on_stop next, aborted at `deadline` */
-    bool did_io;           /* the current task sent a request (else yield before the next) */
+    bool did_io;           /* the current task sent a request */
+    bool failed_unsent;    /* the current task failed before sending anything */
+    double unsent_backoff_s; /* pause after such a task: doubles while its tasks keep failing
+                              that way (FAIL_BACKOFF_MIN_S..MAX_S), 0 after one sends */
     json_t **vars;         /* uc->n_vars slots; owned references */
     loop_timer_t wake;     /* a wait between tasks, a sleep step */
     loop_timer_t deadline; /* the stop timeout */
@@ -255,6 +264,7 @@ static bool user_start_task(engine_t *e, user_t *u)
         u->next_intended = 0;
     }
     u->did_io = false;
+    u->failed_unsent = false;
     user_begin(u, PHASE_TASK, u->uc->tasks[t].steps, u->uc->tasks[t].n_steps);
     return true;
 }
@@ -300,8 +310,10 @@ static void user_run(engine_t *e, user_t *u)
             }
             /* Finished at once (a template error, a refused connection). */
             record(e, u, st, &res);
-            if (res.failure)
+            if (res.failure) {
                 u->pc = u->n_steps; /* skip the rest of the task */
+                u->failed_unsent = true;
+            }
             continue;
         }
         /* The sequence is over. */
@@ -315,8 +327,20 @@ static void user_run(engine_t *e, user_t *u)
         }
         if (u->phase == PHASE_TASK) {
             double at = user_next_task_at(e, u);
-            /* A task that sent nothing (template errors) yields to the loop once, so a
-             * user failing without I/O cannot starve the others. */
+            if (u->did_io || !u->failed_unsent) {
+                u->unsent_backoff_s = 0;
+            } else {
+                double b = u->unsent_backoff_s * 2;
+                u->unsent_backoff_s = b < FAIL_BACKOFF_MIN_S ? FAIL_BACKOFF_MIN_S
+                                    : b > FAIL_BACKOFF_MAX_S ? FAIL_BACKOFF_MAX_S : b;
+                if (at < e->loop.now + u->unsent_backoff_s) {
+                    at = e->loop.now + u->unsent_backoff_s;
+                    u->next_intended = 0; /* a schedule starts again after the pause: no
+                                             burst to catch up with the failed tasks */
+                }
+            }
+            /* A task that sent nothing yields to the loop at least once, so a user
+             * failing without I/O cannot starve the others. */
             if (at > e->loop.now || !u->did_io) {
                 u->waiting = true;
                 loop_timer_arm(&e->loop, &u->wake, at > e->loop.now ? at : e->loop.now);

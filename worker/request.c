@@ -84,6 +84,39 @@ static int put_pairs(buf_t *out, buf_t *scratch, const kv_tmpl_t *kv, size_t n,
     return 0;
 }
 
+/* A rendered value that would change the request's framing if sent: CR or LF end a line
+ * of the request head (a saved response value could add headers of its own), NUL ends the C
+ * string (the rest would be cut silently). NULL when v is clean, else what is wrong. */
+static const char *framing_break(const char *v, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (v[i] == '\r' || v[i] == '\n')
+            return "a line break (CR or LF)";
+        if (v[i] == '\0')
+            return "a NUL byte";
+    }
+    return NULL;
+}
+
+/* The rendered URL: nothing curl would refuse or the native transport would send broken.
+ * Control characters and spaces are not sent (curl refuses them with "URL using bad/illegal
+ * format"; here the message says why); a value with them must be URL-encoded first. */
+static int check_url(const buf_t *u, char *err, size_t errlen)
+{
+    const char *why = framing_break(u->data, u->len);
+    for (size_t i = 0; !why && i < u->len; i++) {
+        unsigned char ch = (unsigned char)u->data[i];
+        if (ch == ' ')
+            why = "a space";
+        else if (ch < 0x20 || ch == 0x7f)
+            why = "a control character";
+    }
+    if (!why)
+        return 0;
+    snprintf(err, errlen, "URL contains %s after its templates were rendered: not sent", why);
+    return -1;
+}
+
 static int build_url(request_t *r, const step_t *st, const char *host, const tmpl_env_t *env,
                      char *err, size_t errlen)
 {
@@ -112,7 +145,7 @@ static int build_url(request_t *r, const step_t *st, const char *host, const tmp
         if (put_pairs(u, &r->scratch, st->query, st->n_query, env, err, errlen) < 0)
             return -1;
     }
-    return 0;
+    return check_url(u, err, errlen);
 oom:
     snprintf(err, errlen, "out of memory");
     return -1;
@@ -130,6 +163,12 @@ static int build_headers(request_t *r, const step_t *st, const tmpl_env_t *env,
         buf_reset(&r->scratch);
         if (tmpl_render(st->headers[i].value, env, &r->scratch, err, errlen) < 0)
             return -1;
+        const char *why = framing_break(r->scratch.data, r->scratch.len);
+        if (why) {
+            snprintf(err, errlen, "header '%s' contains %s after its templates were rendered: "
+                     "not sent", st->headers[i].name, why);
+            return -1;
+        }
         /* "Name:" would make curl drop the header; "Name;" sends it empty. */
         if (r->scratch.len)
             buf_printf(h, "%s: %s", st->headers[i].name, r->scratch.data);

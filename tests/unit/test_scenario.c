@@ -539,6 +539,45 @@ static void test_template_errors(void **state)
                     "t.yaml:8:33: ", "undefined variable 'mine'");
 }
 
+/* A template that can never render — constant arguments a function refuses, constant
+ * arithmetic that fails — is a load error at the failing expression, wherever it is. */
+static void test_constant_template_errors(void **state)
+{
+    (void)state;
+    /* `          - get: /p/{{ ` puts the expression at column 24 */
+    expect_error_at(STEPS_HEAD "          - get: /p/{{ random_int(5, 1) }}\n", "t.yaml:5:24: ",
+                    "random_int(a, b) needs a <= b, got 5 and 1");
+    expect_error_at(STEPS_HEAD "          - get: /p/{{ random_string(-1) }}\n", "t.yaml:5:24: ",
+                    "random_string() length must be a whole number from 0 to 1048576, got -1");
+    expect_error_at(STEPS_HEAD "          - get: /p/{{ random_float(1, 2, 99) }}\n",
+                    "t.yaml:5:24: ", "digits must be a whole number from 0 to 15, got 99");
+    expect_error_at(STEPS_HEAD "          - get: /x\n            headers: {X-A: \"{{ 1/0 }}\"}\n",
+                    "t.yaml:6:32: ", "division by zero");
+    expect_error_at(STEPS_HEAD "          - get: /x\n            query: {q: \"{{ \\\"a\\\" * 2 }}\"}\n",
+                    "t.yaml:6:28: ", "'a' is not a number");
+    expect_error_at(STEPS_HEAD "          - post: /x\n            json: {a: [1, \"{{ 2 * (1 - 1) / 0 }}\"]}\n",
+                    "t.yaml:6:31: ", "division by zero");
+    expect_error_at(STEPS_HEAD "          - post: /x\n            form: {a: \"{{ choice(1, pick(2)) }}\"}\n",
+                    "t.yaml:6:37: ", "pick() needs a list, got a number");
+    expect_error_at(STEPS_HEAD "          - post: /x\n            body: \"{{ foo\"\n",
+                    "t.yaml:6:20: ", "unclosed '{{'");
+    /* a literal URL with a space or a control character could never be sent */
+    expect_error_at(STEPS_HEAD "          - get: \"/a b/{{ uuid() }}\"\n", "t.yaml:5:21: ",
+                    "a URL cannot contain a space (write it as %20)");
+    expect_error_at(STEPS_HEAD "          - get: \"/a\\tb\"\n", "t.yaml:5:21: ",
+                    "a URL cannot contain a control character");
+    /* what depends on a saved value or a draw is left to the request */
+    char err[512] = "";
+    scenario_t *sc = NULL;
+    const char *ok = STEPS_HEAD "          - get: \"/p/{{ 10 / random_int(0, 1) }}/{{ 1 + 2 }}\"\n"
+                     "            name: /p\n"
+                     "          - get: \"/q/{{ n / 0 }}?x={{ random_int(n, 1) }}\"\n"
+                     "            name: /q\n"
+                     "          - get: /s\n            save: {n: n}\n";
+    assert_int_equal(scenario_load_text(ok, strlen(ok), "t.yaml", &sc, err, sizeof err), 0);
+    scenario_free(sc);
+}
+
 static void test_templates_that_resolve(void **state)
 {
     (void)state;
@@ -693,6 +732,7 @@ int main(void)
         cmocka_unit_test(test_default_row_name_is_path_as_written),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_template_errors),
+        cmocka_unit_test(test_constant_template_errors),
         cmocka_unit_test(test_templates_that_resolve),
         cmocka_unit_test(test_tag_filter),
         cmocka_unit_test(test_load_file),

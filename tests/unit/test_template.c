@@ -82,6 +82,21 @@ static void assert_render_error(const char *src, const char *msg)
     tmpl_free(t);
 }
 
+/* Render src as JSON and compare: a single numeric expression stays a number. */
+static void assert_renders_json_number(const char *src, const char *want)
+{
+    tmpl_t *t = compile_ok(src);
+    buf_t out;
+    buf_init(&out);
+    char err[256] = "";
+    if (tmpl_render_json(t, &env, &out, err, sizeof err) != 0)
+        fail_msg("rendering \"%s\" as JSON failed: %s", src, err);
+    if (strcmp(out.data, want) != 0)
+        fail_msg("\"%s\" rendered as JSON \"%s\", want \"%s\"", src, out.data, want);
+    buf_free(&out);
+    tmpl_free(t);
+}
+
 /* ---- literal text and built-ins ------------------------------------------------------- */
 
 static void test_literal_only(void **state)
@@ -481,31 +496,89 @@ static void test_compile_errors(void **state)
 static void test_runtime_errors(void **state)
 {
     (void)state;
+    /* what depends on a saved value fails when rendered */
     assert_render_error("{{ word + 1 }}", "'abc' is not a number");
-    assert_render_error("x{{ 'abc' * 2 }}", "'abc' is not a number");
+    assert_render_error("x{{ word * 2 }}", "'abc' is not a number");
     assert_render_error("{{ obj * 2 }}", "'obj' holds an object, not a number");
-    assert_render_error("{{ 1 / (2 - 2) }}", "division by zero");
+    assert_render_error("{{ 1 / (count - 42) }}", "division by zero");
     assert_render_error("{{ pick(empty) }}", "pick() on an empty list 'empty'");
     assert_render_error("{{ pick(name) }}", "pick() needs a list, but 'name' holds a string");
-    assert_render_error("{{ pick(3) }}", "pick() needs a list, got a number");
     assert_render_error("{{ unset }}", "variable 'unset' has not been saved yet");
-    assert_render_error("{{ random_int(5, 1) }}", "random_int(a, b) needs a <= b, got 5 and 1");
-    assert_render_error("{{ random_int(1.5, 3) }}",
+    assert_render_error("{{ random_int(count, 1) }}",
+                        "random_int(a, b) needs a <= b, got 42 and 1");
+    assert_render_error("{{ random_int(price, 30) }}",
                         "random_int() lower bound must be a whole number from "
-                        "-9007199254740992 to 9007199254740992, got 1.5");
-    assert_render_error("{{ random_float(2, 1, 2) }}",
-                        "random_float(a, b, digits) needs a <= b, got 2 and 1");
-    assert_render_error("{{ random_float(1, 2, 16) }}",
-                        "random_float() digits must be a whole number from 0 to 15, got 16");
-    assert_render_error("{{ random_string(-1) }}",
-                        "random_string() length must be a whole number from 0 to 1048576, got -1");
-    assert_render_error("{{ random_string(3, 'z-a') }}",
-                        "random_string() alphabet has a backwards range 'z-a'");
-    assert_render_error("{{ random_string(3, '') }}", "random_string() alphabet is empty");
-    assert_render_error("{{ 1e300 * 1e300 }}", "arithmetic result is too large to be a number");
-    assert_render_error("{{ 'line\\nbreak' * 1 }}", "'line break' is not a number"); /* one line */
+                        "-9007199254740992 to 9007199254740992, got 12.34");
+    assert_render_error("{{ random_float(count, 1, 2) }}",
+                        "random_float(a, b, digits) needs a <= b, got 42 and 1");
+    assert_render_error("{{ random_float(1, 2, count) }}",
+                        "random_float() digits must be a whole number from 0 to 15, got 42");
+    assert_render_error("{{ random_string(0 - count) }}",
+                        "random_string() length must be a whole number from 0 to 1048576, "
+                        "got -42");
+    assert_render_error("{{ random_string(3, word - 1) }}", "'abc' is not a number");
+    assert_render_error("{{ price * 1e300 * 1e300 }}",
+                        "arithmetic result is too large to be a number");
+    assert_render_error("{{ amount * (1 / (count - 42)) }}", "division by zero");
+    /* a random argument is not a constant: the error comes when the draw gives it */
+    assert_render_error("{{ 1 / random_int(0, 0) }}", "division by zero");
+    assert_render_error("{{ random_string(600) * 1 }}",
+                        "random_string() inside another expression is limited to 256 characters");
 }
 
+/* What does not depend on the request is evaluated when the file is loaded: a template that
+ * could never render is an error there, at the position of the expression that fails. */
+static void test_constant_errors_at_load(void **state)
+{
+    (void)state;
+    assert_compile_error("{{ random_int(5, 1) }}", 3,
+                         "random_int(a, b) needs a <= b, got 5 and 1");
+    assert_compile_error("/x/{{ random_string(-1) }}", 6,
+                         "random_string() length must be a whole number from 0 to 1048576, "
+                         "got -1");
+    assert_compile_error("{{ random_float(1, 2, 99) }}", 3,
+                         "random_float() digits must be a whole number from 0 to 15, got 99");
+    assert_compile_error("{{ random_float(2, 1, 2) }}", 3,
+                         "random_float(a, b, digits) needs a <= b, got 2 and 1");
+    assert_compile_error("{{ random_int(1.5, 3) }}", 3, "lower bound must be a whole number");
+    assert_compile_error("{{ 1/0 }}", 3, "division by zero");
+    assert_compile_error("{{ 1 / (2 - 2) }}", 3, "division by zero");
+    assert_compile_error("{{ \"a\" * 2 }}", 3, "'a' is not a number");
+    assert_compile_error("x{{ 'abc' * 2 }}", 4, "'abc' is not a number");
+    assert_compile_error("{{ 'line\\nbreak' * 1 }}", 3, "'line break' is not a number");
+    assert_compile_error("{{ 2 * -'x' }}", 3, "'x' is not a number");
+    assert_compile_error("{{ 1e300 * 1e300 }}", 3, "arithmetic result is too large");
+    assert_compile_error("{{ pick(3) }}", 3, "pick() needs a list, got a number");
+    assert_compile_error("{{ random_string(3, 'z-a') }}", 3,
+                         "random_string() alphabet has a backwards range 'z-a'");
+    assert_compile_error("{{ random_string(3, '') }}", 3, "random_string() alphabet is empty");
+    assert_compile_error("{{ env('') }}", 3, "env() got a bad variable name ''");
+    assert_compile_error("{{ env(3) }}", 3, "env() needs the name of an environment variable");
+    /* inside arguments, at the argument */
+    assert_compile_error("{{ choice(1, 2/0) }}", 13, "division by zero");
+    assert_compile_error("{{ random_int(1, random_int(9, 2)) }}", 17, "needs a <= b");
+    assert_compile_error("{{ price + random_int(1, 'a' * 1) }}", 25, "'a' is not a number");
+    /* the unclosed '{{' was already one */
+    assert_compile_error("{{ price", 0, "unclosed '{{'");
+    assert_compile_error("a {{ foo", 2, "unclosed '{{'"); /* not "undefined variable 'foo'" */
+
+    /* constant arithmetic is folded, and renders as it did */
+    assert_renders("{{ 1 + 2 * 3 }}", "7");
+    assert_renders("{{ '12' * 2 + 0.5 }}", "24.5");
+    assert_renders("{{ 12.34 * 1.5 }}", "18.51");
+    assert_renders("{{ -(1 / 4) }}", "-0.25");
+    assert_renders_json_number("{{ 10 / 4 }}", "2.5");
+    /* valid constant arguments compile; the value is still drawn per render */
+    assert_renders("{{ random_int(3, 3) }}", "3");
+    assert_renders("{{ random_string(2, 'q') }}", "qq");
+    assert_renders("{{ choice(7) * 2 }}", "14");
+    /* env() names are checked, the worker's environment is not read at load */
+    tmpl_t *t = NULL;
+    tmpl_error_t err = {0};
+    const char *src = "{{ env(HERD_SURELY_UNSET_VARIABLE) }}";
+    assert_int_equal(tmpl_compile(src, strlen(src), resolve, NULL, &t, &err), 0);
+    tmpl_free(t);
+}
 
 /* ---- tmpl_render_json ----------------------------------------------------------------- */
 
@@ -619,6 +692,7 @@ int main(void)
         cmocka_unit_test(test_eval_typed),
         cmocka_unit_test(test_compile_errors),
         cmocka_unit_test(test_runtime_errors),
+        cmocka_unit_test(test_constant_errors_at_load),
         cmocka_unit_test(test_render_json),
         cmocka_unit_test(test_rng),
     };
