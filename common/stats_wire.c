@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "hist.h"
+#include "vec.h"
 
 /* Limits a report's strings must respect (the engine never produces longer ones). */
 #define STATS_MAX_METHOD_LEN 32
@@ -272,33 +273,133 @@ static int check_entry(const Herd__StatEntry *m, size_t i, char *err, size_t err
     return check_corrected(m, what, err, errlen);
 }
 
-/* Sum of the report's failure counts for (method, name) must not exceed that row's failures. */
-static int check_failure_totals(const Herd__Report *r, char *err, size_t errlen)
+/* ---- the report's keys, indexed --------------------------------------------------------
+ *
+ * A report from the network may hold thousands of rows and failure groups: every lookup
+ * between them goes through a hash index built once per report, so checking and adding a
+ * report is linear in its size (a pair-by-pair comparison of 10 000 rows and 10 000 groups
+ * was 10^8 string comparisons).
+ */
+
+/* Open addressing over element indices of one report array; keys are 2 or 3 strings. */
+typedef struct key_index {
+    uint32_t *slots;   /* element index + 1, 0 = empty; owned */
+    size_t mask;       /* slot count - 1 (a power of two, at least twice the elements) */
+} key_index_t;
+
+static uint64_t key_hash(const char *const *key, int n)
 {
+    uint64_t h = 1469598103934665603ull; /* FNV-1a, strings separated by their NUL */
+    for (int i = 0; i < n; i++)
+        for (const unsigned char *p = (const unsigned char *)key[i];; p++) {
+            h = (h ^ *p) * 1099511628211ull;
+            if (!*p)
+                break;
+        }
+    return h;
+}
+
+static bool key_equal(const char *const *a, const char *const *b, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(a[i], b[i]) != 0)
+            return false;
+    return true;
+}
+
+static int key_index_init(key_index_t *x, size_t n)
+{
+    size_t slots = 16;
+    while (slots < 2 * n)
+        slots *= 2;
+    x->slots = calloc(slots, sizeof *x->slots);
+    x->mask = slots - 1;
+    return x->slots ? 0 : -1;
+}
+
+/* The element of the index whose key (keys(ctx, element)) equals key: its index, or -1.
+ * With add, a key not found is added as element `add_as` (and -1 returned). */
+typedef void (*key_of_fn)(const void *ctx, size_t i, const char **key);
+
+static long key_index_find(key_index_t *x, key_of_fn key_of, const void *ctx, int n,
+                           const char *const *key, bool add, size_t add_as)
+{
+    const char *other[3];
+    for (size_t s = key_hash(key, n) & x->mask;; s = (s + 1) & x->mask) {
+        if (!x->slots[s]) {
+            if (add)
+                x->slots[s] = (uint32_t)add_as + 1;
+            return -1;
+        }
+        key_of(ctx, x->slots[s] - 1, other);
+        if (key_equal(key, other, n))
+            return (long)x->slots[s] - 1;
+    }
+}
+
+static void entry_key(const void *ctx, size_t i, const char **key)
+{
+    const Herd__StatEntry *m = ((const Herd__Report *)ctx)->entries[i];
+    key[0] = m->method;
+    key[1] = m->name;
+}
+
+static void failure_key(const void *ctx, size_t i, const char **key)
+{
+    const Herd__FailureCount *f = ((const Herd__Report *)ctx)->failures[i];
+    key[0] = f->method;
+    key[1] = f->name;
+    key[2] = f->message;
+}
+
+/* Rows unique by (method, name), failure groups by (method, name, message), and the groups
+ * of a row not more than that row's failures. Entries and groups have passed their own
+ * checks. */
+static int check_keys(const Herd__Report *r, char *err, size_t errlen)
+{
+    key_index_t rows = {0}, groups = {0};
+    uint64_t *grouped = calloc(r->n_entries ? r->n_entries : 1, sizeof *grouped);
+    int rc = -1;
+    if (!grouped || key_index_init(&rows, r->n_entries) < 0 ||
+        key_index_init(&groups, r->n_failures) < 0) {
+        fail(err, errlen, "out of memory while checking a report");
+        goto out;
+    }
+    for (size_t i = 0; i < r->n_entries; i++) {
+        const char *key[2];
+        entry_key(r, i, key);
+        if (key_index_find(&rows, entry_key, r, 2, key, true, i) >= 0) {
+            fail(err, errlen, "report entry %s %s appears twice", key[0], key[1]);
+            goto out;
+        }
+    }
     for (size_t i = 0; i < r->n_failures; i++) {
         const Herd__FailureCount *f = r->failures[i];
-        bool first = true;   /* check each (method, name) once, at its first group */
-        for (size_t j = 0; j < i && first; j++)
-            if (strcmp(r->failures[j]->name, f->name) == 0 &&
-                strcmp(r->failures[j]->method, f->method) == 0)
-                first = false;
-        if (!first)
-            continue;
-        uint64_t grouped = 0, counted = 0;
-        for (size_t j = i; j < r->n_failures; j++)
-            if (strcmp(r->failures[j]->name, f->name) == 0 &&
-                strcmp(r->failures[j]->method, f->method) == 0)
-                grouped += r->failures[j]->count;   /* each count <= 2^64/n: checked below */
-        for (size_t j = 0; j < r->n_entries; j++)
-            if (strcmp(r->entries[j]->name, f->name) == 0 &&
-                strcmp(r->entries[j]->method, f->method) == 0)
-                counted += r->entries[j]->failures;
-        if (grouped > counted)
-            return fail(err, errlen, "report failures for %s %s: %" PRIu64
-                        " messages but %" PRIu64 " failed requests", f->method, f->name,
-                        grouped, counted);
+        const char *key[3];
+        failure_key(r, i, key);
+        if (key_index_find(&groups, failure_key, r, 3, key, true, i) >= 0) {
+            fail(err, errlen, "report failure group for %s %s appears twice", f->method,
+                 f->name);
+            goto out;
+        }
+        long row = key_index_find(&rows, entry_key, r, 2, key, false, 0);
+        uint64_t counted = 0, sum = f->count; /* each count <= 2^64/n: no overflow */
+        if (row >= 0) {
+            counted = r->entries[row]->failures;
+            sum = grouped[row] += f->count;
+        }
+        if (sum > counted) {
+            fail(err, errlen, "report failures for %s %s: %" PRIu64 " messages but %" PRIu64
+                 " failed requests", f->method, f->name, sum, counted);
+            goto out;
+        }
     }
-    return 0;
+    rc = 0;
+out:
+    free(grouped);
+    free(rows.slots);
+    free(groups.slots);
+    return rc;
 }
 
 static int check_report(const Herd__Report *r, char *err, size_t errlen)
@@ -309,6 +410,12 @@ static int check_report(const Herd__Report *r, char *err, size_t errlen)
         return fail(err, errlen, "report has %zu seconds but no second array", r->n_seconds);
     if (r->n_failures && !r->failures)
         return fail(err, errlen, "report has %zu failures but no failure array", r->n_failures);
+    if (r->n_entries > STATS_REPORT_MAX_ROWS)
+        return fail(err, errlen, "report has %zu entries; a worker has at most %d rows",
+                    r->n_entries, STATS_REPORT_MAX_ROWS);
+    if (r->n_failures > STATS_REPORT_MAX_FAILURE_GROUPS)
+        return fail(err, errlen, "report has %zu failure groups; at most %d are accepted",
+                    r->n_failures, STATS_REPORT_MAX_FAILURE_GROUPS);
     for (size_t i = 0; i < r->n_entries; i++)
         if (check_entry(r->entries[i], i, err, errlen) < 0)
             return -1;
@@ -323,6 +430,9 @@ static int check_report(const Herd__Report *r, char *err, size_t errlen)
             return fail(err, errlen, "report second %" PRId64 ": %" PRIu64
                         " failures > %" PRIu64 " requests", s->unix_second, s->failures,
                         s->requests);
+        /* a table's timeline is sorted and unique: added in order, each second is O(1) */
+        if (i > 0 && s->unix_second <= r->seconds[i - 1]->unix_second)
+            return fail(err, errlen, "report seconds not in increasing order at %zu", i);
     }
     for (size_t i = 0; i < r->n_failures; i++) {
         const Herd__FailureCount *f = r->failures[i];
@@ -337,17 +447,54 @@ static int check_report(const Herd__Report *r, char *err, size_t errlen)
             return fail(err, errlen, "report failure %zu: implausible count %" PRIu64, i,
                         f->count);
     }
-    return check_failure_totals(r, err, errlen);
+    return check_keys(r, err, errlen);
 }
 
 /* ---- report -> table ------------------------------------------------------------------- */
 
-/* Build a table from a checked report. -1 on allocation failure. */
+/* A new row at the end of t. The report's rows are unique (check_keys), so the lookup
+ * stats_row would make, linear in the rows, is not needed. -1 on allocation failure. */
+static long new_row(stats_table_t *t, const char *method, const char *name)
+{
+    if (VEC_RESERVE(t->entries, t->cap_entries, t->n_entries + 1) < 0)
+        return -1;
+    stats_entry_t *e = &t->entries[t->n_entries];
+    stats_entry_init(e);
+    e->method = strdup(method);
+    e->name = strdup(name);
+    if (!e->method || !e->name) {
+        stats_entry_free(e);
+        return -1;
+    }
+    return (long)t->n_entries++;
+}
+
+/* A new failure group at the end of t; unique likewise. -1 on allocation failure. */
+static int new_failure_group(stats_table_t *t, const Herd__FailureCount *f)
+{
+    if (VEC_RESERVE(t->failures, t->cap_failures, t->n_failures + 1) < 0)
+        return -1;
+    stats_failure_t *g = &t->failures[t->n_failures];
+    g->method = strdup(f->method);
+    g->name = strdup(f->name);
+    g->message = strdup(f->message);
+    g->count = f->count;
+    if (!g->method || !g->name || !g->message) {
+        free(g->method);
+        free(g->name);
+        free(g->message);
+        return -1;
+    }
+    t->n_failures++;
+    return 0;
+}
+
+/* Build a table from a checked report (t empty). -1 on allocation failure. */
 static int report_to_table(const Herd__Report *r, stats_table_t *t)
 {
     for (size_t i = 0; i < r->n_entries; i++) {
         const Herd__StatEntry *m = r->entries[i];
-        long row = stats_row(t, m->method, m->name);
+        long row = new_row(t, m->method, m->name);
         if (row < 0)
             return -1;
         stats_entry_t *e = &t->entries[row];
@@ -376,11 +523,9 @@ static int report_to_table(const Herd__Report *r, stats_table_t *t)
         if (stats_add_second(t, s->unix_second, s->requests, s->failures) < 0)
             return -1;
     }
-    for (size_t i = 0; i < r->n_failures; i++) {
-        const Herd__FailureCount *f = r->failures[i];
-        if (stats_add_failures(t, f->method, f->name, f->message, f->count) < 0)
+    for (size_t i = 0; i < r->n_failures; i++)
+        if (new_failure_group(t, r->failures[i]) < 0)
             return -1;
-    }
     return 0;
 }
 

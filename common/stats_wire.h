@@ -39,11 +39,23 @@
 int stats_to_report(const stats_table_t *t, Herd__Report *r);
 void stats_report_release(Herd__Report *r);
 
-/* t += the report's contents, after checking every field: strings non-empty and bounded;
- * failures <= requests (entries and seconds); min <= mean <= max; histogram indices valid and
- * increasing, counts non-zero and summing to requests, first/last bucket == bucket of min/max;
- * failure groups of a (method, name) not more than that entry's failures. On a bad report
- * returns -1 with err filled (one sentence) and t unchanged; also -1 on allocation failure. */
+/* Rows a report may hold: a worker's rows are its scenario's (method, name) pairs, at most
+ * one per step, and the scenario loader allows 10 000 steps. */
+#define STATS_REPORT_MAX_ROWS 10000
+/* Failure groups a report may hold. A worker does not bound the distinct messages it sees
+ * (a template error quotes a value), but adding a group to a table looks the group up
+ * among the table's (stats.c), so a report with a million of them would hold the master for
+ * hours: more than this in one report (one second) is refused, logged. */
+#define STATS_REPORT_MAX_FAILURE_GROUPS 10000
+
+/* t += the report's contents, after checking every field: at most STATS_REPORT_MAX_ROWS
+ * entries, each (method, name) once, and STATS_REPORT_MAX_FAILURE_GROUPS failure groups; strings non-empty and bounded; failures <= requests
+ * (entries and seconds); min <= mean <= max; histogram indices valid and increasing, counts
+ * non-zero and summing to requests, first/last bucket == bucket of min/max; seconds
+ * increasing; failure groups unique, and those of a (method, name) not more than that
+ * entry's failures. Checking and building the delta are linear in the report's size (the
+ * final stats_merge into t looks rows up in t as stats.c does). On a bad report returns -1
+ * with err filled (one sentence) and t unchanged; also -1 on allocation failure. */
 int stats_merge_report(stats_table_t *t, const Herd__Report *r, char *err, size_t errlen);
 
 #endif

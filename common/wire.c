@@ -1,3 +1,7 @@
+/*
+ * wire — envelopes on ZeroMQ sockets: limits, the decoding budget, bad-message reasons
+ * (contract and the reasoning behind each limit: wire.h).
+ */
 #include "wire.h"
 
 #include <errno.h>
@@ -7,10 +11,30 @@
 #include <string.h>
 #include <zmq.h>
 
+static int socket_type(void *sock)
+{
+    int type = -1;
+    size_t len = sizeof type;
+    if (zmq_getsockopt(sock, ZMQ_TYPE, &type, &len) < 0)
+        return -1;
+    return type;
+}
+
+/* The size limit of what sock receives, and of what it sends. */
+static size_t receive_limit(void *sock)
+{
+    return socket_type(sock) == ZMQ_ROUTER ? WIRE_MAX_TO_MASTER_BYTES : WIRE_MAX_TO_WORKER_BYTES;
+}
+
+static size_t send_limit(void *sock)
+{
+    return socket_type(sock) == ZMQ_ROUTER ? WIRE_MAX_TO_WORKER_BYTES : WIRE_MAX_TO_MASTER_BYTES;
+}
+
 int wire_socket_setup(void *sock, char *err, size_t errlen)
 {
     int linger = 0;
-    int64_t max = WIRE_MAX_MESSAGE_BYTES;
+    int64_t max = (int64_t)receive_limit(sock);
     int hwm = 100000;
     if (zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger) ||
         zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &max, sizeof max) ||
@@ -27,6 +51,12 @@ int wire_send(void *sock, const void *id, size_t id_len, Herd__Envelope *env, ch
 {
     env->version = HERD_PROTOCOL_VERSION;
     size_t len = herd__envelope__get_packed_size(env);
+    size_t limit = send_limit(sock);
+    if (len > limit) {
+        snprintf(err, errlen, "%s of %zu bytes not sent: over the %zu MiB the peer accepts",
+                 wire_body_name(env), len, limit >> 20);
+        return -1;
+    }
     uint8_t stackbuf[4096];
     uint8_t *p = len <= sizeof stackbuf ? stackbuf : malloc(len);
     if (!p) {
@@ -99,12 +129,62 @@ Herd__Envelope *wire_recv(void *sock, bool router, char *id, size_t *id_len, boo
         snprintf(err, errlen, "unexpected multipart message");
         return NULL;
     }
-    Herd__Envelope *env =
-        herd__envelope__unpack(NULL, zmq_msg_size(&m), (const uint8_t *)zmq_msg_data(&m));
-    size_t size = zmq_msg_size(&m);
+    size_t size = zmq_msg_size(&m), limit = receive_limit(sock);
+    if (size > limit) { /* ZeroMQ enforces it on TCP; inproc peers come here */
+        zmq_msg_close(&m);
+        snprintf(err, errlen, "message of %zu bytes is over the %zu MiB limit", size,
+                 limit >> 20);
+        return NULL;
+    }
+    Herd__Envelope *env = wire_decode((const uint8_t *)zmq_msg_data(&m), size, err, errlen);
     zmq_msg_close(&m);
+    return env;
+}
+
+/* ---- decoding with a budget ---------------------------------------------------------- */
+
+/* protobuf-c's allocator for one decode: malloc, until `left` is spent. Memory comes from
+ * malloc, so an envelope it built is freed by protobuf-c's default allocator (wire_free). */
+typedef struct budget {
+    size_t left;   /* bytes this decode may still allocate */
+    bool spent;    /* an allocation was refused: the decode fails */
+} budget_t;
+
+static void *budget_alloc(void *data, size_t size)
+{
+    budget_t *b = data;
+    if (size > b->left) {
+        b->spent = true;
+        return NULL;
+    }
+    void *p = malloc(size);
+    if (p)
+        b->left -= size;
+    return p;
+}
+
+static void budget_free(void *data, void *p)
+{
+    (void)data;
+    free(p);
+}
+
+size_t wire_decode_budget(size_t len)
+{
+    return WIRE_DECODE_BASE_BYTES + WIRE_DECODE_BYTES_PER_BYTE * len;
+}
+
+Herd__Envelope *wire_decode(const uint8_t *data, size_t len, char *err, size_t errlen)
+{
+    budget_t b = {.left = wire_decode_budget(len)};
+    ProtobufCAllocator a = {.alloc = budget_alloc, .free = budget_free, .allocator_data = &b};
+    Herd__Envelope *env = herd__envelope__unpack(&a, len, data);
     if (!env) {
-        snprintf(err, errlen, "undecodable message (%zu bytes)", size);
+        if (b.spent)
+            snprintf(err, errlen, "message of %zu bytes would take more than %zu MiB to decode",
+                     len, wire_decode_budget(len) >> 20);
+        else
+            snprintf(err, errlen, "undecodable message (%zu bytes)", len);
         return NULL;
     }
     if (env->version != HERD_PROTOCOL_VERSION) {
@@ -125,6 +205,31 @@ void wire_free(Herd__Envelope *env)
 {
     if (env)
         herd__envelope__free_unpacked(env, NULL);
+}
+
+char *wire_show_id(const char *id, size_t id_len, size_t max_bytes, char *out, size_t outlen)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    if (!outlen)
+        return out;
+    for (size_t i = 0; i < id_len && i < max_bytes && o + 5 < outlen; i++) {
+        unsigned char ch = (unsigned char)id[i];
+        if (ch >= 0x20 && ch < 0x7f && ch != '\\') {
+            out[o++] = (char)ch;
+        } else {
+            out[o++] = '\\';
+            out[o++] = 'x';
+            out[o++] = hex[ch >> 4];
+            out[o++] = hex[ch & 15];
+        }
+    }
+    if (id_len > max_bytes && o + 4 <= outlen) {
+        memcpy(out + o, "...", 3);
+        o += 3;
+    }
+    out[o] = '\0';
+    return out;
 }
 
 const char *wire_body_name(const Herd__Envelope *env)

@@ -7,6 +7,7 @@
 #include "master.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,10 +24,26 @@
 
 #define LOCAL_CONNECT_WAIT_S 15.0   /* local workers that have not said hello by then: error */
 #define POLL_MS 100                 /* the run is ticked at least this often */
+#define BAD_LOG_INTERVAL_S 10.0     /* at most one line per peer this often about bad messages */
+#define BAD_LOG_PEERS 16            /* peers tracked at once; the rest share one entry */
+#define BAD_LOG_ID_BYTES 64         /* of a peer's id shown in a line */
+
+/* Bad messages of one peer (or, in the last slot, of every peer not tracked): its first is
+ * logged at once; the ones that follow within BAD_LOG_INTERVAL_S are counted and logged as
+ * one line when the interval ends, so a flood costs a line per interval, not per message. */
+typedef struct bad_peer {
+    char id[WIRE_MAX_ID_BYTES + 1];
+    size_t id_len;
+    bool used;
+    double since;          /* start of the current interval */
+    uint64_t dropped;      /* bad messages in it not logged yet */
+    char last_why[256];    /* the reason of the last of them */
+} bad_peer_t;
 
 typedef struct master {
     const master_options_t *o;
     void *zctx, *sock;
+    bad_peer_t bad[BAD_LOG_PEERS + 1]; /* the last one: peers beyond BAD_LOG_PEERS */
     local_workers_t local;    /* started in local mode (no --expect-workers) */
     stage_t *cli_stages;      /* parsed --stages; owned */
     run_t run;
@@ -97,6 +114,65 @@ static int bound_port(master_t *m)
     return colon ? atoi(colon + 1) : -1;
 }
 
+/* ---- bad messages -------------------------------------------------------------------- */
+
+static const char *bad_peer_name(const char *id, size_t id_len, char *buf, size_t len)
+{
+    return id_len ? wire_show_id(id, id_len, BAD_LOG_ID_BYTES, buf, len) : "?";
+}
+
+/* End the intervals that are over: one line for what each one counted. */
+static void bad_flush(master_t *m, double now, bool all)
+{
+    char name[4 * BAD_LOG_ID_BYTES + 8];
+    for (size_t i = 0; i <= BAD_LOG_PEERS; i++) {
+        bad_peer_t *b = &m->bad[i];
+        if (!b->used || (!all && now - b->since < BAD_LOG_INTERVAL_S))
+            continue;
+        if (b->dropped) {
+            log_warn("%" PRIu64 " more bad message%s from %s%s%s dropped in the last %.0f s "
+                     "(the last: %s)", b->dropped, b->dropped == 1 ? "" : "s",
+                     i == BAD_LOG_PEERS ? "other peers (the last from " : "",
+                     bad_peer_name(b->id, b->id_len, name, sizeof name), i == BAD_LOG_PEERS ? ")" : "",
+                     now - b->since, b->last_why);
+            b->dropped = 0;
+            b->since = now; /* still bad: the next ones wait for the next interval */
+        } else {
+            b->used = false; /* quiet for an interval: its next bad message is logged again */
+        }
+    }
+}
+
+static void bad_message(master_t *m, const char *id, size_t id_len, const char *why, double now)
+{
+    bad_peer_t *b = NULL, *free_slot = NULL;
+    for (size_t i = 0; i < BAD_LOG_PEERS && !b; i++) {
+        bad_peer_t *p = &m->bad[i];
+        if (p->used && p->id_len == id_len && memcmp(p->id, id, id_len) == 0)
+            b = p;
+        else if (!p->used && !free_slot)
+            free_slot = p;
+    }
+    if (!b && !(b = free_slot))
+        b = &m->bad[BAD_LOG_PEERS];
+    if (b->used) {
+        b->dropped++;
+        if (b == &m->bad[BAD_LOG_PEERS]) {
+            memcpy(b->id, id, id_len);
+            b->id_len = id_len;
+        }
+        snprintf(b->last_why, sizeof b->last_why, "%s", why);
+        return;
+    }
+    *b = (bad_peer_t){.used = true, .since = now, .id_len = id_len};
+    memcpy(b->id, id, id_len);
+    char name[4 * BAD_LOG_ID_BYTES + 8];
+    log_warn("bad message from %s%s dropped: %s (more from it within %.0f s are counted, "
+             "not logged one by one)", b == &m->bad[BAD_LOG_PEERS] ? "another peer, " : "",
+             bad_peer_name(id, id_len, name, sizeof name),
+             why, BAD_LOG_INTERVAL_S);
+}
+
 /* Wait up to POLL_MS for messages and hand each one to the run. -1 with err if polling
  * failed (the run cannot go on). */
 static int receive(master_t *m, char *err, size_t errlen)
@@ -116,12 +192,13 @@ static int receive(master_t *m, char *err, size_t errlen)
         if (!env) {
             if (again)
                 break;
-            log_warn("bad message from %.8s dropped: %s", id_len ? id : "?", why);
+            bad_message(m, id, id_len, why, clock_mono_s());
             continue;
         }
         run_message(&m->run, id, id_len, env, clock_mono_s());
         wire_free(env);
     }
+    bad_flush(m, clock_mono_s(), false);
     return 0;
 }
 
@@ -202,6 +279,7 @@ static int master_open(master_t *m, const master_options_t *o, scenario_t *sc,
 
 static void master_close(master_t *m)
 {
+    bad_flush(m, clock_mono_s(), true);
     if (m->local.n)
         local_workers_finish(&m->local, 5.0);
     else if (m->local.pids)

@@ -7,6 +7,9 @@
 
 #include <cmocka.h>
 
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,6 +17,25 @@
 #include "../../common/stats_wire.h"
 #include "herd.pb-c.h"
 #include "stats_fixture.h"
+
+/* ---- counting the work ------------------------------------------------------------------
+ * Report keys are compared with strcmp, in stats_wire.c and stats.c alike: this definition
+ * takes the place of the C library's in this test program, so a test can count how many
+ * comparisons a call made (work, not time: a quadratic check shows as N^2 of them). */
+static bool counting;
+static uint64_t n_strcmp;
+
+int strcmp(const char *a, const char *b)
+{
+    if (counting)
+        n_strcmp++;
+    const unsigned char *x = (const unsigned char *)a, *y = (const unsigned char *)b;
+    while (*x && *x == *y) {
+        x++;
+        y++;
+    }
+    return (int)*x - (int)*y;
+}
 
 /* ---- helpers ----------------------------------------------------------------------------- */
 
@@ -204,12 +226,170 @@ static void test_corrupt_reports_rejected(void **state)
     stats_free(&src);
 }
 
+/* A report of n rows with two failure groups each, built by hand (a table of 10 000 rows is
+ * what we want to avoid comparing pairwise). Every row: 2 requests, both failed, in one
+ * bucket. Free with free_report. */
+typedef struct big_report {
+    Herd__Report r;
+    Herd__StatEntry *entries;
+    Herd__Histogram *hists;
+    Herd__FailureCount *groups;
+    char (*names)[16];
+    uint32_t index;
+    uint64_t count;
+} big_report_t;
+
+static void make_report(big_report_t *b, size_t n)
+{
+    herd__report__init(&b->r);
+    b->entries = calloc(n, sizeof *b->entries);
+    b->hists = calloc(n, sizeof *b->hists);
+    b->groups = calloc(2 * n, sizeof *b->groups);
+    b->names = calloc(n, sizeof *b->names);
+    b->r.entries = calloc(n, sizeof *b->r.entries);
+    b->r.failures = calloc(2 * n, sizeof *b->r.failures);
+    assert_true(b->entries && b->hists && b->groups && b->names && b->r.entries &&
+                b->r.failures);
+    b->index = hist_index_of(1500);
+    b->count = 2;
+    for (size_t i = 0; i < n; i++) {
+        snprintf(b->names[i], sizeof b->names[i], "/row/%zu", i);
+        Herd__Histogram *h = &b->hists[i];
+        herd__histogram__init(h);
+        h->n_index = h->n_count = 1;
+        h->index = &b->index;
+        h->count = &b->count;
+        Herd__StatEntry *e = &b->entries[i];
+        herd__stat_entry__init(e);
+        e->method = "GET";
+        e->name = b->names[i];
+        e->requests = e->failures = 2;
+        e->sum_us = 3000;
+        e->min_us = e->max_us = 1500;
+        e->hist = h;
+        b->r.entries[i] = e;
+        for (size_t k = 0; k < 2; k++) {
+            Herd__FailureCount *f = &b->groups[2 * i + k];
+            herd__failure_count__init(f);
+            f->method = "GET";
+            f->name = b->names[i];
+            f->message = k ? "HTTP 500" : "HTTP 503";
+            f->count = 1;
+            b->r.failures[2 * i + k] = f;
+        }
+    }
+    b->r.n_entries = n;
+    b->r.n_failures = 2 * n;
+}
+
+static void free_report(big_report_t *b)
+{
+    free(b->entries);
+    free(b->hists);
+    free(b->groups);
+    free(b->names);
+    free(b->r.entries);
+    free(b->r.failures);
+}
+
+/* Checking a report is linear: 5 000 rows and 10 000 failure groups (the most a report may
+ * hold) take a few string comparisons each, where comparing them pairwise took 10^8. The
+ * last group is one too many for its row, so the check looks at everything before it
+ * refuses. */
+static void test_report_check_is_linear(void **state)
+{
+    (void)state;
+    const size_t n = STATS_REPORT_MAX_FAILURE_GROUPS / 2;
+    big_report_t b;
+    make_report(&b, n);
+    b.groups[2 * n - 1].count = 2; /* 3 messages for 2 failed requests */
+    stats_table_t t;
+    stats_init(&t);
+    char err[256] = "";
+    n_strcmp = 0;
+    counting = true;
+    int rc = stats_merge_report(&t, &b.r, err, sizeof err);
+    counting = false;
+    assert_int_equal(rc, -1);
+    assert_non_null(strstr(err, "report failures for GET /row/4999: 3 messages but 2 failed"));
+    print_message("checking %zu rows and %zu failure groups: %" PRIu64 " string comparisons\n",
+                  n, 2 * n, n_strcmp);
+    assert_true(n_strcmp > 0);            /* the count sees the comparisons */
+    assert_true(n_strcmp <= 4 * 3 * n);   /* a few per row and group, not n^2 */
+    assert_int_equal(t.n_entries, 0);
+    stats_free(&t);
+    free_report(&b);
+}
+
+/* What the worker never sends: a row or a failure group twice, seconds out of order, more
+ * rows than a scenario can have. */
+static void test_duplicates_and_bounds_rejected(void **state)
+{
+    (void)state;
+    big_report_t b;
+    make_report(&b, 3);
+    stats_table_t t;
+    stats_init(&t);
+    char err[256] = "";
+    b.names[2][5] = '1'; /* "/row/2" becomes "/row/1" */
+    assert_int_equal(stats_merge_report(&t, &b.r, err, sizeof err), -1);
+    assert_string_equal(err, "report entry GET /row/1 appears twice");
+    b.names[2][5] = '2';
+    b.groups[1].message = "HTTP 503";
+    assert_int_equal(stats_merge_report(&t, &b.r, err, sizeof err), -1);
+    assert_string_equal(err, "report failure group for GET /row/0 appears twice");
+    b.groups[1].message = "HTTP 500";
+    b.groups[5].name = "/row/9"; /* a group for a row the report does not have */
+    assert_int_equal(stats_merge_report(&t, &b.r, err, sizeof err), -1);
+    assert_string_equal(err, "report failures for GET /row/9: 1 messages but 0 failed requests");
+    b.groups[5].name = b.names[2];
+
+    Herd__SecondCount s1 = HERD__SECOND_COUNT__INIT, s2 = HERD__SECOND_COUNT__INIT;
+    Herd__SecondCount *secs[] = {&s1, &s2};
+    s1.unix_second = 1001;
+    s2.unix_second = 1000;
+    b.r.seconds = secs;
+    b.r.n_seconds = 2;
+    assert_int_equal(stats_merge_report(&t, &b.r, err, sizeof err), -1);
+    assert_string_equal(err, "report seconds not in increasing order at 1");
+    s2.unix_second = 1002;
+    assert_int_equal(stats_merge_report(&t, &b.r, err, sizeof err), 0);
+    assert_int_equal(t.n_entries, 3);
+    assert_int_equal(t.n_seconds, 2);
+    stats_free(&t);
+    free_report(&b);
+
+    make_report(&b, STATS_REPORT_MAX_ROWS + 1);
+    stats_init(&t);
+    b.r.n_failures = 0;
+    assert_int_equal(stats_merge_report(&t, &b.r, err, sizeof err), -1);
+    assert_string_equal(err, "report has 10001 entries; a worker has at most 10000 rows");
+    b.r.n_entries = STATS_REPORT_MAX_FAILURE_GROUPS / 2 + 1;
+    b.r.n_failures = 2 * b.r.n_entries;
+    assert_int_equal(stats_merge_report(&t, &b.r, err, sizeof err), -1);
+    assert_string_equal(err, "report has 10002 failure groups; at most 10000 are accepted");
+    stats_free(&t);
+    free_report(&b);
+
+    /* a big report that is right is accepted whole */
+    make_report(&b, 1000);
+    stats_init(&t);
+    assert_int_equal(stats_merge_report(&t, &b.r, err, sizeof err), 0);
+    assert_int_equal(t.n_entries, 1000);
+    assert_int_equal(t.n_failures, 2000);
+    assert_int_equal(stats_total_failures(&t), 2000);
+    stats_free(&t);
+    free_report(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_report_round_trip),
         cmocka_unit_test(test_corrupt_reports_rejected),
         cmocka_unit_test(test_corrected_times),
+        cmocka_unit_test(test_report_check_is_linear),
+        cmocka_unit_test(test_duplicates_and_bounds_rejected),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
