@@ -30,7 +30,9 @@
  *     seconds: one per second the delta covers (one, or the unacknowledged seconds after a
  *       reconnect), ~20 bytes each.
  *   16 MiB holds that worst histogram case with the counters of every row allowed; a real
- *   report is kilobytes (the five gaming scenarios: 2-20 KB).
+ *   report is kilobytes (tens of rows, each with the few hundred buckets its latencies
+ *   fall in). The master also refuses a report of more than 10 000 rows or failure groups
+ *   (stats_wire.h).
  *
  * Decoding budget. protobuf-c's default allocator lets a small message allocate far more
  * than its size: an empty StatEntry is 2 bytes on the wire and ~200 bytes decoded, so 2 MB
