@@ -178,7 +178,7 @@ users:
     else:
         env.pop("HERD_TRANSPORT", None)
     r = run_master(["-f", path, "--headless", "-u", "1", "-r", "1", "-t", "2s",
-                    "--only-summary"], env=env, timeout=60)
+                    "--stop-timeout", "5s", "--only-summary"], env=env, timeout=60)
     assert r.returncode == 1, r.stderr + r.stdout
     use, item = row(r.stdout, "GET", "/use"), row(r.stdout, "GET", "/item")
     assert use[0] > 0 and use[1] == use[0], r.stdout
