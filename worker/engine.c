@@ -41,9 +41,10 @@
 
 typedef enum phase { PHASE_ON_START, PHASE_TASK, PHASE_ON_STOP } phase_t;
 
-/* A task that fails before sending anything (a template error) costs microseconds: without
- * a pause its user would count millions of failures a second on a core of its own. It waits
- * at least this back-off before its next task, besides its class's wait. */
+/* A task that fails before sending anything (a template error, a URL or header that cannot
+ * be sent, a connection refused at once) costs microseconds: without a pause its user would
+ * count millions of failures a second on a core of its own. It waits at least this back-off
+ * before its next task, besides its class's wait. */
 #define FAIL_BACKOFF_MIN_S 0.001
 #define FAIL_BACKOFF_MAX_S 1.0
 

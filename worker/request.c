@@ -103,12 +103,13 @@ static const char *framing_break(const char *v, size_t len)
  * format"; here the message says why); a value with them must be URL-encoded first. */
 static int check_url(const buf_t *u, char *err, size_t errlen)
 {
-    const char *why = framing_break(u->data, u->len);
+    const char *why = NULL;
     for (size_t i = 0; !why && i < u->len; i++) {
         unsigned char ch = (unsigned char)u->data[i];
-        if (ch == ' ')
-            why = "a space";
-        else if (ch < 0x20 || ch == 0x7f)
+        if (ch > ' ' && ch != 0x7f)
+            continue;
+        why = ch == ' ' ? "a space" : framing_break(u->data + i, 1);
+        if (!why)
             why = "a control character";
     }
     if (!why)
