@@ -39,6 +39,7 @@ typedef enum run_state {
     RUN_SPAWNING,   /* engines started, not all users up yet */
     RUN_RUNNING,    /* all users up */
     RUN_STOPPING,   /* users finishing; then the final report and Stopped */
+    RUN_FINISHING,  /* users gone; Stopped goes once every drain has handed its counts over */
 } run_state_t;
 
 typedef struct pending {
@@ -73,6 +74,20 @@ typedef struct prep {
     int rc;                      /* -1: err says why */
     char err[512];
 } prep_t;
+
+/* Engines going away on a thread of their own: engine_finish joins the engine's thread,
+ * which may be deep in a long loop iteration (thousands of users), and frees every user.
+ * The control thread polls `done`, then takes `stats` as the next report. */
+typedef struct drain {
+    pthread_t thread;
+    atomic_int done;
+    engine_t **engines;          /* n entries; owned, freed by the thread */
+    unsigned n;
+    stats_table_t stats;         /* what they counted that no collect took */
+    bool lost;                   /* a merge ran out of memory: some counts are lost */
+    bool inline_done;            /* finished on the control thread: no thread to join */
+    struct drain *next;
+} drain_t;
 
 /* Abandoned preps still running (their threads use libcurl: no curl_global_cleanup while
  * any is alive). */
@@ -110,6 +125,7 @@ typedef struct control {
     bool stop_when_ready;        /* Stop (or the master lost) while the prep ran */
     prep_t *prep;                /* the run's preparation while it runs; owned until DONE
                                     is taken or it is abandoned */
+    drain_t *drains;             /* engines being finished, any order; owned */
     uint64_t fd_limit;           /* RLIMIT_NOFILE; UINT64_MAX: unlimited */
     uint64_t max_users;          /* users this worker can hold: fd_limit less the reserve */
 
@@ -174,7 +190,7 @@ static void send_heartbeat(control_t *c)
     static const Herd__WorkerState states[] = {
         HERD__WORKER_STATE__WORKER_STATE_READY, HERD__WORKER_STATE__WORKER_STATE_SPAWNING,
         HERD__WORKER_STATE__WORKER_STATE_SPAWNING, HERD__WORKER_STATE__WORKER_STATE_RUNNING,
-        HERD__WORKER_STATE__WORKER_STATE_STOPPING};
+        HERD__WORKER_STATE__WORKER_STATE_STOPPING, HERD__WORKER_STATE__WORKER_STATE_STOPPING};
     Herd__Heartbeat hb = HERD__HEARTBEAT__INIT;
     hb.state = states[c->state];
     hb.users = user_count(c);
@@ -329,19 +345,65 @@ static void destroy_engines(control_t *c)
     c->engines = NULL;
 }
 
-/* Engines go away; everything they counted becomes the next report. */
+static void *drain_main(void *arg)
+{
+    drain_t *d = arg;
+    for (unsigned i = 0; i < d->n; i++)
+        if (engine_finish(d->engines[i], &d->stats) < 0)
+            d->lost = true;
+    free(d->engines);
+    d->engines = NULL;
+    atomic_store(&d->done, 1);
+    return NULL;
+}
+
+/* Engines go away (their users aborted) on a drain thread; everything they counted becomes a
+ * report when drains_collect finds the drain done. */
 static void drain_engines(control_t *c)
 {
     if (!c->engines)
         return;
-    pending_t *p = queue_push(c);
-    for (unsigned i = 0; i < c->threads; i++)
-        if (engine_finish(c->engines[i], p ? &p->stats : NULL) < 0 || !p)
-            log_error("out of memory: engine %u's last counts are lost", i);
-    free(c->engines);
+    engine_t **engines = c->engines;
     c->engines = NULL;
-    if (p)
-        queue_commit(c, p);
+    drain_t *d = calloc(1, sizeof *d);
+    if (!d) {
+        log_error("out of memory: the engines' last counts are lost");
+        for (unsigned i = 0; i < c->threads; i++)
+            engine_destroy(engines[i]);
+        free(engines);
+        return;
+    }
+    stats_init(&d->stats);
+    d->engines = engines;
+    d->n = c->threads;
+    if (pthread_create(&d->thread, NULL, drain_main, d) != 0) {
+        drain_main(d);   /* no thread to spare: finish them here */
+        d->inline_done = true;
+    }
+    d->next = c->drains;
+    c->drains = d;
+}
+
+/* Reports from the drains that are done (all of them, waiting, when wait is true). */
+static void drains_collect(control_t *c, bool wait)
+{
+    for (drain_t **pp = &c->drains; *pp;) {
+        drain_t *d = *pp;
+        if (!wait && !atomic_load(&d->done)) {
+            pp = &d->next;
+            continue;
+        }
+        if (!d->inline_done)
+            pthread_join(d->thread, NULL);
+        pending_t *p = queue_push(c);
+        if (!p || stats_merge(&p->stats, &d->stats) < 0 || d->lost)
+            log_error("out of memory: some of the engines' last counts are lost");
+        if (p)
+            queue_commit(c, p);
+        stats_free(&d->stats);
+        *pp = d->next;
+        free(d);
+    }
 }
 
 static void apply_targets(control_t *c)
@@ -667,9 +729,12 @@ static void on_spawn(control_t *c, const Herd__Spawn *sp)
     apply_targets(c);
 }
 
-static void finish_stop(control_t *c)
+/* FINISHING and every drain in: the final report is queued, say Stopped with its seq. */
+static void send_stopped_when_drained(control_t *c)
 {
-    drain_engines(c);
+    drains_collect(c, false);
+    if (c->state != RUN_FINISHING || c->drains)
+        return;
     Herd__Stopped st = HERD__STOPPED__INIT;
     st.run_id = c->run_id;
     st.final_seq = c->next_seq;
@@ -679,6 +744,14 @@ static void finish_stop(control_t *c)
     send_env(c, &env);
     c->state = RUN_IDLE;
     log_info("Stopped; final report seq %" PRIu64, c->next_seq);
+}
+
+/* The users are done (or out of time): the engines go, then Stopped (from tick). */
+static void finish_stop(control_t *c)
+{
+    drain_engines(c);
+    c->state = RUN_FINISHING;
+    send_stopped_when_drained(c);
 }
 
 static void on_stop(control_t *c)
@@ -777,7 +850,8 @@ static void handle(control_t *c, Herd__Envelope *env)
             on_spawn(c, env->spawn);
         break;
     case HERD__ENVELOPE__BODY_STOP:
-        if (c->welcomed && c->state != RUN_IDLE && c->state != RUN_STOPPING)
+        if (c->welcomed && c->state != RUN_IDLE && c->state != RUN_STOPPING &&
+            c->state != RUN_FINISHING)
             on_stop(c);
         else if (c->welcomed && c->state == RUN_IDLE && env->stop->run_id == c->run_id)
             finish_stop(c);   /* already stopped (e.g. after losing the master): say so */
@@ -822,6 +896,7 @@ static void tick(control_t *c, double now)
     }
     if (c->state == RUN_STOPPING && (user_count(c) == 0 || now >= c->stop_deadline))
         finish_stop(c);
+    send_stopped_when_drained(c);
 
     /* The heartbeat first: collecting may wait (COLLECT_BUDGET_MS). */
     if (c->welcomed && now >= c->next_beat) {
@@ -1000,6 +1075,7 @@ int control_run(const worker_options_t *o, const worker_signals_t *signals)
         }
     }
     free_run(&c);
+    drains_collect(&c, true);
     queue_ack(&c, UINT64_MAX);
     free(c.queue);
     int linger = 500;

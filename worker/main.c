@@ -56,7 +56,7 @@ int main(int argc, char **argv)
                        "(each finishes its task and on_stop within the run's --stop-timeout), sends\n"
                        "its final report, waits for the master to acknowledge it and exits 0; a\n"
                        "second signal exits at once. A worker that loses its master (no message for\n"
-                       "its --heartbeat-liveness seconds, 3 by default) stops its users at once and\n"
+                       "the master's --heartbeat-liveness seconds, 3 by default) stops its users and\n"
                        "reconnects; after --master-timeout without one it exits 1. Each user needs\n"
                        "a socket: a share of users beyond the file descriptor limit (ulimit -n) is\n"
                        "refused, and the run fails with a message saying how to raise it.",
