@@ -930,7 +930,6 @@ static void begin_leaving(control_t *c, int sig, double now)
     c->leaving = true;
     if (!c->welcomed) {
         log_info("%s: no master to report to; exiting", signal_name(sig));
-        c->leave_deadline = now;
         return;
     }
     log_info("%s: stopping the users (within --stop-timeout %.3g s), sending the final report, "
@@ -957,9 +956,10 @@ static bool left(control_t *c, double now)
 {
     if (!c->leaving)
         return false;
+    if (!c->welcomed)
+        return true;   /* nobody to report to (any more) */
     bool users_done = c->state == RUN_IDLE;
-    bool acked = c->n_queue == 0;
-    if (users_done && (acked || !c->welcomed))
+    if (users_done && c->n_queue == 0)
         return true;
     if (now < c->leave_deadline)
         return false;

@@ -310,11 +310,15 @@ int getaddrinfo(const char *node, const char *service, const struct addrinfo *hi
 
 @pytest.fixture
 def slow_dns(tmp_path):
+    """An LD_PRELOAD value for herd-worker with the slow resolver (after the sanitizer's
+    runtime, which must come first, in a sanitizer build)."""
     src = tmp_path / "slowdns.c"
     src.write_text(SLOW_DNS_C)
     so = str(tmp_path / "slowdns.so")
     subprocess.run(["cc", "-shared", "-fPIC", "-o", so, str(src), "-ldl"], check=True)
-    return so
+    ldd = subprocess.run(["ldd", WORKER], capture_output=True, text=True).stdout
+    asan = [l.split("=>")[1].split()[0] for l in ldd.splitlines() if "libasan" in l]
+    return " ".join(asan + [so])
 
 
 def test_slow_dns_does_not_make_the_worker_missing(tmp_path, http_server, procs, slow_dns):
