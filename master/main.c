@@ -14,6 +14,10 @@
 #include "master.h"
 #include "options.h"
 
+/* SIGINT and SIGTERM, counted: the first stops the run gracefully (Stop, --stop-timeout,
+ * final reports), the next ends it at once (master.c, run_interrupt). Only the master gets
+ * a terminal's Ctrl-C or a signal to its process group: local workers have groups of their
+ * own (local.h) and are stopped through the protocol. */
 static volatile sig_atomic_t interrupted;
 
 static void on_signal(int sig)
