@@ -289,10 +289,12 @@ static void collect_and_send(control_t *c)
         log_error("out of memory queueing a report; counts stay in the engines");
         return;
     }
+    /* Each engine may use an equal share of what is left of the budget: a busy one cannot
+     * starve the others of their collect. */
     double deadline = clock_mono_s() + COLLECT_BUDGET_MS / 1000.0;
     for (unsigned i = 0; i < c->threads; i++) {
-        int left_ms = (int)((deadline - clock_mono_s()) * 1000);
-        if (engine_collect(c->engines[i], &p->stats, left_ms > 0 ? left_ms : 0) < 0)
+        int share_ms = (int)((deadline - clock_mono_s()) * 1000 / (c->threads - i));
+        if (engine_collect(c->engines[i], &p->stats, share_ms > 0 ? share_ms : 0) < 0)
             log_debug("engine %u busy; its counts come with the next report", i);
     }
     queue_commit(c, p);
