@@ -32,6 +32,19 @@ static int find_worker(char *out, size_t len)
     return 0;
 }
 
+/* The workers local_workers_signal reaches (a signal handler cannot be handed them). */
+static local_workers_t *volatile signal_target;
+
+void local_workers_signal(int sig)
+{
+    local_workers_t *lw = signal_target;
+    for (size_t i = 0; lw && i < lw->n; i++) {
+        pid_t pid = lw->pids[i];
+        if (pid > 0)
+            kill(-pid, sig);
+    }
+}
+
 int local_workers_start(local_workers_t *lw, size_t n, int port, long threads,
                         const char *loglevel, char *err, size_t errlen)
 {
@@ -41,6 +54,7 @@ int local_workers_start(local_workers_t *lw, size_t n, int port, long threads,
         snprintf(err, errlen, "out of memory");
         return -1;
     }
+    signal_target = lw;
     char path[PATH_MAX + 16];
     find_worker(path, sizeof path);
     char port_s[16], threads_s[24];
@@ -111,6 +125,8 @@ int local_workers_poll(local_workers_t *lw, int *status)
 
 void local_workers_finish(local_workers_t *lw, double timeout_s)
 {
+    if (signal_target == lw)
+        signal_target = NULL;
     double deadline = clock_mono_s() + timeout_s;
     int st;
     for (;;) {

@@ -34,5 +34,9 @@ int local_workers_start(local_workers_t *lw, size_t n, int port, long threads,
 int local_workers_poll(local_workers_t *lw, int *status);
 /* Wait up to timeout_s for all to exit, then SIGKILL the rest. Frees lw. */
 void local_workers_finish(local_workers_t *lw, double timeout_s);
+/* Send sig to the process group of every worker of the last local_workers_start (none once
+ * finished). Async-signal-safe: for the master's SIGTSTP handler, so that a Ctrl-Z, which
+ * only the master gets, suspends (SIGSTOP) and resumes (SIGCONT) its workers with it. */
+void local_workers_signal(int sig);
 
 #endif
