@@ -27,7 +27,7 @@ int log_setup(const char *who, log_level_t level, const char *path, char *err, s
     snprintf(log_who, sizeof log_who, "%s", who);
     min_level = level;
     if (path && *path) {
-        FILE *f = fopen(path, "a");
+        FILE *f = fopen(path, "ae");   /* e: O_CLOEXEC */
         if (!f) {
             snprintf(err, errlen, "--logfile: cannot open '%s': %s", path, strerror(errno));
             return -1;
@@ -43,6 +43,11 @@ void log_close(void)
     if (log_file)
         fclose(log_file);
     log_file = NULL;
+}
+
+int log_fd(void)
+{
+    return log_file ? fileno(log_file) : -1;
 }
 
 void log_msg(log_level_t level, const char *fmt, ...)

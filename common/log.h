@@ -2,6 +2,10 @@
  * log — leveled log lines to stderr or a file (--loglevel, --logfile).
  * Format: "[2026-11-25 12:00:00,123] master/INFO: message". Thread-safe (one fprintf per
  * line). Console tables are not logs: they go to stdout through master/console.
+ *
+ * The log file is opened for appending and close-on-exec: no program the process starts
+ * inherits it by accident. One that should log into it (the master's local workers) is
+ * handed log_fd() as its stderr on purpose; appends from several processes do not tear lines.
  */
 #ifndef HERD_LOG_H
 #define HERD_LOG_H
@@ -13,6 +17,8 @@ typedef enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARNING, LOG_ERROR, LOG_CRITIC
 /* who: "master" or "worker". Returns -1 if the file cannot be opened (err filled). */
 int log_setup(const char *who, log_level_t level, const char *path, char *err, size_t errlen);
 void log_close(void);
+/* The log file's descriptor, or -1 when logging to stderr. */
+int log_fd(void);
 /* "DEBUG".."CRITICAL" (case-insensitive) -> level; -1 if unknown. */
 int log_level_parse(const char *s);
 void log_msg(log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -6,10 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "../common/clock.h"
+#include "../common/log.h"
 
 /* herd-worker next to our own executable, else on the PATH. */
 static int find_worker(char *out, size_t len)
@@ -30,6 +32,19 @@ static int find_worker(char *out, size_t len)
     return 0;
 }
 
+/* The workers local_workers_signal reaches (a signal handler cannot be handed them). */
+static local_workers_t *volatile signal_target;
+
+void local_workers_signal(int sig)
+{
+    local_workers_t *lw = signal_target;
+    for (size_t i = 0; lw && i < lw->n; i++) {
+        pid_t pid = lw->pids[i];
+        if (pid > 0)
+            kill(-pid, sig);
+    }
+}
+
 int local_workers_start(local_workers_t *lw, size_t n, int port, long threads,
                         const char *loglevel, char *err, size_t errlen)
 {
@@ -39,11 +54,14 @@ int local_workers_start(local_workers_t *lw, size_t n, int port, long threads,
         snprintf(err, errlen, "out of memory");
         return -1;
     }
+    signal_target = lw;
     char path[PATH_MAX + 16];
     find_worker(path, sizeof path);
     char port_s[16], threads_s[24];
     snprintf(port_s, sizeof port_s, "%d", port);
     snprintf(threads_s, sizeof threads_s, "%ld", threads);
+    pid_t master = getpid();
+    int log_out = log_fd();
     for (size_t i = 0; i < n; i++) {
         pid_t pid = fork();
         if (pid < 0) {
@@ -51,6 +69,13 @@ int local_workers_start(local_workers_t *lw, size_t n, int port, long threads,
             return -1;
         }
         if (pid == 0) {
+            /* Between fork and exec: async-signal-safe calls only (ZeroMQ has threads). */
+            setpgid(0, 0);
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            if (getppid() != master)
+                _exit(1);   /* the master died before PDEATHSIG was set: nobody to serve */
+            if (log_out >= 0 && log_out != STDERR_FILENO)
+                dup2(log_out, STDERR_FILENO);   /* the copy is not close-on-exec */
             char *argv[12];
             int k = 0;
             argv[k++] = path;
@@ -68,9 +93,15 @@ int local_workers_start(local_workers_t *lw, size_t n, int port, long threads,
             }
             argv[k] = NULL;
             execvp(path, argv);
-            fprintf(stderr, "herd-master: cannot run %s: %s\n", path, strerror(errno));
+            static const char msg[] = "herd-master: cannot run ";
+            ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
+            w += write(STDERR_FILENO, path, strlen(path));
+            w += write(STDERR_FILENO, "\n", 1);
+            (void)w;
             _exit(127);
         }
+        setpgid(pid, 0);   /* the child does it too: whichever runs first, the worker is in
+                              its own group before the master's loop (and Ctrl-C) begins */
         lw->pids[lw->n++] = pid;
     }
     return 0;
@@ -94,6 +125,8 @@ int local_workers_poll(local_workers_t *lw, int *status)
 
 void local_workers_finish(local_workers_t *lw, double timeout_s)
 {
+    if (signal_target == lw)
+        signal_target = NULL;
     double deadline = clock_mono_s() + timeout_s;
     int st;
     for (;;) {

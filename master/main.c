@@ -3,6 +3,8 @@
  * and turn the outcome into an exit code: 0 no failed request, 1 failures (or
  * --exit-code-on-error) or a run that could not happen, 2 bad usage.
  */
+#include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,15 +13,42 @@
 #include "../common/file.h"
 #include "../common/log.h"
 #include "../common/scenario.h"
+#include "local.h"
 #include "master.h"
 #include "options.h"
 
+/* SIGINT and SIGTERM, counted: the first stops the run gracefully (Stop, --stop-timeout,
+ * final reports), the next ends it at once (master.c, run_interrupt). Only the master gets
+ * a terminal's Ctrl-C or a signal to its process group: local workers have groups of their
+ * own (local.h) and are stopped through the protocol. */
 static volatile sig_atomic_t interrupted;
 
 static void on_signal(int sig)
 {
     (void)sig;
     interrupted++;
+}
+
+static struct sigaction suspend_action;
+
+/* Ctrl-Z: suspend the local workers, then the master as the default action would; on
+ * SIGCONT (fg, bg) the master resumes here and resumes them. */
+static void on_suspend(int sig)
+{
+    int saved = errno;
+    local_workers_signal(SIGSTOP);
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigaction(sig, &dfl, NULL);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, sig);
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+    raise(sig);   /* stopped here until SIGCONT */
+    sigaction(sig, &suspend_action, NULL);
+    local_workers_signal(SIGCONT);
+    errno = saved;
 }
 
 /* A scenario file larger than this is refused: it travels to every worker inside one
@@ -76,6 +105,9 @@ int main(int argc, char **argv)
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    memset(&suspend_action, 0, sizeof suspend_action);
+    suspend_action.sa_handler = on_suspend;
+    sigaction(SIGTSTP, &suspend_action, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     if (sc->description)

@@ -7,8 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <uuid/uuid.h>
+#include <curl/curl.h>
 #include <zmq.h>
 
 #include "../common/clock.h"
@@ -24,14 +26,20 @@
 
 #define REPORT_INTERVAL_S 1.0
 #define RESEND_AFTER_S 3.0
-#define COLLECT_TIMEOUT_MS 200
+#define COLLECT_BUDGET_MS 200   /* a collect round waits this long in all, whatever the
+                                   number of engines: the heartbeats must go on */
+/* File descriptors a worker needs besides its users' sockets: ZeroMQ's, an epoll set and an
+ * eventfd per engine, libcurl's, the log. */
+#define FD_RESERVE_BASE 64
+#define FD_RESERVE_PER_ENGINE 4
 
 typedef enum run_state {
     RUN_IDLE,       /* no users */
-    RUN_SETUP,      /* the setup thread is running the scenario's setup steps */
+    RUN_SETUP,      /* the prep thread runs the setup steps and creates the engines */
     RUN_SPAWNING,   /* engines started, not all users up yet */
     RUN_RUNNING,    /* all users up */
     RUN_STOPPING,   /* users finishing; then the final report and Stopped */
+    RUN_FINISHING,  /* users gone; Stopped goes once every drain has handed its counts over */
 } run_state_t;
 
 typedef struct pending {
@@ -39,6 +47,51 @@ typedef struct pending {
     stats_table_t stats;
     double sent_at;          /* monotonic; 0: never sent */
 } pending_t;
+
+/* A run's preparation, on a thread of its own because it may take long: the scenario's
+ * setup steps, then the engines (creating one resolves the target hosts). The control thread
+ * only ever polls `state`, so neither a long setup: nor a slow DNS stops its heartbeats.
+ *
+ * Ownership: while RUNNING or DONE, sc, globals and host are the control thread's run's,
+ * borrowed. The control thread may abandon a prep that is still RUNNING (a new run, or the
+ * worker leaving) by switching state to ABANDONED: from then on the prep thread owns them
+ * and frees them, its engines and the prep when it ends. Whoever loses the compare-exchange
+ * on `state` knows the other side has it. */
+typedef enum prep_state { PREP_RUNNING, PREP_DONE, PREP_ABANDONED } prep_state_t;
+
+typedef struct prep {
+    pthread_t thread;
+    _Atomic int state;           /* prep_state_t */
+    bool run_setup;              /* false: engines only (a run resumed after a lost master) */
+    scenario_t *sc;
+    char *scenario_text;
+    char *host;
+    json_t **globals;            /* sc->n_globals slots */
+    char worker_id[37];
+    engine_config_t ecfg;        /* borrows the above */
+    unsigned threads;
+    engine_t **engines;          /* threads entries once DONE with rc 0; owned until taken */
+    int rc;                      /* -1: err says why */
+    char err[512];
+} prep_t;
+
+/* Engines going away on a thread of their own: engine_finish joins the engine's thread,
+ * which may be deep in a long loop iteration (thousands of users), and frees every user.
+ * The control thread polls `done`, then takes `stats` as the next report. */
+typedef struct drain {
+    pthread_t thread;
+    atomic_int done;
+    engine_t **engines;          /* n entries; owned, freed by the thread */
+    unsigned n;
+    stats_table_t stats;         /* what they counted that no collect took */
+    bool lost;                   /* a merge ran out of memory: some counts are lost */
+    bool inline_done;            /* finished on the control thread: no thread to join */
+    struct drain *next;
+} drain_t;
+
+/* Abandoned preps still running (their threads use libcurl: no curl_global_cleanup while
+ * any is alive). */
+static atomic_int preps_abandoned;
 
 typedef struct control {
     const worker_options_t *o;
@@ -69,14 +122,16 @@ typedef struct control {
     double rate;
     double stop_timeout_s;
     double stop_deadline;
-    bool stop_after_setup;
+    bool stop_when_ready;        /* Stop (or the master lost) while the prep ran */
+    prep_t *prep;                /* the run's preparation while it runs; owned until DONE
+                                    is taken or it is abandoned */
+    drain_t *drains;             /* engines being finished, any order; owned */
+    uint64_t fd_limit;           /* RLIMIT_NOFILE; UINT64_MAX: unlimited */
+    uint64_t max_users;          /* users this worker can hold: fd_limit less the reserve */
 
-    pthread_t setup_thread;
-    bool setup_started;
-    atomic_int setup_done;
-    int setup_rc;
-    char setup_err[512];
-    engine_config_t ecfg;
+    /* leaving: SIGINT/SIGTERM asked the worker to stop its users and exit */
+    bool leaving;
+    double leave_deadline;       /* exit then, acknowledged or not */
 
     /* reports */
     uint64_t next_seq;           /* last seq handed out */
@@ -135,7 +190,7 @@ static void send_heartbeat(control_t *c)
     static const Herd__WorkerState states[] = {
         HERD__WORKER_STATE__WORKER_STATE_READY, HERD__WORKER_STATE__WORKER_STATE_SPAWNING,
         HERD__WORKER_STATE__WORKER_STATE_SPAWNING, HERD__WORKER_STATE__WORKER_STATE_RUNNING,
-        HERD__WORKER_STATE__WORKER_STATE_STOPPING};
+        HERD__WORKER_STATE__WORKER_STATE_STOPPING, HERD__WORKER_STATE__WORKER_STATE_STOPPING};
     Herd__Heartbeat hb = HERD__HEARTBEAT__INIT;
     hb.state = states[c->state];
     hb.users = user_count(c);
@@ -234,9 +289,14 @@ static void collect_and_send(control_t *c)
         log_error("out of memory queueing a report; counts stay in the engines");
         return;
     }
-    for (unsigned i = 0; i < c->threads; i++)
-        if (engine_collect(c->engines[i], &p->stats, COLLECT_TIMEOUT_MS) < 0)
+    /* Each engine may use an equal share of what is left of the budget: a busy one cannot
+     * starve the others of their collect. */
+    double deadline = clock_mono_s() + COLLECT_BUDGET_MS / 1000.0;
+    for (unsigned i = 0; i < c->threads; i++) {
+        int share_ms = (int)((deadline - clock_mono_s()) * 1000 / (c->threads - i));
+        if (engine_collect(c->engines[i], &p->stats, share_ms > 0 ? share_ms : 0) < 0)
             log_debug("engine %u busy; its counts come with the next report", i);
+    }
     queue_commit(c, p);
 }
 
@@ -287,19 +347,65 @@ static void destroy_engines(control_t *c)
     c->engines = NULL;
 }
 
-/* Engines go away; everything they counted becomes the next report. */
+static void *drain_main(void *arg)
+{
+    drain_t *d = arg;
+    for (unsigned i = 0; i < d->n; i++)
+        if (engine_finish(d->engines[i], &d->stats) < 0)
+            d->lost = true;
+    free(d->engines);
+    d->engines = NULL;
+    atomic_store(&d->done, 1);
+    return NULL;
+}
+
+/* Engines go away (their users aborted) on a drain thread; everything they counted becomes a
+ * report when drains_collect finds the drain done. */
 static void drain_engines(control_t *c)
 {
     if (!c->engines)
         return;
-    pending_t *p = queue_push(c);
-    for (unsigned i = 0; i < c->threads; i++)
-        if (engine_finish(c->engines[i], p ? &p->stats : NULL) < 0 || !p)
-            log_error("out of memory: engine %u's last counts are lost", i);
-    free(c->engines);
+    engine_t **engines = c->engines;
     c->engines = NULL;
-    if (p)
-        queue_commit(c, p);
+    drain_t *d = calloc(1, sizeof *d);
+    if (!d) {
+        log_error("out of memory: the engines' last counts are lost");
+        for (unsigned i = 0; i < c->threads; i++)
+            engine_destroy(engines[i]);
+        free(engines);
+        return;
+    }
+    stats_init(&d->stats);
+    d->engines = engines;
+    d->n = c->threads;
+    if (pthread_create(&d->thread, NULL, drain_main, d) != 0) {
+        drain_main(d);   /* no thread to spare: finish them here */
+        d->inline_done = true;
+    }
+    d->next = c->drains;
+    c->drains = d;
+}
+
+/* Reports from the drains that are done (all of them, waiting, when wait is true). */
+static void drains_collect(control_t *c, bool wait)
+{
+    for (drain_t **pp = &c->drains; *pp;) {
+        drain_t *d = *pp;
+        if (!wait && !atomic_load(&d->done)) {
+            pp = &d->next;
+            continue;
+        }
+        if (!d->inline_done)
+            pthread_join(d->thread, NULL);
+        pending_t *p = queue_push(c);
+        if (!p || stats_merge(&p->stats, &d->stats) < 0 || d->lost)
+            log_error("out of memory: some of the engines' last counts are lost");
+        if (p)
+            queue_commit(c, p);
+        stats_free(&d->stats);
+        *pp = d->next;
+        free(d);
+    }
 }
 
 static void apply_targets(control_t *c)
@@ -321,47 +427,193 @@ static void apply_targets(control_t *c)
     free(rates);
 }
 
-static int start_engines(control_t *c, char *err, size_t errlen)
+/* ---- preparing a run: setup steps and engines, off the control thread ---------------- */
+
+static void free_globals(json_t **globals, const scenario_t *sc)
 {
-    c->engines = calloc(c->threads, sizeof *c->engines);
-    if (!c->engines) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    for (unsigned i = 0; i < c->threads; i++) {
-        engine_config_t cfg = c->ecfg;
-        cfg.index = i;
-        if (engine_create(&cfg, &c->engines[i], err, errlen) < 0) {
-            destroy_engines(c);
-            return -1;
-        }
-    }
-    return 0;
+    if (!globals)
+        return;
+    for (uint32_t i = 0; sc && i < sc->n_globals; i++)
+        if (globals[i])
+            json_decref(globals[i]);
+    free(globals);
 }
 
-static void *setup_main(void *arg)
+static void destroy_engine_array(engine_t **engines, unsigned n)
 {
-    control_t *c = arg;
-    c->setup_rc = setup_run(c->ecfg.sc, c->ecfg.host_override, c->ecfg.worker_id, c->globals,
-                            c->setup_err, sizeof c->setup_err);
-    atomic_store(&c->setup_done, 1);
+    if (!engines)
+        return;
+    for (unsigned i = 0; i < n; i++)
+        engine_destroy(engines[i]);
+    free(engines);
+}
+
+typedef struct engine_start {
+    engine_config_t cfg;
+    engine_t *engine;
+    int rc;
+    char err[512];
+} engine_start_t;
+
+static void *start_one_engine(void *arg)
+{
+    engine_start_t *s = arg;
+    s->rc = engine_create(&s->cfg, &s->engine, s->err, sizeof s->err);
     return NULL;
 }
 
+/* Create p's engines side by side: each resolves the target hosts, and a slow DNS should
+ * cost its delay once, not once per engine. */
+static int start_engines(prep_t *p)
+{
+    engine_start_t *s = calloc(p->threads, sizeof *s);
+    pthread_t *tids = calloc(p->threads, sizeof *tids);
+    bool *started = calloc(p->threads, sizeof *started);
+    p->engines = calloc(p->threads, sizeof *p->engines);
+    int rc = 0;
+    if (!s || !tids || !started || !p->engines) {
+        snprintf(p->err, sizeof p->err, "out of memory");
+        rc = -1;
+    }
+    for (unsigned i = 0; rc == 0 && i < p->threads; i++) {
+        s[i].cfg = p->ecfg;
+        s[i].cfg.index = i;
+        started[i] = pthread_create(&tids[i], NULL, start_one_engine, &s[i]) == 0;
+        if (!started[i])
+            start_one_engine(&s[i]);
+    }
+    for (unsigned i = 0; s && started && i < p->threads; i++) {
+        if (started[i])
+            pthread_join(tids[i], NULL);
+        if (rc == 0 && s[i].rc < 0) {
+            snprintf(p->err, sizeof p->err, "%s", s[i].err);
+            rc = -1;
+        }
+        if (p->engines)
+            p->engines[i] = s[i].engine;
+        else
+            engine_destroy(s[i].engine);
+    }
+    if (rc < 0) {
+        destroy_engine_array(p->engines, p->threads);
+        p->engines = NULL;
+    }
+    free(s);
+    free(tids);
+    free(started);
+    return rc;
+}
+
+static void *prep_main(void *arg)
+{
+    prep_t *p = arg;
+    p->rc = 0;
+    if (p->run_setup && p->sc->n_setup)
+        p->rc = setup_run(p->sc, p->host, p->ecfg.worker_id, p->globals, p->err, sizeof p->err);
+    if (p->rc == 0)
+        p->rc = start_engines(p);
+    int expected = PREP_RUNNING;
+    if (!atomic_compare_exchange_strong(&p->state, &expected, PREP_DONE)) {
+        /* Abandoned: the run it prepared is over, and everything here is ours to free. */
+        destroy_engine_array(p->engines, p->threads);
+        free_globals(p->globals, p->sc);
+        scenario_free(p->sc);
+        free(p->scenario_text);
+        free(p->host);
+        free(p);
+        atomic_fetch_sub(&preps_abandoned, 1);
+    }
+    return NULL;
+}
+
+/* Prepare the run in c on a thread: its setup steps (unless run_setup is false) and its
+ * engines. State RUN_SETUP until tick takes the result. */
+static int prep_start(control_t *c, bool run_setup, char *err, size_t errlen)
+{
+    prep_t *p = calloc(1, sizeof *p);
+    if (!p) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    atomic_init(&p->state, PREP_RUNNING);
+    p->run_setup = run_setup;
+    p->sc = c->sc;
+    p->scenario_text = c->scenario_text;
+    p->host = c->host;
+    p->globals = c->globals;
+    p->threads = c->threads;
+    snprintf(p->worker_id, sizeof p->worker_id, "%s", c->id);
+    p->ecfg = (engine_config_t){
+        .sc = c->sc,
+        .host_override = c->host,
+        .worker_id = p->worker_id,
+        .globals = c->globals,
+        .n_engines = c->threads,
+        .stop_timeout_s = c->stop_timeout_s,
+    };
+    if (run_setup && c->sc->n_setup)
+        log_info("Running %zu setup step(s)", c->sc->n_setup);
+    int rc = pthread_create(&p->thread, NULL, prep_main, p);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot start the setup thread: %s", strerror(rc));
+        free(p);
+        return -1;
+    }
+    c->prep = p;
+    c->stop_when_ready = false;
+    c->state = RUN_SETUP;
+    return 0;
+}
+
+/* The prep has finished: take its engines (NULL and -1 with err when it failed). */
+static int prep_take(control_t *c, char *err, size_t errlen)
+{
+    prep_t *p = c->prep;
+    c->prep = NULL;
+    pthread_join(p->thread, NULL);   /* DONE: the thread is returning */
+    int rc = p->rc;
+    if (rc < 0)
+        snprintf(err, errlen, "%s", p->err);
+    else
+        c->engines = p->engines;
+    free(p);
+    return rc;
+}
+
+/* Let go of a prep without waiting for it. If it is still running it keeps the run's
+ * scenario, globals and host (c's pointers are cleared) and frees them when it ends; if it
+ * has just finished, its engines become c's, to be freed with the run. */
+static void prep_abandon(control_t *c)
+{
+    prep_t *p = c->prep;
+    if (!p)
+        return;
+    c->prep = NULL;
+    atomic_fetch_add(&preps_abandoned, 1);
+    int expected = PREP_RUNNING;
+    if (atomic_compare_exchange_strong(&p->state, &expected, PREP_ABANDONED)) {
+        pthread_detach(p->thread);
+        c->sc = NULL;
+        c->scenario_text = NULL;
+        c->host = NULL;
+        c->globals = NULL;
+        log_info("The setup still running is abandoned; it ends on its own");
+        return;
+    }
+    atomic_fetch_sub(&preps_abandoned, 1);
+    pthread_join(p->thread, NULL);   /* DONE: returns at once */
+    c->engines = p->engines;
+    free(p);
+}
+
+/* ---- runs ---------------------------------------------------------------------------- */
+
 static void free_run(control_t *c)
 {
+    prep_abandon(c);
     destroy_engines(c);
-    if (c->setup_started) {
-        pthread_join(c->setup_thread, NULL);
-        c->setup_started = false;
-    }
-    if (c->globals) {
-        for (uint32_t i = 0; c->sc && i < c->sc->n_globals; i++)
-            if (c->globals[i])
-                json_decref(c->globals[i]);
-        free(c->globals);
-        c->globals = NULL;
-    }
+    free_globals(c->globals, c->sc);
+    c->globals = NULL;
     scenario_free(c->sc);
     c->sc = NULL;
     free(c->scenario_text);
@@ -373,8 +625,8 @@ static void free_run(control_t *c)
     c->state = RUN_IDLE;
 }
 
-/* A new run (or a new scenario): parse it, fill vars, run setup in its own thread so the
- * heartbeats go on meanwhile. */
+/* A new run (or a new scenario): parse it, fill vars, and prepare it (setup, engines) on
+ * the prep thread so the heartbeats go on meanwhile. */
 static int begin_run(control_t *c, const Herd__Spawn *sp, char *err, size_t errlen)
 {
     free_run(c);
@@ -398,28 +650,24 @@ static int begin_run(control_t *c, const Herd__Spawn *sp, char *err, size_t errl
             c->globals[i] = json_incref(c->sc->global_init[i]);
     c->run_id = sp->run_id;
     c->stop_timeout_s = sp->stop_timeout_s;
-    memset(&c->ecfg, 0, sizeof c->ecfg);
-    c->ecfg.sc = c->sc;
-    c->ecfg.host_override = c->host;
-    c->ecfg.worker_id = c->id;
-    c->ecfg.globals = c->globals;
-    c->ecfg.n_engines = c->threads;
-    c->ecfg.stop_timeout_s = sp->stop_timeout_s;
-    c->stop_after_setup = false;
-    atomic_store(&c->setup_done, 0);
-    if (c->sc->n_setup == 0) {
-        atomic_store(&c->setup_done, 1);
-        c->setup_rc = 0;
-    } else {
-        log_info("Running %zu setup step(s)", c->sc->n_setup);
-        if (pthread_create(&c->setup_thread, NULL, setup_main, c) != 0) {
-            snprintf(err, errlen, "cannot start the setup thread");
-            return -1;
-        }
-        c->setup_started = true;
-    }
-    c->state = RUN_SETUP;
-    return 0;
+    return prep_start(c, true, err, errlen);
+}
+
+/* Users this worker cannot hold, as one sentence in err; 0 when it can. Each user needs a
+ * socket at least, and a worker past its descriptor limit fails every new connection. */
+static int check_capacity(const control_t *c, uint64_t users, char *err, size_t errlen)
+{
+    if (users <= c->max_users)
+        return 0;
+    snprintf(err, errlen,
+             "%" PRIu64 " users cannot run on this worker: each needs at least one socket, and "
+             "its file descriptor limit (RLIMIT_NOFILE, ulimit -n) is %" PRIu64 ", which leaves "
+             "room for %" PRIu64 " users. Raise the limit where herd-worker starts (ulimit -n "
+             "N, up to the hard limit ulimit -Hn that root, /etc/security/limits.conf or "
+             "LimitNOFILE= in a systemd unit set; docker run --ulimit nofile=N), add workers, "
+             "or lower -u",
+             users, c->fd_limit, c->max_users);
+    return -1;
 }
 
 static void on_spawn(control_t *c, const Herd__Spawn *sp)
@@ -427,6 +675,20 @@ static void on_spawn(control_t *c, const Herd__Spawn *sp)
     char err[1024];
     bool same_run = c->sc && sp->run_id == c->run_id && c->scenario_text && sp->scenario_text &&
                     strcmp(c->scenario_text, sp->scenario_text) == 0;
+    uint64_t asked = 0;
+    for (size_t k = 0; k < sp->n_targets; k++)
+        asked += sp->targets[k]->users;
+    if (check_capacity(c, asked, err, sizeof err) < 0) {
+        log_error("%s", err);
+        send_error(c, err, true);
+        if (!same_run) {
+            /* Nothing of this run starts; a Stop for it gets its Stopped at once. */
+            drain_engines(c);
+            free_run(c);
+            c->run_id = sp->run_id;
+        }
+        return;
+    }
     if (!same_run) {
         drain_engines(c);
         if (begin_run(c, sp, err, sizeof err) < 0) {
@@ -455,19 +717,26 @@ static void on_spawn(control_t *c, const Herd__Spawn *sp)
     }
     c->rate = sp->spawn_rate;
     log_info("Spawning %u users at %.3g/s", target_total(c), c->rate);
-    if (c->state == RUN_SETUP)
-        return;   /* applied when setup is done */
-    if (!c->engines && start_engines(c, err, sizeof err) < 0) {
-        send_error(c, err, true);
+    if (c->state == RUN_SETUP) {
+        c->stop_when_ready = false;   /* wanted after all (a lost master came back) */
+        return;                       /* applied when the prep is done */
+    }
+    if (!c->engines) {
+        /* The same run again after its users were stopped (a lost master came back). */
+        if (prep_start(c, false, err, sizeof err) < 0)
+            send_error(c, err, true);
         return;
     }
     c->state = RUN_SPAWNING;
     apply_targets(c);
 }
 
-static void finish_stop(control_t *c)
+/* FINISHING and every drain in: the final report is queued, say Stopped with its seq. */
+static void send_stopped_when_drained(control_t *c)
 {
-    drain_engines(c);
+    drains_collect(c, false);
+    if (c->state != RUN_FINISHING || c->drains)
+        return;
     Herd__Stopped st = HERD__STOPPED__INIT;
     st.run_id = c->run_id;
     st.final_seq = c->next_seq;
@@ -479,10 +748,18 @@ static void finish_stop(control_t *c)
     log_info("Stopped; final report seq %" PRIu64, c->next_seq);
 }
 
+/* The users are done (or out of time): the engines go, then Stopped (from tick). */
+static void finish_stop(control_t *c)
+{
+    drain_engines(c);
+    c->state = RUN_FINISHING;
+    send_stopped_when_drained(c);
+}
+
 static void on_stop(control_t *c)
 {
     if (c->state == RUN_SETUP) {
-        c->stop_after_setup = true;
+        c->stop_when_ready = true;
         return;
     }
     if (!c->engines) {
@@ -493,6 +770,24 @@ static void on_stop(control_t *c)
         engine_stop(c->engines[i]);
     c->state = RUN_STOPPING;
     c->stop_deadline = clock_mono_s() + c->stop_timeout_s + 2.0;
+}
+
+/* The prep thread is done (checked every tick while RUN_SETUP): start the users, or stop. */
+static void prep_finished(control_t *c)
+{
+    char err[512];
+    if (prep_take(c, err, sizeof err) < 0) {
+        log_error("%s", err);
+        send_error(c, err, true);
+        c->state = RUN_IDLE;
+        if (c->stop_when_ready)
+            finish_stop(c);
+    } else if (c->stop_when_ready) {
+        finish_stop(c);
+    } else {
+        c->state = RUN_SPAWNING;
+        apply_targets(c);
+    }
 }
 
 /* ---- the connection ------------------------------------------------------------------ */
@@ -521,7 +816,7 @@ static void lost_master(control_t *c, double now)
     log_warn("Lost the master (no message for %.0f s); stopping users and reconnecting",
              now - c->last_from_master);
     if (c->state == RUN_SETUP)
-        c->stop_after_setup = true;
+        c->stop_when_ready = true;
     drain_engines(c);      /* counts stay queued until a master acknowledges them */
     if (c->state != RUN_SETUP)
         c->state = RUN_IDLE;
@@ -553,11 +848,12 @@ static void handle(control_t *c, Herd__Envelope *env)
         break;
     }
     case HERD__ENVELOPE__BODY_SPAWN:
-        if (c->welcomed)
+        if (c->welcomed && !c->leaving)
             on_spawn(c, env->spawn);
         break;
     case HERD__ENVELOPE__BODY_STOP:
-        if (c->welcomed && c->state != RUN_IDLE && c->state != RUN_STOPPING)
+        if (c->welcomed && c->state != RUN_IDLE && c->state != RUN_STOPPING &&
+            c->state != RUN_FINISHING)
             on_stop(c);
         else if (c->welcomed && c->state == RUN_IDLE && env->stop->run_id == c->run_id)
             finish_stop(c);   /* already stopped (e.g. after losing the master): say so */
@@ -586,30 +882,8 @@ static void tick(control_t *c, double now)
         return;
     }
 
-    if (c->state == RUN_SETUP && atomic_load(&c->setup_done)) {
-        if (c->setup_started) {
-            pthread_join(c->setup_thread, NULL);
-            c->setup_started = false;
-        }
-        if (c->setup_rc < 0) {
-            log_error("%s", c->setup_err);
-            send_error(c, c->setup_err, true);
-            c->state = RUN_IDLE;
-            if (c->stop_after_setup)
-                finish_stop(c);
-        } else if (c->stop_after_setup) {
-            finish_stop(c);
-        } else {
-            char err[512];
-            if (start_engines(c, err, sizeof err) < 0) {
-                send_error(c, err, true);
-                c->state = RUN_IDLE;
-            } else {
-                c->state = RUN_SPAWNING;
-                apply_targets(c);
-            }
-        }
-    }
+    if (c->state == RUN_SETUP && c->prep && atomic_load(&c->prep->state) == PREP_DONE)
+        prep_finished(c);
 
     if (c->state == RUN_SPAWNING && user_count(c) >= target_total(c) && c->welcomed) {
         Herd__Spawned sp = HERD__SPAWNED__INIT;
@@ -624,13 +898,9 @@ static void tick(control_t *c, double now)
     }
     if (c->state == RUN_STOPPING && (user_count(c) == 0 || now >= c->stop_deadline))
         finish_stop(c);
+    send_stopped_when_drained(c);
 
-    if (now >= c->next_report) {
-        collect_and_send(c);
-        if (c->welcomed)
-            resend_stale(c, now);
-        c->next_report = now + REPORT_INTERVAL_S;
-    }
+    /* The heartbeat first: collecting may wait (COLLECT_BUDGET_MS). */
     if (c->welcomed && now >= c->next_beat) {
         double cpu = clock_cpu_s();
         if (c->wall_mark > 0 && now > c->wall_mark)
@@ -640,9 +910,79 @@ static void tick(control_t *c, double now)
         send_heartbeat(c);
         c->next_beat = now + c->interval_s;
     }
+    if (now >= c->next_report) {
+        collect_and_send(c);
+        if (c->welcomed)
+            resend_stale(c, now);
+        c->next_report = now + REPORT_INTERVAL_S;
+    }
 }
 
-int control_run(const worker_options_t *o, volatile sig_atomic_t *interrupted)
+/* ---- leaving on a signal ------------------------------------------------------------- */
+
+static const char *signal_name(int sig)
+{
+    return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "a signal";
+}
+
+/* SIGINT/SIGTERM: stop the users as the master's Stop would (--stop-timeout, on_stop), send
+ * the final report and Stopped, and exit once the master has acknowledged every report. */
+static void begin_leaving(control_t *c, int sig, double now)
+{
+    c->leaving = true;
+    if (!c->welcomed) {
+        log_info("%s: no master to report to; exiting", signal_name(sig));
+        return;
+    }
+    log_info("%s: stopping the users (within --stop-timeout %.3g s), sending the final report, "
+             "then exiting; %s again exits at once", signal_name(sig), c->stop_timeout_s,
+             signal_name(sig));
+    char msg[256];
+    snprintf(msg, sizeof msg, "got %s: stopping its %u users, sending its final report and "
+             "leaving", signal_name(sig), user_count(c));
+    send_error(c, msg, false);
+    if (c->state == RUN_SETUP) {
+        prep_abandon(c);   /* its engines, if it had just finished, are drained below */
+        finish_stop(c);
+    } else if (c->state == RUN_SPAWNING || c->state == RUN_RUNNING) {
+        on_stop(c);
+    }
+    /* Users get their stop timeout (on_stop adds 2 s), the master a few heartbeats to
+     * acknowledge. */
+    c->leave_deadline = now + c->stop_timeout_s + 2.0 + c->liveness * c->interval_s;
+}
+
+/* Done leaving: users stopped and every report acknowledged, or no master to wait for, or
+ * out of time. */
+static bool left(control_t *c, double now)
+{
+    if (!c->leaving)
+        return false;
+    if (!c->welcomed)
+        return true;   /* nobody to report to (any more) */
+    bool users_done = c->state == RUN_IDLE;
+    if (users_done && c->n_queue == 0)
+        return true;
+    if (now < c->leave_deadline)
+        return false;
+    if (!users_done)
+        log_warn("Users still stopping at the deadline: aborted");
+    return true;
+}
+
+/* How many users the file descriptor limit lets this worker hold. main has raised the soft
+ * limit to the hard one. */
+static void measure_capacity(control_t *c)
+{
+    struct rlimit rl;
+    c->fd_limit = UINT64_MAX;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+        c->fd_limit = (uint64_t)rl.rlim_cur;
+    uint64_t reserve = FD_RESERVE_BASE + (uint64_t)FD_RESERVE_PER_ENGINE * c->threads;
+    c->max_users = c->fd_limit > reserve ? c->fd_limit - reserve : 0;
+}
+
+int control_run(const worker_options_t *o, const worker_signals_t *signals)
 {
     control_t c;
     memset(&c, 0, sizeof c);
@@ -655,28 +995,45 @@ int control_run(const worker_options_t *o, volatile sig_atomic_t *interrupted)
     c.threads = (unsigned)(o->threads > 0 ? o->threads : (cores > 0 ? cores : 1));
     c.interval_s = 1.0;
     c.liveness = 3;
+    measure_capacity(&c);
+    /* The master's host is resolved by ZeroMQ's own I/O thread when it connects (and at
+     * every reconnection), never here: a slow DNS delays the connection, not the loop. */
     snprintf(c.endpoint, sizeof c.endpoint, "tcp://%s:%ld", o->master_host, o->master_port);
     char err[512];
     int rc = 0;
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
+        log_error("curl_global_init failed");
+        return 1;
+    }
     c.zctx = zmq_ctx_new();
     if (!c.zctx || open_socket(&c, err, sizeof err) < 0) {
         log_error("%s", err);
+        curl_global_cleanup();
         return 1;
     }
     double now = clock_mono_s();
     c.unreachable_since = now;
     c.next_report = now + REPORT_INTERVAL_S;
-    log_info("Worker %s (%u engine threads) connecting to %s", c.id, c.threads, c.endpoint);
+    log_info("Worker %s (%u engine threads, room for %" PRIu64 " users) connecting to %s", c.id,
+             c.threads, c.max_users, c.endpoint);
 
+    int signals_seen = 0;
     for (;;) {
         zmq_pollitem_t item = {c.sock, 0, ZMQ_POLLIN, 0};
         int n = zmq_poll(&item, 1, 50);
-        if (*interrupted) {
-            log_info("Interrupted; exiting");
-            break;
+        int poll_errno = n < 0 ? zmq_errno() : 0;   /* before anything else can change it */
+        now = clock_mono_s();
+        if (signals->count > signals_seen) {
+            signals_seen = signals->count;
+            if (c.leaving) {
+                log_warn("%s again: exiting now; %zu report(s) the master has not "
+                         "acknowledged are lost", signal_name(signals->last), c.n_queue);
+                break;
+            }
+            begin_leaving(&c, signals->last, now);
         }
-        if (n < 0 && zmq_errno() != EINTR) {
-            log_error("zmq_poll: %s", zmq_strerror(zmq_errno()));
+        if (n < 0 && poll_errno != EINTR) {
+            log_error("zmq_poll: %s", zmq_strerror(poll_errno));
             rc = 1;
             break;
         }
@@ -704,6 +1061,14 @@ int control_run(const worker_options_t *o, volatile sig_atomic_t *interrupted)
         }
         now = clock_mono_s();
         tick(&c, now);
+        if (left(&c, now)) {
+            if (c.n_queue)
+                log_warn("Exiting with %zu report(s) the master has not acknowledged: its "
+                         "summary may miss them", c.n_queue);
+            else
+                log_info("Final report acknowledged; exiting");
+            break;
+        }
         if (!c.welcomed && now - c.unreachable_since > o->master_timeout_s) {
             log_error("No master at %s for %.0f s (--master-timeout); exiting", c.endpoint,
                       now - c.unreachable_since);
@@ -712,11 +1077,15 @@ int control_run(const worker_options_t *o, volatile sig_atomic_t *interrupted)
         }
     }
     free_run(&c);
+    drains_collect(&c, true);
     queue_ack(&c, UINT64_MAX);
     free(c.queue);
     int linger = 500;
     zmq_setsockopt(c.sock, ZMQ_LINGER, &linger, sizeof linger);
     zmq_close(c.sock);
     zmq_ctx_term(c.zctx);
+    /* An abandoned setup may still be using libcurl: the process exit ends it. */
+    if (atomic_load(&preps_abandoned) == 0)
+        curl_global_cleanup();
     return rc;
 }

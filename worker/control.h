@@ -9,6 +9,16 @@
  * and nothing is counted twice, whatever happens to the connection.
  *
  * Engines are driven only through worker/engine.h.
+ *
+ * What must stay true: this thread never blocks for long, so its heartbeats go on whatever
+ * happens. A run's setup steps and the creation of its engines (which resolves the target
+ * hosts) run on a prep thread it only polls, and abandons without waiting when the run
+ * changes or the worker exits; the master's host is resolved by ZeroMQ's I/O thread;
+ * collecting statistics waits COLLECT_BUDGET_MS at most over all engines.
+ *
+ * Signals: the first SIGINT or SIGTERM makes the worker leave gracefully (users stopped
+ * within the run's --stop-timeout, on_stop run, final report sent and acknowledged, then
+ * exit 0); a second one exits at once.
  */
 #ifndef HERD_CONTROL_H
 #define HERD_CONTROL_H
@@ -24,7 +34,14 @@ typedef struct worker_options {
     const char *logfile;
 } worker_options_t;
 
-/* Run until Quit (returns 0), the master timeout (1), or a signal (0). */
-int control_run(const worker_options_t *o, volatile sig_atomic_t *interrupted);
+/* Set by main's SIGINT/SIGTERM handler. */
+typedef struct worker_signals {
+    volatile sig_atomic_t count;   /* signals received so far */
+    volatile sig_atomic_t last;    /* the last one's number */
+} worker_signals_t;
+
+/* Run until Quit (returns 0), the master timeout (1), or a signal (0, once the worker has
+ * left: see above). */
+int control_run(const worker_options_t *o, const worker_signals_t *signals);
 
 #endif

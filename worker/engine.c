@@ -487,11 +487,17 @@ static int spawn_pick_class(engine_t *e)
     return best;
 }
 
+/* Users started in one loop iteration at most. Users due beyond it wait for the next
+ * iteration, so a large spawn (-r 100000, or a loop that fell behind) never holds the loop:
+ * running users' requests, commands and statistics hand-over go on between batches. */
+#define SPAWN_BATCH 256
+
 static void spawn_tick(void *arg)
 {
     engine_t *e = arg;
     double interval = e->spawn_rate > 0 ? 1.0 / e->spawn_rate : 0;
-    while (missing_users(e) > 0 && e->spawn_next <= e->loop.now) {
+    unsigned batch = 0;
+    while (missing_users(e) > 0 && e->spawn_next <= e->loop.now && batch++ < SPAWN_BATCH) {
         int c = spawn_pick_class(e);
         if (c < 0 || user_spawn(e, (uint32_t)c) < 0) {
             e->spawn_next = e->loop.now + 1.0; /* out of memory: retry later */
@@ -499,8 +505,10 @@ static void spawn_tick(void *arg)
         }
         e->spawn_next += interval;
     }
+    /* Still behind: strictly after now, or this same round of timers would run us again. */
     if (missing_users(e) > 0)
-        loop_timer_arm(&e->loop, &e->spawn, e->spawn_next);
+        loop_timer_arm(&e->loop, &e->spawn,
+                       e->spawn_next > e->loop.now ? e->spawn_next : e->loop.now + 1e-6);
     else
         loop_timer_disarm(&e->loop, &e->spawn);
 }

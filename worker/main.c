@@ -1,9 +1,8 @@
 /*
  * herd-worker: connects to a herd-master, runs the users it is given and reports back.
- * Exit code 0 when the master says quit, 1 when the master stays unreachable for
- * --master-timeout, 2 for bad usage.
+ * Exit code 0 when the master says quit or after leaving on SIGINT/SIGTERM, 1 when the
+ * master stays unreachable for --master-timeout, 2 for bad usage.
  */
-#include <curl/curl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,12 +12,12 @@
 #include "../common/log.h"
 #include "control.h"
 
-static volatile sig_atomic_t interrupted;
+static worker_signals_t signals;
 
 static void on_signal(int sig)
 {
-    (void)sig;
-    interrupted = 1;
+    signals.last = sig;
+    signals.count++;
 }
 
 int main(int argc, char **argv)
@@ -51,8 +50,16 @@ int main(int argc, char **argv)
     if (help) {
         cli_print_help(stdout, "herd-worker [--master-host HOST] [--master-port PORT] [--threads N]",
                        "herd-worker connects to a herd-master, runs the virtual users it is given\n"
-                       "with libcurl and streams statistics back. It needs no scenario file: the\n"
-                       "master sends it.",
+                       "and streams statistics back. It needs no scenario file: the master sends it.\n"
+                       "\n"
+                       "SIGINT or SIGTERM: the worker stops its users as the master's stop would\n"
+                       "(each finishes its task and on_stop within the run's --stop-timeout), sends\n"
+                       "its final report, waits for the master to acknowledge it and exits 0; a\n"
+                       "second signal exits at once. A worker that loses its master (no message for\n"
+                       "the master's --heartbeat-liveness seconds, 3 by default) stops its users and\n"
+                       "reconnects; after --master-timeout without one it exits 1. Each user needs\n"
+                       "a socket: a share of users beyond the file descriptor limit (ulimit -n) is\n"
+                       "refused, and the run fails with a message saying how to raise it.",
                        opts, n_opts);
         cli_release(opts, n_opts);
         return 0;
@@ -80,12 +87,7 @@ int main(int argc, char **argv)
         rl.rlim_cur = rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
     }
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
-        fprintf(stderr, "herd-worker: curl_global_init failed\n");
-        return 1;
-    }
-    int rc = control_run(&o, &interrupted);
-    curl_global_cleanup();
+    int rc = control_run(&o, &signals);
     cli_release(opts, n_opts);
     log_close();
     return rc;
