@@ -57,7 +57,7 @@ static cli_option_t t[7];
 /* Free what the previous parse allocated (its values die with it). */
 static void release(void)
 {
-    cli_release(t, 7);
+    cli_release(t, 7, NULL);
     memset(t, 0, sizeof t);   /* the lists it pointed at may be gone with their test */
 }
 
@@ -79,7 +79,7 @@ static int parse(opts_t *o, int argc, char **argv, char *err)
     static const char *dummy;
     tt[6].target = &dummy;
     memcpy(t, tt, sizeof t);
-    return cli_parse(t, 7, argc, argv, &help, err, 256);
+    return cli_parse(t, 7, argc, argv, NULL, &help, err, 256);
 }
 
 static void test_forms(void **state)
