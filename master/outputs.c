@@ -191,11 +191,20 @@ int outputs_check_paths(const master_options_t *opt, char *err, size_t errlen)
         (opt->html_path && report_check_path("--html", opt->html_path, err, errlen) < 0) ||
         (opt->logfile && report_check_path("--logfile", opt->logfile, err, errlen) < 0))
         return -1;
-    if (opt->json_path && opt->html_path && report_path_fd(opt->json_path) == 1 &&
-        report_path_fd(opt->html_path) == 1) {
-        snprintf(err, errlen, "--html: stdout already carries the --json report; give one of "
-                 "them a file name");
-        return -1;
+    /* stdout carries one report and nothing else (main sends the tables to stderr); the log
+     * may go there only when no report does */
+    const char *const options[] = {"--json", "--html", "--logfile"};
+    const char *const paths[] = {opt->json_path, opt->html_path, opt->logfile};
+    const char *on_stdout = NULL;
+    for (size_t i = 0; i < 3; i++) {
+        if (!paths[i] || report_path_fd(paths[i]) != 1)
+            continue;
+        if (on_stdout) {
+            snprintf(err, errlen, "%s: stdout already carries the %s report; give one of them "
+                     "a file name", options[i], on_stdout);
+            return -1;
+        }
+        on_stdout = i < 2 ? options[i] : NULL;
     }
     return 0;
 }

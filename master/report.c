@@ -212,7 +212,9 @@ static int open_through(report_file_t *rf, int fd, char *err, size_t errlen)
         rf->f = fdopen(d, "w");
         if (rf->f)
             return 0;
+        int saved = errno;
         close(d);
+        errno = saved;
     }
     if (errno == ENXIO)
         snprintf(err, errlen, "%s: cannot write '%s': no process is reading the FIFO",
