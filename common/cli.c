@@ -110,7 +110,8 @@ void cli_release(cli_option_t *opts, size_t n, cli_list_t *positional)
     n_owned = cap_owned = 0;
 }
 
-/* Options no environment variable or config file sets (see cli.h). */
+/* Options parse_env and the config file leave alone: config is read before them (see
+ * cli.h), version is the command line's only. */
 static bool cmdline_only(const cli_option_t *o)
 {
     return !strcmp(o->name, "config") || !strcmp(o->name, "version");
@@ -442,7 +443,6 @@ void cli_print_help(FILE *out, const char *usage, const char *intro, const cli_o
             fprintf(out, "  %-30s %s\n", left, o->help);
     }
     fprintf(out, "  %-30s %s\n", "-h, --help", "print this help and exit");
-    fprintf(out, "\nEvery option but --config and --version may also be set as HERD_<OPTION> in the\n"
-                 "environment (HERD_RUN_TIME=10s) or as 'option = value' in a --config file; the\n"
-                 "command line wins.\n");
+    fprintf(out, "\nEvery option but --version may also be set as HERD_<OPTION> in the environment\n"
+                 "(HERD_RUN_TIME=10s) or as 'option = value' in a --config file; the command line wins.\n");
 }

@@ -4,9 +4,10 @@
  * Sources, weakest first: the config file (--config FILE, `key = value` lines, `#` comments,
  * keys are long option names without dashes), then HERD_<OPTION> environment variables
  * (upper case, dashes as underscores: HERD_RUN_TIME=10s), then the command line. Both
- * `-u 2` and `-u=2`, `--users 2` and `--users=2` are accepted. Two options come from the
- * command line only: `config` (it names the file) and `version` (HERD_VERSION is too common
- * a variable name to mean "print the version and exit").
+ * `-u 2` and `-u=2`, `--users 2` and `--users=2` are accepted. `config` is read first (the
+ * command line's, else HERD_CONFIG) and a config file cannot set it; `version` comes from the
+ * command line only (HERD_VERSION is too common a variable name to mean "print the version
+ * and exit").
  *
  * Arguments that are not options (and everything after `--`) are positional: an error unless
  * the caller asks for them.

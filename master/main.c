@@ -114,31 +114,31 @@ int main(int argc, char **argv)
         goto out;
     }
     if (r < 0)
-        goto usage;
+        goto fail;
     if (!master_options_inspect_only(&o) && outputs_check_paths(&o, err, sizeof err) < 0)
-        goto usage;
+        goto fail;
     if (log_setup("master", (log_level_t)log_level_parse(o.loglevel), o.logfile, err,
                   sizeof err) < 0)
-        goto usage;
+        goto fail;
 
     size_t len = 0;
     text = file_read(o.file, MASTER_MAX_SCENARIO_BYTES, &len, err, sizeof err);
     if (!text || scenario_load_text(text, len, o.file, &sc, err, sizeof err) < 0)
-        goto usage;
+        goto fail;
     if (o.list) {
         inspect_list(stdout, sc);
         rc = 0;
         goto out;
     }
     if (choose_classes(sc, &o, err, sizeof err) < 0)
-        goto usage;
+        goto fail;
     if (o.show_task_ratio || o.show_task_ratio_json) {
         uint32_t users = o.users_given ? (uint32_t)o.users : 0;
         if ((o.show_task_ratio && inspect_task_ratio(stdout, sc, users, false) < 0) ||
             (o.show_task_ratio_json && inspect_task_ratio(stdout, sc, users, true) < 0)) {
             snprintf(err, sizeof err, "out of memory");
             rc = 1;
-            goto usage;
+            goto fail;
         }
         rc = 0;
         goto out;
@@ -158,7 +158,7 @@ int main(int argc, char **argv)
         log_info("No run time limit set, use CTRL+C to interrupt");
     char stdout_report[64];
     if (give_stdout_to_report(&o, stdout_report, sizeof stdout_report, err, sizeof err) < 0)
-        goto usage;
+        goto fail;
     err[0] = '\0';
     rc = master_run(&o, sc, text, &interrupted, err, sizeof err);
     if (rc != 0 && err[0])
@@ -166,7 +166,7 @@ int main(int argc, char **argv)
     if (rc != 2 && o.autoquit_s > 0)
         autoquit_wait(o.autoquit_s);
     goto out;
-usage:
+fail:   /* err says why; rc is 2 (usage) unless set otherwise */
     fprintf(stderr, "herd-master: %s\n", err);
 out:
     scenario_free(sc);
