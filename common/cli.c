@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "vec.h"
+#include "version.h"
 
 int cli_parse_long(const char *s, long *out)
 {
@@ -88,21 +89,42 @@ static char *own_strdup(const char *s)
     return d;
 }
 
-void cli_release(cli_option_t *opts, size_t n)
+static void list_release(cli_list_t *l)
 {
-    for (size_t i = 0; i < n; i++) {
-        if (opts[i].type == CLI_LIST && opts[i].target) {
-            cli_list_t *l = opts[i].target;
-            free(l->items);
-            l->items = NULL;
-            l->n = l->cap = 0;
-        }
-    }
+    free(l->items);
+    l->items = NULL;
+    l->n = l->cap = 0;
+}
+
+void cli_release(cli_option_t *opts, size_t n, cli_list_t *positional)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((opts[i].type == CLI_LIST || opts[i].type == CLI_WORDS) && opts[i].target)
+            list_release(opts[i].target);
+    if (positional)
+        list_release(positional);
     for (size_t i = 0; i < n_owned; i++)
         free(owned[i]);
     free(owned);
     owned = NULL;
     n_owned = cap_owned = 0;
+}
+
+/* Options parse_env and the config file leave alone: config is read before them (see
+ * cli.h), version is the command line's only. */
+static bool cmdline_only(const cli_option_t *o)
+{
+    return !strcmp(o->name, "config") || !strcmp(o->name, "version");
+}
+
+static int list_add(cli_list_t *l, char *item, char *err, size_t errlen)
+{
+    if (VEC_RESERVE(l->items, l->cap, l->n + 1) < 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    l->items[l->n++] = item;
+    return 0;
 }
 
 static cli_option_t *find_long(cli_option_t *opts, size_t n, const char *name, size_t len)
@@ -198,15 +220,17 @@ static int set_value(cli_option_t *o, const char *value, const char *src, char *
         *(double *)o->target = v;
         break;
     }
-    case CLI_LIST: {
+    case CLI_LIST:
+    case CLI_WORDS: {
         cli_list_t *l = o->target;
         char *copy = own_strdup(value);
         if (!copy) {
             snprintf(err, errlen, "out of memory");
             return -1;
         }
-        for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok;
-             tok = strtok_r(NULL, ",", &save)) {
+        const char *seps = o->type == CLI_WORDS ? ", \t\n" : ",";
+        for (char *save = NULL, *tok = strtok_r(copy, seps, &save); tok;
+             tok = strtok_r(NULL, seps, &save)) {
             while (isspace((unsigned char)*tok))
                 tok++;
             size_t tl = strlen(tok);
@@ -214,11 +238,9 @@ static int set_value(cli_option_t *o, const char *value, const char *src, char *
                 tok[--tl] = '\0';
             if (!tl)
                 continue;
-            if (VEC_RESERVE(l->items, l->cap, l->n + 1) < 0) {
-                snprintf(err, errlen, "out of memory");
+            /* tok points into copy, kept until cli_release */
+            if (list_add(l, tok, err, errlen) < 0)
                 return -1;
-            }
-            l->items[l->n++] = tok;   /* points into copy, kept for the process's life */
         }
         break;
     }
@@ -267,7 +289,7 @@ static int parse_config_file(cli_option_t *opts, size_t n, const char *path, cha
             if (*k == '_')
                 *k = '-';
         cli_option_t *o = find_long(opts, n, p, (size_t)(key_end - p));
-        if (!o || !strcmp(o->name, "config")) {
+        if (!o || cmdline_only(o)) {
             snprintf(err, errlen, "%s:%d:1: unknown option '%.*s'", path, lineno,
                      (int)(key_end - p), p);
             fclose(f);
@@ -294,7 +316,7 @@ static int parse_env(cli_option_t *opts, size_t n, char *err, size_t errlen)
             var[k++] = *p == '-' ? '_' : (char)toupper((unsigned char)*p);
         var[k] = '\0';
         const char *v = getenv(var);
-        if (!v || !strcmp(opts[i].name, "config"))
+        if (!v || cmdline_only(&opts[i]))
             continue;
         char src[112];
         snprintf(src, sizeof src, "%s: ", var);
@@ -304,13 +326,13 @@ static int parse_env(cli_option_t *opts, size_t n, char *err, size_t errlen)
     return 0;
 }
 
-int cli_parse(cli_option_t *opts, size_t n, int argc, char **argv, bool *help, char *err,
-              size_t errlen)
+int cli_parse(cli_option_t *opts, size_t n, int argc, char **argv, cli_list_t *positional,
+              bool *help, char *err, size_t errlen)
 {
     *help = false;
     /* The config file first, wherever --config stands on the command line. */
     const char *config = getenv("HERD_CONFIG");
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc && strcmp(argv[i], "--"); i++) {
         if (!strcmp(argv[i], "--config") && i + 1 < argc)
             config = argv[i + 1];
         else if (!strncmp(argv[i], "--config=", 9))
@@ -326,16 +348,21 @@ int cli_parse(cli_option_t *opts, size_t n, int argc, char **argv, bool *help, c
         snprintf(err, errlen, "internal: too many options");
         return -1;
     }
+    bool options_over = false;   /* after "--": every argument is positional */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         cli_option_t *o = NULL;
         const char *value = NULL;
         char label[64];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+        if (!options_over && !strcmp(a, "--")) {
+            options_over = true;
+            continue;
+        }
+        if (!options_over && (!strcmp(a, "--help") || !strcmp(a, "-h"))) {
             *help = true;
             return 0;
         }
-        if (a[0] == '-' && a[1] == '-' && a[2]) {
+        if (!options_over && a[0] == '-' && a[1] == '-' && a[2]) {
             const char *name = a + 2;
             const char *eq = strchr(name, '=');
             size_t len = eq ? (size_t)(eq - name) : strlen(name);
@@ -346,7 +373,7 @@ int cli_parse(cli_option_t *opts, size_t n, int argc, char **argv, bool *help, c
             }
             if (eq)
                 value = eq + 1;
-        } else if (a[0] == '-' && a[1] && a[1] != '-') {
+        } else if (!options_over && a[0] == '-' && a[1] && a[1] != '-') {
             o = find_short(opts, n, a[1]);
             if (!o) {
                 snprintf(err, errlen, "unknown option '-%c' (see --help)", a[1]);
@@ -356,6 +383,10 @@ int cli_parse(cli_option_t *opts, size_t n, int argc, char **argv, bool *help, c
                 value = a + 3;
             else if (a[2])
                 value = a + 2;
+        } else if (positional) {
+            if (list_add(positional, argv[i], err, errlen) < 0)
+                return -1;
+            continue;
         } else {
             snprintf(err, errlen, "unexpected argument '%s' (options start with -; see --help)", a);
             return -1;
@@ -366,6 +397,7 @@ int cli_parse(cli_option_t *opts, size_t n, int argc, char **argv, bool *help, c
                 return -1;
             continue;
         }
+        bool separate = !value;   /* the value is the next argument, not "=value" */
         if (!value) {
             if (i + 1 >= argc) {
                 snprintf(err, errlen, "%s needs a value (%s)", label, o->metavar ? o->metavar : "VALUE");
@@ -373,15 +405,24 @@ int cli_parse(cli_option_t *opts, size_t n, int argc, char **argv, bool *help, c
             }
             value = argv[++i];
         }
-        if (o->type == CLI_LIST && !cmdline_lists[o - opts]) {
+        if ((o->type == CLI_LIST || o->type == CLI_WORDS) && !cmdline_lists[o - opts]) {
             /* the command line replaces a list given by the config file or environment */
             ((cli_list_t *)o->target)->n = 0;
             cmdline_lists[o - opts] = true;
         }
         if (set_value(o, value, "", err, errlen) < 0)
             return -1;
+        /* nargs='*': the words that follow, up to the next option or "--" */
+        while (o->type == CLI_WORDS && separate && i + 1 < argc && argv[i + 1][0] != '-')
+            if (set_value(o, argv[++i], "", err, errlen) < 0)
+                return -1;
     }
     return 0;
+}
+
+void cli_print_version(FILE *out, const char *program)
+{
+    fprintf(out, "%s %s\n", program, HERD_VERSION);
 }
 
 void cli_print_help(FILE *out, const char *usage, const char *intro, const cli_option_t *opts,
@@ -401,6 +442,7 @@ void cli_print_help(FILE *out, const char *usage, const char *intro, const cli_o
         else
             fprintf(out, "  %-30s %s\n", left, o->help);
     }
-    fprintf(out, "\nEvery option may also be set as HERD_<OPTION> in the environment (HERD_RUN_TIME=10s)\n"
-                 "or as 'option = value' in a --config file; the command line wins.\n");
+    fprintf(out, "  %-30s %s\n", "-h, --help", "print this help and exit");
+    fprintf(out, "\nEvery option but --version may also be set as HERD_<OPTION> in the environment\n"
+                 "(HERD_RUN_TIME=10s) or as 'option = value' in a --config file; the command line wins.\n");
 }

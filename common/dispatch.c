@@ -1,7 +1,67 @@
 #include "dispatch.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
+
+bool dispatch_class_runs(const user_class_t *uc)
+{
+    return uc->fixed_count > 0 || (uc->fixed_count < 0 && uc->weight > 0);
+}
+
+/* "A, B, C" into out, shortened with ", ..." when it does not fit. */
+static void class_names(const scenario_t *sc, char *out, size_t len)
+{
+    size_t at = 0;
+    out[0] = '\0';
+    for (size_t c = 0; c < sc->n_classes && at < len; c++) {
+        int w = snprintf(out + at, len - at, "%s%s", c ? ", " : "", sc->classes[c].name);
+        if (w < 0 || (size_t)w >= len - at) {
+            snprintf(out + (at < len - 6 ? at : len - 6), 6, ", ...");
+            return;
+        }
+        at += (size_t)w;
+    }
+}
+
+int dispatch_select_classes(scenario_t *sc, char *const *names, size_t n, char *err,
+                            size_t errlen)
+{
+    if (n == 0)
+        return 0;
+    bool keep[sc->n_classes ? sc->n_classes : 1];
+    memset(keep, 0, sizeof keep);
+    for (size_t i = 0; i < n; i++) {
+        size_t c = 0;
+        while (c < sc->n_classes && strcmp(sc->classes[c].name, names[i]) != 0)
+            c++;
+        if (c == sc->n_classes) {
+            char all[512];
+            class_names(sc, all, sizeof all);
+            snprintf(err, errlen, "unknown user class '%s' (the file has %s)", names[i], all);
+            return -1;
+        }
+        keep[c] = true;
+    }
+    for (size_t c = 0; c < sc->n_classes; c++) {
+        if (!keep[c]) {
+            sc->classes[c].weight = 0;
+            sc->classes[c].fixed_count = -1;
+        }
+    }
+    return 0;
+}
+
+int dispatch_check_classes(const scenario_t *sc, char *err, size_t errlen)
+{
+    for (size_t c = 0; c < sc->n_classes; c++)
+        if (dispatch_class_runs(&sc->classes[c]))
+            return 0;
+    snprintf(err, errlen, "%s: no user would run: every user class to run has weight 0 or "
+             "fixed_count 0 (give one a weight above 0, or a fixed_count above 0)",
+             sc->file ? sc->file : "the scenario");
+    return -1;
+}
 
 void dispatch_class_counts(const scenario_t *sc, uint32_t total, uint32_t *out)
 {

@@ -165,6 +165,10 @@ void scenario_free(scenario_t *sc);
 int scenario_filter_tags(scenario_t *sc, char *const *tags, size_t n_tags,
                          char *const *exclude, size_t n_exclude, char *err, size_t errlen);
 
+/* Why url is not a full http:// or https:// URL as a file's host: must be (no host, a port
+ * outside 1-65535, a space, ...), or NULL when it is one. The scheme's case is free. */
+const char *scenario_url_problem(const char *url);
+
 /* The base URL a class's requests use: class host, else override (-H), else the file's
  * host; NULL when none is set. */
 const char *scenario_class_host(const scenario_t *sc, const user_class_t *uc,

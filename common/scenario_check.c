@@ -240,6 +240,13 @@ static const char *full_url_problem(const char *s)
     return NULL;
 }
 
+const char *scenario_url_problem(const char *url)
+{
+    if (!starts_with_ci(url, "http://") && !starts_with_ci(url, "https://"))
+        return "it does not start with http:// or https://";
+    return full_url_problem(url);
+}
+
 int sc_host(loader_t *L, const ynode_t *n, char **out)
 {
     const char *s = NULL;

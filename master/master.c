@@ -319,7 +319,7 @@ int master_run(const master_options_t *o, scenario_t *sc, const char *scenario_t
     rc = results_exit_code(&m.results, &m.run);
     if (m.run.failed)
         snprintf(err, errlen, "%s", m.run.err);
-    results_finish(&m.results, &m.run, clock_mono_s());
+    rc = results_finish(&m.results, &m.run, clock_mono_s());
 out:
     master_close(&m);
     return rc;

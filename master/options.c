@@ -1,21 +1,67 @@
 #include "options.h"
 
+#include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../common/log.h"
+#include "../common/scenario.h"
 
 #define BIG 1e18
 
 /* The parsed table, kept for master_options_free (cli owns copies of some values). */
-static cli_option_t table[40];
+static cli_option_t table[48];
 static size_t table_n;
+static cli_list_t *positional;   /* the options' user_classes, released with the table */
+static char *host_copy;          /* -H with its scheme in lower case; o->host points here */
 
 void master_options_free(master_options_t *o)
 {
     (void)o;
-    cli_release(table, table_n);
+    cli_release(table, table_n, positional);
     table_n = 0;
+    positional = NULL;
+    free(host_copy);
+    host_copy = NULL;
+}
+
+bool master_options_inspect_only(const master_options_t *o)
+{
+    return o->list || o->show_task_ratio || o->show_task_ratio_json;
+}
+
+static bool seen(const char *name)
+{
+    for (size_t i = 0; i < table_n; i++)
+        if (!strcmp(table[i].name, name))
+            return table[i].seen;
+    return false;
+}
+
+/* -H must be a base URL the workers can put a path after: http or https (any case), a host,
+ * a port in range, no query or fragment. Its scheme is stored in lower case, as the native
+ * transport expects it. */
+static int check_host(master_options_t *o, char *err, size_t errlen)
+{
+    const char *h = o->host;
+    const char *why = scenario_url_problem(h);
+    if (!why && strcspn(h, "?#") < strlen(h))
+        why = "a base URL takes no query or fragment (each request adds its own path and query)";
+    if (why) {
+        snprintf(err, errlen, "-H/--host wants a base URL like http://127.0.0.1:8080, got '%s': %s",
+                 h, why);
+        return -1;
+    }
+    host_copy = strdup(h);
+    if (!host_copy) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (char *p = host_copy; *p != ':'; p++)
+        *p = (char)tolower((unsigned char)*p);
+    o->host = host_copy;
+    return 0;
 }
 
 int master_options_parse(master_options_t *o, int argc, char **argv, char *err, size_t errlen)
@@ -34,11 +80,13 @@ int master_options_parse(master_options_t *o, int argc, char **argv, char *err, 
 
     cli_option_t opts[] = {
         {"locustfile", 'f', CLI_STRING, &o->file, "FILE", "scenario file (YAML) to run", 0, 0, false},
-        {"host", 'H', CLI_STRING, &o->host, "URL", "base URL of the target, e.g. http://127.0.0.1:8080 (overrides the file's host)", 0, 0, false},
-        {"users", 'u', CLI_INT, &o->users, "N", "peak number of concurrent users (default 1)", 0, 10000000, false},
+        {"host", 'H', CLI_STRING, &o->host, "URL", "base URL of the target, e.g. http://127.0.0.1:8080: replaces the file's host (a user class's own host: still wins)", 0, 0, false},
+        {"users", 'u', CLI_INT, &o->users, "N", "peak number of concurrent users, 1 or more (default 1)", 0, 10000000, false},
         {"spawn-rate", 'r', CLI_DOUBLE, &o->spawn_rate, "RATE", "users started per second, over all workers (default 1)", 0.001, BIG, false},
-        {"run-time", 't', CLI_DURATION, &o->run_time_s, "TIME", "stop after this long: 10s, 5m, 1h30m (default: until Ctrl-C)", 0, BIG, false},
+        {"run-time", 't', CLI_DURATION, &o->run_time_s, "TIME", "stop after this long: 10s, 5m, 1h30m (default, or 0: until Ctrl-C)", 0, BIG, false},
         {"headless", 0, CLI_FLAG, &o->headless, NULL, "run without the web UI and start at once (required for now: the web UI is not built yet)", 0, 0, false},
+        {"autostart", 0, CLI_FLAG, &o->autostart, NULL, "start the run at once without waiting for the web UI: what --headless does anyway (the web UI is not built yet)", 0, 0, false},
+        {"autoquit", 0, CLI_DURATION, &o->autoquit_s, "SECONDS", "once the run is over, wait this long, then exit (default 0: at once)", 0, BIG, false},
         {"web-host", 0, CLI_STRING, &o->web_host, "HOST", "web UI address (default *; the web UI is not built yet)", 0, 0, false},
         {"web-port", 0, CLI_INT, &o->web_port, "PORT", "web UI port (default 8089; the web UI is not built yet)", 1, 65535, false},
         {"master-bind-host", 0, CLI_STRING, &o->bind_host, "HOST", "address workers connect to (default *)", 0, 0, false},
@@ -47,42 +95,52 @@ int master_options_parse(master_options_t *o, int argc, char **argv, char *err, 
         {"expect-workers-max-wait", 0, CLI_DURATION, &o->expect_workers_max_wait_s, "TIME", "give up (exit 1) if they have not all connected by then (default: wait forever)", 0, BIG, false},
         {"local-workers", 0, CLI_INT, &o->local_workers, "N", "herd-worker processes to start on this machine when not expecting workers (default 1)", 1, 1024, false},
         {"worker-threads", 0, CLI_INT, &o->worker_threads, "N", "engine threads of each local worker (default: one per core)", 1, 1024, false},
-        {"stop-timeout", 0, CLI_DURATION, &o->stop_timeout_s, "TIME", "on stop, let users finish their task for this long (default 0: abort at once)", 0, BIG, false},
+        {"stop-timeout", 's', CLI_DURATION, &o->stop_timeout_s, "TIME", "on stop, let users finish their task for this long (default 0: abort at once)", 0, BIG, false},
         {"only-summary", 0, CLI_FLAG, &o->only_summary, NULL, "print only the final summary, not the table every 2 s", 0, 0, false},
         {"exit-code-on-error", 0, CLI_INT, &o->exit_code_on_error, "N", "exit code when any request failed (default 1)", 0, 255, false},
         {"heartbeat-liveness", 0, CLI_INT, &o->heartbeat_liveness, "N", "seconds of silence before a worker is declared missing (default 3)", 1, 3600, false},
-        {"tags", 'T', CLI_LIST, &o->tags, "TAG,...", "run only tasks with one of these tags", 0, 0, false},
-        {"exclude-tags", 'E', CLI_LIST, &o->exclude_tags, "TAG,...", "skip tasks with any of these tags", 0, 0, false},
+        {"tags", 'T', CLI_WORDS, &o->tags, "TAG ...", "run only tasks with one of these tags (-T a b or -T a,b)", 0, 0, false},
+        {"exclude-tags", 'E', CLI_WORDS, &o->exclude_tags, "TAG ...", "skip tasks with any of these tags (-E a b or -E a,b)", 0, 0, false},
         {"csv", 0, CLI_STRING, &o->csv_prefix, "PREFIX", "write PREFIX_stats.csv, _stats_history.csv, _failures.csv, _exceptions.csv (Locust's format), updated during the run", 0, 0, false},
         {"csv-full-history", 0, CLI_FLAG, &o->csv_full_history, NULL, "_stats_history.csv gets a row per request name too, not only Aggregated", 0, 0, false},
-        {"json", 0, CLI_STRING, &o->json_path, "FILE", "write the final statistics as JSON", 0, 0, false},
-        {"html", 0, CLI_STRING, &o->html_path, "FILE", "write a self-contained HTML report with charts", 0, 0, false},
+        {"json", 0, CLI_STRING, &o->json_path, "FILE", "write the final statistics as JSON (- for stdout)", 0, 0, false},
+        {"html", 0, CLI_STRING, &o->html_path, "FILE", "write a self-contained HTML report with charts (- for stdout)", 0, 0, false},
         {"reset-stats", 0, CLI_FLAG, &o->reset_stats, NULL, "reset the statistics once every user has been spawned", 0, 0, false},
         {"stages", 0, CLI_STRING, &o->stages, "SPEC", "load shape: DURATION:USERS[:RATE],... e.g. 30s:10,1m:50:5,30s:0 (overrides the file's stages:)", 0, 0, false},
         {"threshold", 0, CLI_LIST, &o->thresholds, "EXPR", "pass criterion, repeatable: p95<300ms, avg<100, fail_ratio<0.01, rps>=50; exit code 3 if one fails", 0, 0, false},
         {"loglevel", 'L', CLI_STRING, &o->loglevel, "LEVEL", "DEBUG, INFO, WARNING, ERROR or CRITICAL (default INFO)", 0, 0, false},
         {"logfile", 0, CLI_STRING, &o->logfile, "FILE", "write log lines to FILE instead of stderr", 0, 0, false},
         {"config", 0, CLI_STRING, &o->config, "FILE", "read options from FILE ('option = value' lines)", 0, 0, false},
+        {"list", 'l', CLI_FLAG, &o->list, NULL, "print the file's user classes and their tasks, then exit", 0, 0, false},
+        {"show-task-ratio", 0, CLI_FLAG, &o->show_task_ratio, NULL, "print each class's share of the users and each task's share of its class and of all tasks run, then exit", 0, 0, false},
+        {"show-task-ratio-json", 0, CLI_FLAG, &o->show_task_ratio_json, NULL, "the same as JSON, then exit", 0, 0, false},
+        {"version", 'V', CLI_FLAG, &o->version, NULL, "print herd-master's version and exit", 0, 0, false},
     };
     size_t n = sizeof opts / sizeof opts[0];
     _Static_assert(sizeof opts <= sizeof table, "table too small");
     memcpy(table, opts, sizeof opts);
     table_n = n;
+    positional = &o->user_classes;
     bool help = false;
-    if (cli_parse(table, n, argc, argv, &help, err, errlen) < 0)
+    if (cli_parse(table, n, argc, argv, positional, &help, err, errlen) < 0)
         return -1;
     if (help) {
-        cli_print_help(stdout, "herd-master -f FILE [-H URL] [-u N] [-r RATE] [-t TIME] --headless [options]",
+        cli_print_help(stdout, "herd-master -f FILE [-H URL] [-u N] [-r RATE] [-t TIME] --headless [options] [UserClass ...]",
                        "herd-master runs a scenario file against a target: it starts or waits for\n"
                        "herd-worker processes, hands them users, merges their statistics and prints\n"
-                       "Locust-style tables. Exit code: 0 without failed requests, 1 (or\n"
-                       "--exit-code-on-error) with any, 3 when a --threshold fails, 2 for bad usage.",
+                       "Locust-style tables. UserClass names run only those classes of the file.\n"
+                       "Exit code: 0 without failed requests, 1 (or --exit-code-on-error) with any\n"
+                       "or when a report file could not be written, 3 when a --threshold fails,\n"
+                       "2 for bad usage.",
                        table, n);
         return 1;
     }
-    for (size_t i = 0; i < n; i++)
-        if (!strcmp(table[i].name, "master-bind-port"))
-            o->bind_port_given = table[i].seen;
+    if (o->version) {
+        cli_print_version(stdout, "herd-master");
+        return 1;
+    }
+    o->bind_port_given = seen("master-bind-port");
+    o->users_given = seen("users");
     if (!o->file) {
         snprintf(err, errlen, "-f/--locustfile: no scenario file given (e.g. -f scenarios/trading_server.yaml)");
         return -1;
@@ -91,11 +149,14 @@ int master_options_parse(master_options_t *o, int argc, char **argv, char *err, 
         snprintf(err, errlen, "-L/--loglevel wants DEBUG, INFO, WARNING, ERROR or CRITICAL, got '%s'", o->loglevel);
         return -1;
     }
-    if (o->host && strncmp(o->host, "http://", 7) && strncmp(o->host, "https://", 8)) {
-        snprintf(err, errlen, "-H/--host wants a URL starting with http:// or https://, got '%s'", o->host);
+    if (o->users == 0) {
+        snprintf(err, errlen, "-u/--users wants 1 or more: 0 users would send nothing (leave -u out "
+                 "for 1; to see the classes and tasks without running, use -l or --show-task-ratio)");
         return -1;
     }
-    if (!o->headless) {
+    if (o->host && check_host(o, err, errlen) < 0)
+        return -1;
+    if (!o->headless && !master_options_inspect_only(o)) {
         snprintf(err, errlen, "the web UI is not available yet: run with --headless (and -u, -r, -t)");
         return -1;
     }

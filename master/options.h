@@ -1,7 +1,9 @@
 /*
  * options — herd-master's command line (Locust's flags; see README "Command line").
  * master_options_parse fills the struct from herd.conf, HERD_* variables and argv, checks
- * what can be checked without the scenario, and returns a one-line error otherwise.
+ * what can be checked without the scenario (-u, -H, --loglevel, --headless), and returns a
+ * one-line error otherwise. What needs the scenario (class names, weights, hosts) and the
+ * output paths are checked by main before anything starts.
  */
 #ifndef HERD_MASTER_OPTIONS_H
 #define HERD_MASTER_OPTIONS_H
@@ -13,10 +15,12 @@
 
 typedef struct master_options {
     const char *file;             /* -f: scenario file */
-    const char *host;             /* -H: base URL override, NULL: the file's */
-    long users;                   /* -u */
+    const char *host;             /* -H: base URL with its scheme in lower case, NULL: the
+                                     file's; owned by the options */
+    long users;                   /* -u, 1 or more */
+    bool users_given;             /* -u came from some source (else the default 1) */
     double spawn_rate;            /* -r users per second, over all workers */
-    double run_time_s;            /* -t, 0: until interrupted */
+    double run_time_s;            /* -t, 0 (or not given): until interrupted */
     bool headless;
     const char *web_host;
     long web_port;
@@ -27,14 +31,15 @@ typedef struct master_options {
     double expect_workers_max_wait_s; /* 0: wait forever */
     long local_workers;
     long worker_threads;          /* --worker-threads for local workers, 0: cores */
-    double stop_timeout_s;
+    double stop_timeout_s;        /* -s */
     bool only_summary;
     long exit_code_on_error;
     long heartbeat_liveness;      /* intervals (1 s each) of silence before a worker is missing */
     const char *loglevel;
     const char *logfile;
     const char *config;
-    cli_list_t tags, exclude_tags;
+    cli_list_t tags, exclude_tags; /* -T, -E: commas and/or words (-T a b) */
+    cli_list_t user_classes;      /* positional: run only these classes (all when empty) */
     const char *csv_prefix;       /* --csv */
     bool csv_full_history;
     const char *json_path;        /* --json */
@@ -42,10 +47,19 @@ typedef struct master_options {
     bool reset_stats;             /* reset once every user is spawned */
     const char *stages;           /* --stages spec, overrides the file's */
     cli_list_t thresholds;        /* --threshold, added to the file's */
+    bool list;                    /* -l: print the classes and tasks, run nothing */
+    bool show_task_ratio;         /* print the task ratios (Locust's table), run nothing */
+    bool show_task_ratio_json;    /* the same as JSON */
+    bool autostart;               /* accepted for Locust's operators: headless runs start anyway */
+    double autoquit_s;            /* --autoquit: linger this long after the run, then exit */
+    bool version;                 /* -V */
 } master_options_t;
 
-/* Returns 0, 1 when --help was printed, -1 with err on bad input. */
+/* Returns 0, 1 when --help or --version was printed, -1 with err on bad input. */
 int master_options_parse(master_options_t *o, int argc, char **argv, char *err, size_t errlen);
+/* True when the options only ask about the file (-l, --show-task-ratio[-json]): no run, no
+ * output files, no --headless needed. */
+bool master_options_inspect_only(const master_options_t *o);
 /* Release what parsing allocated; o's strings and lists are invalid afterwards. */
 void master_options_free(master_options_t *o);
 

@@ -173,3 +173,38 @@ int outputs_write(const outputs_t *o, const master_options_t *opt, const stats_t
         rc = -1;
     return rc;
 }
+
+int outputs_check_paths(const master_options_t *opt, char *err, size_t errlen)
+{
+    if (opt->csv_prefix) {
+        /* the files report_write_csv writes */
+        static const char *const suffixes[] = {"_stats.csv", "_stats_history.csv",
+                                               "_failures.csv", "_exceptions.csv"};
+        for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+            char path[4096];
+            snprintf(path, sizeof path, "%s%s", opt->csv_prefix, suffixes[i]);
+            if (report_check_path("--csv", path, err, errlen) < 0)
+                return -1;
+        }
+    }
+    if ((opt->json_path && report_check_path("--json", opt->json_path, err, errlen) < 0) ||
+        (opt->html_path && report_check_path("--html", opt->html_path, err, errlen) < 0) ||
+        (opt->logfile && report_check_path("--logfile", opt->logfile, err, errlen) < 0))
+        return -1;
+    /* stdout carries one report and nothing else (main sends the tables to stderr); the log
+     * may go there only when no report does */
+    const char *const options[] = {"--json", "--html", "--logfile"};
+    const char *const paths[] = {opt->json_path, opt->html_path, opt->logfile};
+    const char *on_stdout = NULL;
+    for (size_t i = 0; i < 3; i++) {
+        if (!paths[i] || report_path_fd(paths[i]) != 1)
+            continue;
+        if (on_stdout) {
+            snprintf(err, errlen, "%s: stdout already carries the %s report; give one of them "
+                     "a file name", options[i], on_stdout);
+            return -1;
+        }
+        on_stdout = i < 2 ? options[i] : NULL;
+    }
+    return 0;
+}

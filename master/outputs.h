@@ -42,6 +42,11 @@ size_t outputs_check_thresholds(outputs_t *o, const stats_table_t *final, double
 /* The "Thresholds" block of the summary (nothing when there are none). */
 void outputs_print_thresholds(const outputs_t *o, FILE *out);
 
+/* Before the run: every file the options name (--csv's four files, --json, --html,
+ * --logfile) can be written (report_check_path), and stdout carries at most one report.
+ * -1 with one line naming the option otherwise. */
+int outputs_check_paths(const master_options_t *opt, char *err, size_t errlen);
+
 /* Write every file the options ask for (CSV only unless `final_write`). -1 with err; the caller
  * logs it and goes on. */
 int outputs_write(const outputs_t *o, const master_options_t *opt, const stats_table_t *final,

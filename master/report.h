@@ -5,8 +5,11 @@
  *
  * Pure writers: the master's loop owns the data (final stats, a per-second history it
  * snapshots, run facts) and calls these whenever it wants the files (every few seconds
- * during the run for CSV, once at the end for all). Each writer replaces its file
- * atomically (write to FILE.tmp, rename), so a reader never sees half a file.
+ * during the run for CSV, once at the end for all). A regular file (or a new one) is
+ * replaced atomically (write to FILE.tmp, rename), so a reader never sees half a file;
+ * anything else is written through and never replaced: a symlink (its target gets the
+ * data), a FIFO (no reader at that moment is an error, not a wait), a device, and "-",
+ * /dev/stdout, /dev/stderr, /dev/fd/N (written to that descriptor).
  *
  * Times in the files are milliseconds, as Locust writes them.
  */
@@ -82,6 +85,14 @@ typedef struct report_run {
     const stats_table_t *corrected;
 } report_run_t;
 
+/* The descriptor a report path names: 1 for "-" and /dev/stdout, 2 for /dev/stderr, N for
+ * /dev/fd/N and /proc/self/fd/N; -1 for any other path. */
+int report_path_fd(const char *path);
+/* Whether a report file can be written at path (checked before the run; nothing is created):
+ * 0, or -1 with "<option>: cannot write '<path>': <why>" (a missing or read-only directory, a
+ * directory or socket at path, a closed descriptor, ...). */
+int report_check_path(const char *option, const char *path, char *err, size_t errlen);
+
 /* --csv PREFIX. full_history: per-entry rows in _stats_history.csv too (--csv-full-history). */
 int report_write_csv(const char *prefix, const stats_table_t *final, const history_t *h,
                      const report_run_t *run, bool full_history, char *err, size_t errlen);
@@ -91,6 +102,10 @@ int report_write_html(const char *path, const stats_table_t *final, const histor
                       const report_run_t *run, char *err, size_t errlen);
 
 /* ---- shared pieces (the console computes the same figures; see report.c) ---------------- */
+
+/* Python's repr(float) (what Locust's csv and json writers print for a float): the shortest
+ * text that reads back as v, "1.0" for integral values, exponent form outside [1e-4, 1e16). */
+void report_format_pyfloat(char *buf, size_t len, double v);
 
 /* Response-time percentiles (stats_percentiles) of e as the console shows them: histogram
  * values clamped into the row's exact [min, max], 100 % the exact max. All 0 when e has no

@@ -11,36 +11,31 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "../common/version.h"
 #include "report.h"
-
-#ifndef HERD_VERSION
-#define HERD_VERSION "0.1.0"
-#endif
 
 /* "50%", "66%", ... "99.99%", "100%": Locust's get_readable_percentiles. */
 extern const char *const report_percentile_labels[REPORT_N_PCT];
 
-/* A file being written: data goes to "<path>.tmp", renamed onto path by report_file_commit
- * so a reader never sees half a file. */
+/* A file being written: for a regular file, data goes to "<path>.tmp", renamed onto path by
+ * report_file_commit so a reader never sees half a file; anything else is written through
+ * (report.h). */
 typedef struct report_file {
     FILE *f;
-    char *tmp_path;       /* owned */
+    char *tmp_path;       /* owned; NULL when writing through */
     const char *path;     /* borrowed from the caller */
     const char *option;   /* "--csv", "--json", "--html": the start of error messages */
 } report_file_t;
 
-/* Open path.tmp for writing. -1 with err "<option>: cannot write '<path>': <reason>". */
+/* Open path.tmp (or path itself, or its descriptor) for writing. -1 with err "<option>:
+ * cannot write '<path>': <reason>". */
 int report_file_open(report_file_t *rf, const char *option, const char *path, char *err,
                      size_t errlen);
-/* Flush, close and rename onto the path; on any error the temporary file is removed and -1
- * returned with err filled. rf is released either way. */
+/* Flush, close and rename onto the path (written through: flush and close); on any error the
+ * temporary file is removed and -1 returned with err filled. rf is released either way. */
 int report_file_commit(report_file_t *rf, char *err, size_t errlen);
 /* Close and remove the temporary file (after a failure of the writer itself). */
 void report_file_abort(report_file_t *rf);
-
-/* Python's repr(float) (what Locust's csv writer prints for a float): the shortest text that
- * reads back as v, "1.0" for integral values, exponent form outside [1e-4, 1e16). */
-void report_format_pyfloat(char *buf, size_t len, double v);
 
 /* Milliseconds rounded to the nearest integer, as the console prints them. */
 long long report_us_to_ms_rounded(uint64_t us);

@@ -60,19 +60,24 @@ static report_run_t run_facts(const results_t *res, const run_t *r, report_worke
     return run;
 }
 
-static void write_files(results_t *res, const run_t *r, bool final, double now)
+/* -1 when a file could not be written (logged). */
+static int write_files(results_t *res, const run_t *r, bool final, double now)
 {
     const master_options_t *o = res->o;
     if (!o->csv_prefix && !(final && (o->json_path || o->html_path)))
-        return;
+        return 0;
     report_worker_t *workers = calloc(r->reg.n ? r->reg.n : 1, sizeof *workers);
-    if (!workers)
-        return;
+    if (!workers) {
+        log_error("out of memory writing the report files");
+        return -1;
+    }
     report_run_t run = run_facts(res, r, workers, now);
     char err[512];
-    if (outputs_write(&res->out, o, &r->stats, &run, final, err, sizeof err) < 0)
+    int rc = outputs_write(&res->out, o, &r->stats, &run, final, err, sizeof err);
+    if (rc < 0)
         log_error("%s", err);
     free(workers);
+    return rc;
 }
 
 void results_second(results_t *res, run_t *r, int64_t unix_second, double now)
@@ -130,10 +135,10 @@ static void print_summary(const results_t *res, const run_t *r, double now)
     fflush(stdout);
 }
 
-void results_finish(results_t *res, run_t *r, double now)
+int results_finish(results_t *res, run_t *r, double now)
 {
     if (!r->started)
-        return;
+        return res->exit_code;
     res->has_corrected = stats_has_corrected(&r->stats) &&
                          stats_corrected_view(&r->stats, &res->corrected) == 0;
     double secs;
@@ -141,11 +146,15 @@ void results_finish(results_t *res, run_t *r, double now)
     if (outputs_snapshot(&res->out, (int64_t)r->run_ended_wall, r->users_at_stop, &r->stats,
                          current, secs) < 0)
         log_warn("out of memory recording the history");
-    write_files(res, r, true, now);
+    if (write_files(res, r, true, now) < 0 && res->exit_code == 0) {
+        res->exit_code = 1;
+        log_error("Exit code 1: a report file could not be written");
+    }
     for (size_t i = 0; i < r->reg.n; i++) {
         const worker_t *w = &r->reg.workers[i];
         log_info("Worker %s (%s): %" PRIu64 " requests, %" PRIu64 " failures",
                  worker_short_id(w), worker_state_name(w->state), w->requests, w->failures);
     }
     print_summary(res, r, now);
+    return res->exit_code;
 }

@@ -45,7 +45,9 @@ void results_live_table(run_t *r, double now);
  * (each failure logged), else --exit-code-on-error when a request failed, else 0. */
 int results_exit_code(results_t *res, const run_t *r);
 /* Once the exit code is decided: the last history row, the final files, per-worker totals
- * (log) and the summary with the thresholds (stdout). Nothing when the run never started. */
-void results_finish(results_t *res, run_t *r, double now);
+ * (log) and the summary with the thresholds (stdout). Nothing when the run never started.
+ * Returns the exit code: results_exit_code's, or 1 instead of 0 when a final file could not
+ * be written (logged). */
+int results_finish(results_t *res, run_t *r, double now);
 
 #endif

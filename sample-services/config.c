@@ -24,7 +24,8 @@ void config_usage(FILE *f)
           "  --error-rate P            share of requests answered 500 (0..1, default 0)\n"
           "  --drop-rate P             share of connections closed unanswered (0..1, default 0)\n"
           "  --threads N               HTTP threads per service (default: CPU cores)\n"
-          "  --help                    this text\n"
+          "  -V, --version             print the version and exit\n"
+          "  -h, --help                this text\n"
           "\n"
           "Prints 'herd-sample-services ready profile=P matchmaking=P item=P tradepost=P' once\n"
           "listening. Test routes on every port: GET /__stats, POST /__reset, GET /__invariants.\n",
@@ -72,6 +73,8 @@ int config_parse(int argc, char **argv, svc_config_t *cfg, char *err, size_t err
         const char *arg = argv[i], *value = NULL;
         if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0)
             return CONFIG_HELP;
+        if (strcmp(arg, "--version") == 0 || strcmp(arg, "-V") == 0)
+            return CONFIG_VERSION;
         const char *eq = strchr(arg, '=');
         size_t n = eq ? (size_t)(eq - arg) : strlen(arg);
         if (strncmp(arg, "--", 2) != 0 || n >= sizeof flag) {

@@ -21,7 +21,7 @@ typedef struct svc_config {
     unsigned threads;          /* libmicrohttpd pool size per service */
 } svc_config_t;
 
-enum { CONFIG_OK, CONFIG_HELP, CONFIG_ERROR };
+enum { CONFIG_OK, CONFIG_HELP, CONFIG_VERSION, CONFIG_ERROR };
 
 /* Fills cfg from argv (both "--flag value" and "--flag=value"). CONFIG_ERROR leaves one line
  * naming the flag and what it wants in err. */

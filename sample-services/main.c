@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "../common/cli.h"
 #include "config.h"
 #include "delay.h"
 #include "http.h"
@@ -36,6 +37,9 @@ int main(int argc, char **argv)
     switch (config_parse(argc, argv, &cfg, err, sizeof err)) {
     case CONFIG_HELP:
         config_usage(stdout);
+        return 0;
+    case CONFIG_VERSION:
+        cli_print_version(stdout, "herd-sample-services");
         return 0;
     case CONFIG_ERROR:
         fprintf(stderr, "herd-sample-services: %s\n", err);

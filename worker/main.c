@@ -30,6 +30,7 @@ int main(int argc, char **argv)
         .loglevel = "INFO",
     };
     const char *config = NULL;
+    bool version = false;
     cli_option_t opts[] = {
         {"master-host", 0, CLI_STRING, &o.master_host, "HOST", "the herd-master to connect to (default 127.0.0.1)", 0, 0, false},
         {"master-port", 0, CLI_INT, &o.master_port, "PORT", "its --master-bind-port (default 5557)", 1, 65535, false},
@@ -38,19 +39,23 @@ int main(int argc, char **argv)
         {"loglevel", 'L', CLI_STRING, &o.loglevel, "LEVEL", "DEBUG, INFO, WARNING, ERROR or CRITICAL (default INFO)", 0, 0, false},
         {"logfile", 0, CLI_STRING, &o.logfile, "FILE", "write log lines to FILE instead of stderr", 0, 0, false},
         {"config", 0, CLI_STRING, &config, "FILE", "read options from FILE ('option = value' lines)", 0, 0, false},
+        {"version", 'V', CLI_FLAG, &version, NULL, "print herd-worker's version and exit", 0, 0, false},
     };
     char err[512];
     bool help;
     const size_t n_opts = sizeof opts / sizeof opts[0];
-    if (cli_parse(opts, n_opts, argc, argv, &help, err, sizeof err) < 0) {
+    if (cli_parse(opts, n_opts, argc, argv, NULL, &help, err, sizeof err) < 0) {
         fprintf(stderr, "herd-worker: %s\n", err);
-        cli_release(opts, n_opts);
+        cli_release(opts, n_opts, NULL);
         return 2;
     }
     if (help) {
         cli_print_help(stdout, "herd-worker [--master-host HOST] [--master-port PORT] [--threads N]",
                        "herd-worker connects to a herd-master, runs the virtual users it is given\n"
-                       "and streams statistics back. It needs no scenario file: the master sends it.\n"
+                       "(plain http:// through its own HTTP/1.1 client, everything else through\n"
+                       "libcurl) and streams statistics back. It needs no scenario file: the master\n"
+                       "sends it. Exit code: 0 when the master says quit, 1 when the master stays\n"
+                       "unreachable for --master-timeout, 2 for bad usage.\n"
                        "\n"
                        "SIGINT or SIGTERM: the worker stops its users as the master's stop would\n"
                        "(each finishes its task and on_stop within the run's --stop-timeout), sends\n"
@@ -61,18 +66,23 @@ int main(int argc, char **argv)
                        "a socket: a share of users beyond the file descriptor limit (ulimit -n) is\n"
                        "refused, and the run fails with a message saying how to raise it.",
                        opts, n_opts);
-        cli_release(opts, n_opts);
+        cli_release(opts, n_opts, NULL);
+        return 0;
+    }
+    if (version) {
+        cli_print_version(stdout, "herd-worker");
+        cli_release(opts, n_opts, NULL);
         return 0;
     }
     int level = log_level_parse(o.loglevel);
     if (level < 0) {
         fprintf(stderr, "herd-worker: -L/--loglevel wants DEBUG, INFO, WARNING, ERROR or CRITICAL, got '%s'\n", o.loglevel);
-        cli_release(opts, n_opts);
+        cli_release(opts, n_opts, NULL);
         return 2;
     }
     if (log_setup("worker", (log_level_t)level, o.logfile, err, sizeof err) < 0) {
         fprintf(stderr, "herd-worker: %s\n", err);
-        cli_release(opts, n_opts);
+        cli_release(opts, n_opts, NULL);
         return 2;
     }
     struct sigaction sa;
@@ -88,7 +98,7 @@ int main(int argc, char **argv)
         setrlimit(RLIMIT_NOFILE, &rl);
     }
     int rc = control_run(&o, &signals);
-    cli_release(opts, n_opts);
+    cli_release(opts, n_opts, NULL);
     log_close();
     return rc;
 }

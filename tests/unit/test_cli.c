@@ -57,7 +57,7 @@ static cli_option_t t[7];
 /* Free what the previous parse allocated (its values die with it). */
 static void release(void)
 {
-    cli_release(t, 7);
+    cli_release(t, 7, NULL);
     memset(t, 0, sizeof t);   /* the lists it pointed at may be gone with their test */
 }
 
@@ -79,7 +79,7 @@ static int parse(opts_t *o, int argc, char **argv, char *err)
     static const char *dummy;
     tt[6].target = &dummy;
     memcpy(t, tt, sizeof t);
-    return cli_parse(t, 7, argc, argv, &help, err, 256);
+    return cli_parse(t, 7, argc, argv, NULL, &help, err, 256);
 }
 
 static void test_forms(void **state)
@@ -114,6 +114,78 @@ static void test_forms(void **state)
     char *a7[] = {"p", "-u", "5000", NULL};
     assert_int_equal(parse(&o, 3, a7, err), -1);
     release();
+}
+
+typedef struct more {
+    cli_list_t tags, thresholds, positional;
+    bool version;
+    long users;
+} more_t;
+
+static cli_option_t m[4];
+
+static int parse_more(more_t *o, int argc, char **argv, bool positional, char *err)
+{
+    cli_release(m, 4, NULL);
+    memset(m, 0, sizeof m);
+    if (o->positional.items)
+        cli_release(NULL, 0, &o->positional);
+    memset(o, 0, sizeof *o);
+    cli_option_t mm[] = {
+        {"tags", 'T', CLI_WORDS, &o->tags, "TAG ...", "x", 0, 0, false},
+        {"threshold", 0, CLI_LIST, &o->thresholds, "EXPR", "x", 0, 0, false},
+        {"version", 'V', CLI_FLAG, &o->version, NULL, "x", 0, 0, false},
+        {"users", 'u', CLI_INT, &o->users, "N", "x", 0, 100, false},
+    };
+    memcpy(m, mm, sizeof m);
+    bool help;
+    return cli_parse(m, 4, argc, argv, positional ? &o->positional : NULL, &help, err, 256);
+}
+
+static void test_words_and_positional(void **state)
+{
+    (void)state;
+    more_t o;
+    memset(&o, 0, sizeof o);
+    char err[256];
+    /* -T takes the words after it up to the next option, and commas; "--" ends the options */
+    char *a1[] = {"p", "Alpha", "-T", "a", "b,c", "-u", "3", "-T", "d", "--", "-Beta", "Gamma", NULL};
+    assert_int_equal(parse_more(&o, 12, a1, true, err), 0);
+    assert_int_equal(o.tags.n, 4);
+    assert_string_equal(o.tags.items[0], "a");
+    assert_string_equal(o.tags.items[2], "c");
+    assert_string_equal(o.tags.items[3], "d");
+    assert_int_equal(o.users, 3);
+    assert_int_equal(o.positional.n, 3);
+    assert_string_equal(o.positional.items[0], "Alpha");
+    assert_string_equal(o.positional.items[1], "-Beta");
+    assert_string_equal(o.positional.items[2], "Gamma");
+
+    /* "=value" or an attached value takes that value only (as argparse) */
+    char *a2[] = {"p", "--tags=a", "Alpha", "-Tb", "Beta", NULL};
+    assert_int_equal(parse_more(&o, 5, a2, true, err), 0);
+    assert_int_equal(o.tags.n, 2);
+    assert_int_equal(o.positional.n, 2);
+
+    /* a plain list stays one value per option */
+    char *a3[] = {"p", "--threshold", "p95<300ms", "avg<100", NULL};
+    assert_int_equal(parse_more(&o, 4, a3, false, err), -1);
+    assert_string_equal(err, "unexpected argument 'avg<100' (options start with -; see --help)");
+
+    /* the environment and config files split CLI_WORDS at spaces too; never set --version */
+    setenv("HERD_TAGS", "x y,z", 1);
+    setenv("HERD_VERSION", "1.2.3", 1);
+    char *a4[] = {"p", NULL};
+    assert_int_equal(parse_more(&o, 1, a4, false, err), 0);
+    assert_int_equal(o.tags.n, 3);
+    assert_false(o.version);
+    unsetenv("HERD_TAGS");
+    unsetenv("HERD_VERSION");
+    char *a5[] = {"p", "-V", NULL};
+    assert_int_equal(parse_more(&o, 2, a5, false, err), 0);
+    assert_true(o.version);
+    cli_release(m, 4, &o.positional);
+    memset(m, 0, sizeof m);
 }
 
 static void test_precedence(void **state)
@@ -163,6 +235,7 @@ int main(void)
         cmocka_unit_test(test_durations),
         cmocka_unit_test(test_numbers),
         cmocka_unit_test(test_forms),
+        cmocka_unit_test(test_words_and_positional),
         cmocka_unit_test(test_precedence),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -83,6 +83,37 @@ static void test_class_counts_zero_weight(void **state)
     free_sc(sc);
 }
 
+static void test_select_and_check_classes(void **state)
+{
+    (void)state;
+    const double w[] = {1, 0, 2};
+    const long fixed[] = {-1, -1, -1};
+    scenario_t *sc = make_sc(3, w, fixed);
+    char *names[] = {"A", "B", "C"};
+    for (int c = 0; c < 3; c++)
+        sc->classes[c].name = names[c];
+    char err[256];
+    assert_int_equal(dispatch_check_classes(sc, err, sizeof err), 0);
+
+    char *unknown[] = {"C", "Zed"};
+    assert_int_equal(dispatch_select_classes(sc, unknown, 2, err, sizeof err), -1);
+    assert_string_equal(err, "unknown user class 'Zed' (the file has A, B, C)");
+
+    char *only_b[] = {"B"};   /* B has weight 0: once chosen alone, nothing can run */
+    assert_int_equal(dispatch_select_classes(sc, only_b, 1, err, sizeof err), 0);
+    assert_false(dispatch_class_runs(&sc->classes[0]));
+    assert_false(dispatch_class_runs(&sc->classes[2]));
+    assert_int_equal(dispatch_check_classes(sc, err, sizeof err), -1);
+    assert_non_null(strstr(err, "no user would run: every user class to run has weight 0"));
+
+    sc->classes[1].fixed_count = 2;   /* a fixed_count above 0 runs whatever the weight */
+    assert_true(dispatch_class_runs(&sc->classes[1]));
+    assert_int_equal(dispatch_check_classes(sc, err, sizeof err), 0);
+    sc->classes[1].fixed_count = 0;
+    assert_false(dispatch_class_runs(&sc->classes[1]));
+    free_sc(sc);
+}
+
 static void test_plan_balanced(void **state)
 {
     (void)state;
@@ -135,6 +166,7 @@ int main(void)
         cmocka_unit_test(test_class_counts_sum_and_weights),
         cmocka_unit_test(test_class_counts_fixed_first),
         cmocka_unit_test(test_class_counts_zero_weight),
+        cmocka_unit_test(test_select_and_check_classes),
         cmocka_unit_test(test_plan_balanced),
         cmocka_unit_test(test_rates_sum_exactly),
     };
