@@ -1,3 +1,7 @@
+/*
+ * control — herd-worker's control thread. See control.h for the contract; the jobs it must
+ * not wait for (a run's preparation, draining engines) are in prep.c.
+ */
 #include "control.h"
 
 #include <errno.h>
@@ -22,7 +26,7 @@
 #include "../common/vec.h"
 #include "../common/wire.h"
 #include "engine.h"
-#include "setup.h"
+#include "prep.h"
 
 #define REPORT_INTERVAL_S 1.0
 #define RESEND_AFTER_S 3.0
@@ -47,51 +51,6 @@ typedef struct pending {
     stats_table_t stats;
     double sent_at;          /* monotonic; 0: never sent */
 } pending_t;
-
-/* A run's preparation, on a thread of its own because it may take long: the scenario's
- * setup steps, then the engines (creating one resolves the target hosts). The control thread
- * only ever polls `state`, so neither a long setup: nor a slow DNS stops its heartbeats.
- *
- * Ownership: while RUNNING or DONE, sc, globals and host are the control thread's run's,
- * borrowed. The control thread may abandon a prep that is still RUNNING (a new run, or the
- * worker leaving) by switching state to ABANDONED: from then on the prep thread owns them
- * and frees them, its engines and the prep when it ends. Whoever loses the compare-exchange
- * on `state` knows the other side has it. */
-typedef enum prep_state { PREP_RUNNING, PREP_DONE, PREP_ABANDONED } prep_state_t;
-
-typedef struct prep {
-    pthread_t thread;
-    _Atomic int state;           /* prep_state_t */
-    bool run_setup;              /* false: engines only (a run resumed after a lost master) */
-    scenario_t *sc;
-    char *scenario_text;
-    char *host;
-    json_t **globals;            /* sc->n_globals slots */
-    char worker_id[37];
-    engine_config_t ecfg;        /* borrows the above */
-    unsigned threads;
-    engine_t **engines;          /* threads entries once DONE with rc 0; owned until taken */
-    int rc;                      /* -1: err says why */
-    char err[512];
-} prep_t;
-
-/* Engines going away on a thread of their own: engine_finish joins the engine's thread,
- * which may be deep in a long loop iteration (thousands of users), and frees every user.
- * The control thread polls `done`, then takes `stats` as the next report. */
-typedef struct drain {
-    pthread_t thread;
-    atomic_int done;
-    engine_t **engines;          /* n entries; owned, freed by the thread */
-    unsigned n;
-    stats_table_t stats;         /* what they counted that no collect took */
-    bool lost;                   /* a merge ran out of memory: some counts are lost */
-    bool inline_done;            /* finished on the control thread: no thread to join */
-    struct drain *next;
-} drain_t;
-
-/* Abandoned preps still running (their threads use libcurl: no curl_global_cleanup while
- * any is alive). */
-static atomic_int preps_abandoned;
 
 typedef struct control {
     const worker_options_t *o;
@@ -125,7 +84,8 @@ typedef struct control {
     bool stop_when_ready;        /* Stop (or the master lost) while the prep ran */
     prep_t *prep;                /* the run's preparation while it runs; owned until DONE
                                     is taken or it is abandoned */
-    drain_t *drains;             /* engines being finished, any order; owned */
+    drain_t **drains;            /* engines being finished, any order; owned */
+    size_t n_drains, cap_drains;
     uint64_t fd_limit;           /* RLIMIT_NOFILE; UINT64_MAX: unlimited */
     uint64_t max_users;          /* users this worker can hold: fd_limit less the reserve */
 
@@ -347,16 +307,17 @@ static void destroy_engines(control_t *c)
     c->engines = NULL;
 }
 
-static void *drain_main(void *arg)
+/* Take a finished drain's counts as the next report. */
+static void collect_drain(control_t *c, drain_t *d)
 {
-    drain_t *d = arg;
-    for (unsigned i = 0; i < d->n; i++)
-        if (engine_finish(d->engines[i], &d->stats) < 0)
-            d->lost = true;
-    free(d->engines);
-    d->engines = NULL;
-    atomic_store(&d->done, 1);
-    return NULL;
+    pending_t *p = queue_push(c);
+    stats_table_t scratch;
+    stats_init(&scratch);
+    if (drain_take(d, p ? &p->stats : &scratch) < 0 || !p)
+        log_error("out of memory: some of the engines' last counts are lost");
+    stats_free(&scratch);
+    if (p)
+        queue_commit(c, p);
 }
 
 /* Engines go away (their users aborted) on a drain thread; everything they counted becomes a
@@ -367,45 +328,28 @@ static void drain_engines(control_t *c)
         return;
     engine_t **engines = c->engines;
     c->engines = NULL;
-    drain_t *d = calloc(1, sizeof *d);
-    if (!d) {
-        log_error("out of memory: the engines' last counts are lost");
-        for (unsigned i = 0; i < c->threads; i++)
-            engine_destroy(engines[i]);
-        free(engines);
+    drain_t *d = drain_start(engines, c->threads);
+    if (!d)
+        return;
+    if (VEC_RESERVE(c->drains, c->cap_drains, c->n_drains + 1) < 0) {
+        collect_drain(c, d); /* nowhere to keep it: wait for it here */
         return;
     }
-    stats_init(&d->stats);
-    d->engines = engines;
-    d->n = c->threads;
-    if (pthread_create(&d->thread, NULL, drain_main, d) != 0) {
-        drain_main(d);   /* no thread to spare: finish them here */
-        d->inline_done = true;
-    }
-    d->next = c->drains;
-    c->drains = d;
+    c->drains[c->n_drains++] = d;
 }
 
 /* Reports from the drains that are done (all of them, waiting, when wait is true). */
 static void drains_collect(control_t *c, bool wait)
 {
-    for (drain_t **pp = &c->drains; *pp;) {
-        drain_t *d = *pp;
-        if (!wait && !atomic_load(&d->done)) {
-            pp = &d->next;
-            continue;
-        }
-        if (!d->inline_done)
-            pthread_join(d->thread, NULL);
-        pending_t *p = queue_push(c);
-        if (!p || stats_merge(&p->stats, &d->stats) < 0 || d->lost)
-            log_error("out of memory: some of the engines' last counts are lost");
-        if (p)
-            queue_commit(c, p);
-        stats_free(&d->stats);
-        *pp = d->next;
-        free(d);
+    size_t kept = 0;
+    for (size_t i = 0; i < c->n_drains; i++) {
+        drain_t *d = c->drains[i];
+        if (!wait && !drain_done(d))
+            c->drains[kept++] = d;
+        else
+            collect_drain(c, d);
     }
+    c->n_drains = kept;
 }
 
 static void apply_targets(control_t *c)
@@ -427,172 +371,42 @@ static void apply_targets(control_t *c)
     free(rates);
 }
 
-/* ---- preparing a run: setup steps and engines, off the control thread ---------------- */
-
-static void free_globals(json_t **globals, const scenario_t *sc)
-{
-    if (!globals)
-        return;
-    for (uint32_t i = 0; sc && i < sc->n_globals; i++)
-        if (globals[i])
-            json_decref(globals[i]);
-    free(globals);
-}
-
-static void destroy_engine_array(engine_t **engines, unsigned n)
-{
-    if (!engines)
-        return;
-    for (unsigned i = 0; i < n; i++)
-        engine_destroy(engines[i]);
-    free(engines);
-}
-
-typedef struct engine_start {
-    engine_config_t cfg;
-    engine_t *engine;
-    int rc;
-    char err[512];
-} engine_start_t;
-
-static void *start_one_engine(void *arg)
-{
-    engine_start_t *s = arg;
-    s->rc = engine_create(&s->cfg, &s->engine, s->err, sizeof s->err);
-    return NULL;
-}
-
-/* Create p's engines side by side: each resolves the target hosts, and a slow DNS should
- * cost its delay once, not once per engine. */
-static int start_engines(prep_t *p)
-{
-    engine_start_t *s = calloc(p->threads, sizeof *s);
-    pthread_t *tids = calloc(p->threads, sizeof *tids);
-    bool *started = calloc(p->threads, sizeof *started);
-    p->engines = calloc(p->threads, sizeof *p->engines);
-    int rc = 0;
-    if (!s || !tids || !started || !p->engines) {
-        snprintf(p->err, sizeof p->err, "out of memory");
-        rc = -1;
-    }
-    for (unsigned i = 0; rc == 0 && i < p->threads; i++) {
-        s[i].cfg = p->ecfg;
-        s[i].cfg.index = i;
-        started[i] = pthread_create(&tids[i], NULL, start_one_engine, &s[i]) == 0;
-        if (!started[i])
-            start_one_engine(&s[i]);
-    }
-    for (unsigned i = 0; s && started && i < p->threads; i++) {
-        if (started[i])
-            pthread_join(tids[i], NULL);
-        if (rc == 0 && s[i].rc < 0) {
-            snprintf(p->err, sizeof p->err, "%s", s[i].err);
-            rc = -1;
-        }
-        if (p->engines)
-            p->engines[i] = s[i].engine;
-        else
-            engine_destroy(s[i].engine);
-    }
-    if (rc < 0) {
-        destroy_engine_array(p->engines, p->threads);
-        p->engines = NULL;
-    }
-    free(s);
-    free(tids);
-    free(started);
-    return rc;
-}
-
-static void *prep_main(void *arg)
-{
-    prep_t *p = arg;
-    p->rc = 0;
-    if (p->run_setup && p->sc->n_setup)
-        p->rc = setup_run(p->sc, p->host, p->ecfg.worker_id, p->globals, p->err, sizeof p->err);
-    if (p->rc == 0)
-        p->rc = start_engines(p);
-    int expected = PREP_RUNNING;
-    if (!atomic_compare_exchange_strong(&p->state, &expected, PREP_DONE)) {
-        /* Abandoned: the run it prepared is over, and everything here is ours to free. */
-        destroy_engine_array(p->engines, p->threads);
-        free_globals(p->globals, p->sc);
-        scenario_free(p->sc);
-        free(p->scenario_text);
-        free(p->host);
-        free(p);
-        atomic_fetch_sub(&preps_abandoned, 1);
-    }
-    return NULL;
-}
+/* ---- preparing a run: setup steps and engines, off the control thread (prep.h) ------- */
 
 /* Prepare the run in c on a thread: its setup steps (unless run_setup is false) and its
  * engines. State RUN_SETUP until tick takes the result. */
-static int prep_start(control_t *c, bool run_setup, char *err, size_t errlen)
+static int start_prep(control_t *c, bool run_setup, char *err, size_t errlen)
 {
-    prep_t *p = calloc(1, sizeof *p);
-    if (!p) {
-        snprintf(err, errlen, "out of memory");
+    prep_run_t run = { c->sc, c->scenario_text, c->host, c->globals };
+    engine_config_t ecfg = { .worker_id = c->id, .stop_timeout_s = c->stop_timeout_s };
+    prep_t *p = prep_start(&run, &ecfg, c->threads, run_setup, err, errlen);
+    if (!p)
         return -1;
-    }
-    atomic_init(&p->state, PREP_RUNNING);
-    p->run_setup = run_setup;
-    p->sc = c->sc;
-    p->scenario_text = c->scenario_text;
-    p->host = c->host;
-    p->globals = c->globals;
-    p->threads = c->threads;
-    snprintf(p->worker_id, sizeof p->worker_id, "%s", c->id);
-    p->ecfg = (engine_config_t){
-        .sc = c->sc,
-        .host_override = c->host,
-        .worker_id = p->worker_id,
-        .globals = c->globals,
-        .n_engines = c->threads,
-        .stop_timeout_s = c->stop_timeout_s,
-    };
-    if (run_setup && c->sc->n_setup)
-        log_info("Running %zu setup step(s)", c->sc->n_setup);
-    int rc = pthread_create(&p->thread, NULL, prep_main, p);
-    if (rc != 0) {
-        snprintf(err, errlen, "cannot start the setup thread: %s", strerror(rc));
-        free(p);
-        return -1;
-    }
     c->prep = p;
     c->stop_when_ready = false;
     c->state = RUN_SETUP;
     return 0;
 }
 
-/* The prep has finished: take its engines (NULL and -1 with err when it failed). */
-static int prep_take(control_t *c, char *err, size_t errlen)
+/* The prep has finished: take its engines (-1 with err when it failed). */
+static int take_prep(control_t *c, char *err, size_t errlen)
 {
     prep_t *p = c->prep;
     c->prep = NULL;
-    pthread_join(p->thread, NULL);   /* DONE: the thread is returning */
-    int rc = p->rc;
-    if (rc < 0)
-        snprintf(err, errlen, "%s", p->err);
-    else
-        c->engines = p->engines;
-    free(p);
-    return rc;
+    return prep_take(p, &c->engines, err, errlen);
 }
 
 /* Let go of a prep without waiting for it. If it is still running it keeps the run's
  * scenario, globals and host (c's pointers are cleared) and frees them when it ends; if it
  * has just finished, its engines become c's, to be freed with the run. */
-static void prep_abandon(control_t *c)
+static void abandon_prep(control_t *c)
 {
     prep_t *p = c->prep;
     if (!p)
         return;
     c->prep = NULL;
-    atomic_fetch_add(&preps_abandoned, 1);
-    int expected = PREP_RUNNING;
-    if (atomic_compare_exchange_strong(&p->state, &expected, PREP_ABANDONED)) {
-        pthread_detach(p->thread);
+    engine_t **engines;
+    if (prep_abandon(p, &engines)) {
         c->sc = NULL;
         c->scenario_text = NULL;
         c->host = NULL;
@@ -600,26 +414,21 @@ static void prep_abandon(control_t *c)
         log_info("The setup still running is abandoned; it ends on its own");
         return;
     }
-    atomic_fetch_sub(&preps_abandoned, 1);
-    pthread_join(p->thread, NULL);   /* DONE: returns at once */
-    c->engines = p->engines;
-    free(p);
+    c->engines = engines;
 }
 
 /* ---- runs ---------------------------------------------------------------------------- */
 
 static void free_run(control_t *c)
 {
-    prep_abandon(c);
+    abandon_prep(c);
     destroy_engines(c);
-    free_globals(c->globals, c->sc);
-    c->globals = NULL;
-    scenario_free(c->sc);
+    prep_run_t run = { c->sc, c->scenario_text, c->host, c->globals };
+    prep_run_free(&run);
     c->sc = NULL;
-    free(c->scenario_text);
     c->scenario_text = NULL;
-    free(c->host);
     c->host = NULL;
+    c->globals = NULL;
     free(c->target);
     c->target = NULL;
     c->state = RUN_IDLE;
@@ -650,7 +459,7 @@ static int begin_run(control_t *c, const Herd__Spawn *sp, char *err, size_t errl
             c->globals[i] = json_incref(c->sc->global_init[i]);
     c->run_id = sp->run_id;
     c->stop_timeout_s = sp->stop_timeout_s;
-    return prep_start(c, true, err, errlen);
+    return start_prep(c, true, err, errlen);
 }
 
 /* Users this worker cannot hold, as one sentence in err; 0 when it can. Each user needs a
@@ -723,7 +532,7 @@ static void on_spawn(control_t *c, const Herd__Spawn *sp)
     }
     if (!c->engines) {
         /* The same run again after its users were stopped (a lost master came back). */
-        if (prep_start(c, false, err, sizeof err) < 0)
+        if (start_prep(c, false, err, sizeof err) < 0)
             send_error(c, err, true);
         return;
     }
@@ -735,7 +544,7 @@ static void on_spawn(control_t *c, const Herd__Spawn *sp)
 static void send_stopped_when_drained(control_t *c)
 {
     drains_collect(c, false);
-    if (c->state != RUN_FINISHING || c->drains)
+    if (c->state != RUN_FINISHING || c->n_drains)
         return;
     Herd__Stopped st = HERD__STOPPED__INIT;
     st.run_id = c->run_id;
@@ -776,7 +585,7 @@ static void on_stop(control_t *c)
 static void prep_finished(control_t *c)
 {
     char err[512];
-    if (prep_take(c, err, sizeof err) < 0) {
+    if (take_prep(c, err, sizeof err) < 0) {
         log_error("%s", err);
         send_error(c, err, true);
         c->state = RUN_IDLE;
@@ -882,7 +691,7 @@ static void tick(control_t *c, double now)
         return;
     }
 
-    if (c->state == RUN_SETUP && c->prep && atomic_load(&c->prep->state) == PREP_DONE)
+    if (c->state == RUN_SETUP && c->prep && prep_done(c->prep))
         prep_finished(c);
 
     if (c->state == RUN_SPAWNING && user_count(c) >= target_total(c) && c->welcomed) {
@@ -942,7 +751,7 @@ static void begin_leaving(control_t *c, int sig, double now)
              "leaving", signal_name(sig), user_count(c));
     send_error(c, msg, false);
     if (c->state == RUN_SETUP) {
-        prep_abandon(c);   /* its engines, if it had just finished, are drained below */
+        abandon_prep(c);   /* its engines, if it had just finished, are drained below */
         finish_stop(c);
     } else if (c->state == RUN_SPAWNING || c->state == RUN_RUNNING) {
         on_stop(c);
@@ -1078,6 +887,7 @@ int control_run(const worker_options_t *o, const worker_signals_t *signals)
     }
     free_run(&c);
     drains_collect(&c, true);
+    free(c.drains);
     queue_ack(&c, UINT64_MAX);
     free(c.queue);
     int linger = 500;
@@ -1085,7 +895,7 @@ int control_run(const worker_options_t *o, const worker_signals_t *signals)
     zmq_close(c.sock);
     zmq_ctx_term(c.zctx);
     /* An abandoned setup may still be using libcurl: the process exit ends it. */
-    if (atomic_load(&preps_abandoned) == 0)
+    if (prep_abandoned_running() == 0)
         curl_global_cleanup();
     return rc;
 }
