@@ -528,6 +528,7 @@ static void test_html(void **state)
     assert_non_null(strstr(html, "class=\"fail\">FAILED"));
     /* workers */
     assert_non_null(strstr(html, "<td>host-b</td>"));
+    assert_null(strstr(html, "Statistics from"));   /* no --reset-stats */
     /* three inline charts */
     int charts = 0;
     for (const char *p = html; (p = strstr(p, "<svg")) != NULL; p++)
@@ -546,6 +547,45 @@ static void test_html(void **state)
         assert_true(strncmp(http, "http://127.0.0.1:8080", 21) == 0);
         http = strstr(http + 1, "http://");
     }
+    free(html);
+}
+
+/* --reset-stats: every rate over the run divides by the time since the cut, not the whole
+ * run; the run's own start, end and duration stay what they were. */
+static void test_rates_count_from_the_reset(void **state)
+{
+    fixture_t *fx = *state;
+    fx->run.stats_start_unix = START_UNIX + 2;   /* 8 of the 10 s */
+    char path[256], err[256] = "";
+    assert_int_equal(report_write_csv(fx->prefix, &fx->table, &fx->history, &fx->run, false, err,
+                                      sizeof err),
+                     0);
+    lines_t l;
+    read_csv(&l, fx->prefix, "_stats.csv");
+    /* 8 requests, 2 failures in 8 s */
+    assert_true(strncmp(l.line[6], ",Aggregated,8,2,7,14.375,1.0,40.0,76.25,1.0,0.25,",
+                        strlen(",Aggregated,8,2,7,14.375,1.0,40.0,76.25,1.0,0.25,")) == 0);
+    free(l.text);
+
+    snprintf(path, sizeof path, "%s/run.json", fx->dir);
+    assert_int_equal(report_write_json(path, &fx->table, &fx->history, &fx->run, err, sizeof err),
+                     0);
+    json_error_t jerr;
+    json_t *root = json_load_file(path, 0, &jerr);
+    assert_non_null(root);
+    assert_near(num(root, "duration_s"), 10, 0);
+    json_t *agg = json_array_get(json_object_get(root, "stats"), 5);
+    assert_near(num(agg, "num_reqs_per_sec"), 1.0, 1e-12);
+    assert_near(num(agg, "num_fail_per_sec"), 0.25, 1e-12);
+    json_decref(root);
+
+    snprintf(path, sizeof path, "%s/report.html", fx->dir);
+    assert_int_equal(report_write_html(path, &fx->table, &fx->history, &fx->run, err, sizeof err),
+                     0);
+    char *html = slurp(path);
+    assert_non_null(strstr(html, "<tr><th>Statistics from (UTC)</th><td>2023-11-14T22:13:22.000Z"));
+    assert_non_null(strstr(html, "<tr><th>Duration</th><td>10.0 s</td>"));
+    assert_non_null(strstr(html, "<td class=\"num\">1.00</td><td class=\"num\">0.25</td></tr>"));
     free(html);
 }
 
@@ -710,6 +750,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_html_corrected_and_no_history, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unwritable_path, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rewrite_replaces, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rates_count_from_the_reset, setup, teardown),
         cmocka_unit_test(test_history_container),
         cmocka_unit_test(test_pyfloat),
         cmocka_unit_test(test_entry_percentiles),
