@@ -76,7 +76,8 @@ static int by_remainder(const void *a, const void *b)
     return x->row < y->row ? -1 : x->row > y->row;   /* ties: the first row first */
 }
 
-/* Split total over the shares in proportion to their weights; part(i) gets row i's part. */
+/* Split total over the shares' rows in proportion to their weights (largest remainders), into
+ * out's requests, or failures. */
 static void split(share_t *sh, size_t n, uint64_t total, stats_table_t *out, bool failures)
 {
     uint64_t weights = 0;
