@@ -68,20 +68,25 @@ static double share(uint64_t part, uint64_t whole)
     return whole ? (double)part / (double)whole : 0;
 }
 
-/* cur: the row in the current figures (NULL: none); cur_total: their Aggregated entry. */
+/* A row's shares of the successes and failures: its own in `part` out of `whole`'s (the
+ * Aggregated entry of the same table); where `whole` has none, by requests (as
+ * window_apportion). */
+static void set_shares(history_point_t *pt, const stats_entry_t *part, const stats_entry_t *whole)
+{
+    double by_requests = share(part->requests, whole->requests);
+    uint64_t whole_ok = whole->requests - whole->failures;
+    pt->share_successes = whole_ok ? share(part->requests - part->failures, whole_ok) : by_requests;
+    pt->share_failures = whole->failures ? share(part->failures, whole->failures) : by_requests;
+}
+
+/* cur: the row in the current figures (NULL: none). */
 static int fill_point(outputs_t *o, history_point_t *pt, const stats_entry_t *tot,
-                      const stats_entry_t *cur, const stats_entry_t *cur_total)
+                      const stats_entry_t *cur)
 {
     pt->method = intern(o, tot->method ? tot->method : "");
     pt->name = intern(o, tot->name);
     if (!pt->method || !pt->name)
         return -1;
-    if (cur) {
-        pt->share_requests = share(cur->requests, cur_total->requests);
-        /* without failures in the current figures, a row's failures go by its requests */
-        pt->share_failures = cur_total->failures ? share(cur->failures, cur_total->failures)
-                                                 : pt->share_requests;
-    }
     for (int i = 0; i < REPORT_N_PCT; i++)
         pt->cur_pct_ms[i] = cur ? pct_ms(cur, stats_percentiles[i]) : -1;
     pt->total_requests = tot->requests;
@@ -100,22 +105,30 @@ int outputs_snapshot(outputs_t *o, int64_t now_s, uint32_t users, const stats_ta
     history_snapshot_t *s = history_add(&o->history, now_s, users, total->n_entries + 1);
     if (!s)
         return -1;
-    stats_entry_t tot, cur;
+    /* The rows' shares: from the current figures, or the totals while those are empty. */
+    const stats_table_t *shares = stats_total_requests(current) ? current : total;
+    stats_entry_t tot, cur, shares_total;
     stats_entry_init(&tot);
     stats_entry_init(&cur);
+    stats_entry_init(&shares_total);
     int rc = -1;
     if (stats_aggregate(total, &tot) == 0 && stats_aggregate(current, &cur) == 0 &&
-        fill_point(o, &s->points[0], &tot, &cur, &cur) == 0) {
+        stats_aggregate(shares, &shares_total) == 0 &&
+        fill_point(o, &s->points[0], &tot, &cur) == 0) {
         rc = 0;
         for (size_t i = 0; i < total->n_entries && rc == 0; i++) {
             const stats_entry_t *e = &total->entries[i];
             long c = stats_find(current, e->method, e->name);
-            rc = fill_point(o, &s->points[i + 1], e, c >= 0 ? &current->entries[c] : NULL,
-                            &cur);
+            history_point_t *pt = &s->points[i + 1];
+            rc = fill_point(o, pt, e, c >= 0 ? &current->entries[c] : NULL);
+            long sh = stats_find(shares, e->method, e->name);
+            if (sh >= 0)
+                set_shares(pt, &shares->entries[sh], &shares_total);
         }
     }
     stats_entry_free(&tot);
     stats_entry_free(&cur);
+    stats_entry_free(&shares_total);
     return rc;
 }
 
@@ -148,10 +161,12 @@ void outputs_settle(outputs_t *o, const stats_table_t *timeline, int64_t through
             break;
         double rps, fps;
         second_rates(timeline, s->unix_s, start_wall, end_wall, &rps, &fps);
-        for (size_t k = 0; k < s->n_points; k++) {
+        s->points[0].rps = rps;
+        s->points[0].fails_per_s = fps;
+        for (size_t k = 1; k < s->n_points; k++) {
             history_point_t *p = &s->points[k];
-            p->rps = k == 0 ? rps : rps * p->share_requests;
-            p->fails_per_s = k == 0 ? fps : fps * p->share_failures;
+            p->fails_per_s = fps * p->share_failures;
+            p->rps = (rps - fps) * p->share_successes + p->fails_per_s;
         }
         if (i + 1 > o->n_settled)
             o->n_settled = i + 1;

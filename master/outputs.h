@@ -42,14 +42,15 @@ int outputs_init(outputs_t *o, const scenario_t *sc, const cli_list_t *cli_thres
 void outputs_free(outputs_t *o);
 
 /* One history row for second now_s: users, totals from `total`, current response times
- * and each row's share of the requests from `current` (run_current's times). */
+ * from `current` (run_current's times), and each row's share of the successes and failures
+ * from `current` (from `total` while `current` is empty). */
 int outputs_snapshot(outputs_t *o, int64_t now_s, uint32_t users, const stats_table_t *total,
                      const stats_table_t *current);
-/* Fill the per-second columns of the rows of seconds up to through_s from the run's timeline
- * (requests and failures per second; rows of other names get their share of them): a row of
- * second T gets what completed in [T, T+1). start_wall: the run's start. end_wall: 0 while
- * running; once over, its end, and every row is filled again; a row whose second the run
- * ended in covers from the start of the second before it until the end. */
+/* Fill the per-second columns of the rows of seconds up to through_s from the run's timeline:
+ * the row of second T gets the requests and failures that completed in [T, T+1), a
+ * per-name point its shares of the successes and failures. start_wall: the run's start.
+ * end_wall: 0 while running; once over, its end, and every row is filled again; a row whose
+ * second the run ended in covers from the start of the second before it until the end. */
 void outputs_settle(outputs_t *o, const stats_table_t *timeline, int64_t through_s,
                     double start_wall, double end_wall);
 

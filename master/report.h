@@ -33,9 +33,9 @@ typedef struct history_point {
     uint64_t total_failures;
     double total_median_ms, total_avg_ms, total_min_ms, total_max_ms;
     double total_avg_content_bytes;
-    /* This row's part of the Aggregated requests and failures in the current figures when
+    /* This row's part of the Aggregated successes and failures in the current figures when
      * the snapshot was taken: how its rps and fails_per_s are filled (master/outputs.c). */
-    double share_requests, share_failures;
+    double share_successes, share_failures;
 } history_point_t;
 
 typedef struct history_snapshot {

@@ -76,9 +76,9 @@ static int by_remainder(const void *a, const void *b)
     return x->row < y->row ? -1 : x->row > y->row;   /* ties: the first row first */
 }
 
-/* Split total over the shares' rows in proportion to their weights (largest remainders), into
- * out's requests, or failures. */
-static void split(share_t *sh, size_t n, uint64_t total, stats_table_t *out, bool failures)
+/* Split total over sh[0..n) in proportion to their weights (largest remainders): part[row]
+ * += each one's part. Nothing when the weights are all 0. */
+static void split(share_t *sh, size_t n, uint64_t total, uint64_t *part)
 {
     uint64_t weights = 0;
     for (size_t i = 0; i < n; i++)
@@ -91,48 +91,63 @@ static void split(share_t *sh, size_t n, uint64_t total, stats_table_t *out, boo
         long double quota = (long double)total * (long double)sh[i].weight / (long double)weights;
         uint64_t whole = (uint64_t)quota;
         sh[i].remainder = quota - (long double)whole;
-        uint64_t *dst = failures ? &out->entries[sh[i].row].failures
-                                 : &out->entries[sh[i].row].requests;
-        *dst = whole;
+        part[sh[i].row] += whole;
         given += whole;
     }
     qsort(sh, n, sizeof *sh, by_remainder);
-    for (size_t i = 0; given < total; i = (i + 1) % n, given++) {
-        uint64_t *dst = failures ? &out->entries[sh[i].row].failures
-                                 : &out->entries[sh[i].row].requests;
-        (*dst)++;
+    for (size_t i = 0; given < total; i = (i + 1) % n, given++)
+        part[sh[i].row]++;
+}
+
+/* Weights: each row's successes (failures: false) or failures (true) in `shares`, or its
+ * requests when no row has any. */
+static void weigh(share_t *sh, size_t n, const stats_table_t *shares, const stats_table_t *out,
+                  bool failures)
+{
+    uint64_t sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        const stats_entry_t *o = &out->entries[i];
+        const stats_entry_t *e = &shares->entries[stats_find(shares, o->method, o->name)];
+        sh[i] = (share_t){ .row = i,
+                           .weight = failures ? e->failures : e->requests - e->failures };
+        sum += sh[i].weight;
     }
+    for (size_t i = 0; i < n && sum == 0; i++)
+        sh[i].weight = shares->entries[stats_find(shares, out->entries[i].method,
+                                                  out->entries[i].name)].requests;
 }
 
 int window_apportion(const stats_table_t *shares, uint64_t requests, uint64_t failures,
                      stats_table_t *out)
 {
     stats_clear(out);
-    share_t *sh = calloc(shares->n_entries ? shares->n_entries : 1, sizeof *sh);
-    if (!sh)
-        return -1;
-    size_t n = 0;
-    uint64_t share_failures = 0;
     for (size_t i = 0; i < shares->n_entries; i++) {
         const stats_entry_t *e = &shares->entries[i];
-        if (!e->requests)
-            continue;
-        long row = stats_row(out, e->method, e->name);
-        if (row < 0) {
-            free(sh);
+        if (e->requests && stats_row(out, e->method, e->name) < 0)
             return -1;
-        }
-        sh[n++] = (share_t){ .row = (size_t)row, .weight = e->requests };
-        share_failures += e->failures;
     }
-    split(sh, n, requests, out, false);
+    size_t n = out->n_entries;
+    share_t *sh = calloc(n ? n : 1, sizeof *sh);
+    uint64_t *succ = calloc(n ? n : 1, sizeof *succ);
+    uint64_t *fail = calloc(n ? n : 1, sizeof *fail);
+    if (!sh || !succ || !fail) {
+        free(sh);
+        free(succ);
+        free(fail);
+        return -1;
+    }
+    /* Successes and failures apart, so that a row that always fails shows as many failures
+     * as requests, and one that never fails none. */
+    weigh(sh, n, shares, out, false);
+    split(sh, n, failures < requests ? requests - failures : 0, succ);
+    weigh(sh, n, shares, out, true);
+    split(sh, n, failures, fail);
     for (size_t i = 0; i < n; i++) {
-        const stats_entry_t *o = &out->entries[sh[i].row];
-        const stats_entry_t *e = &shares->entries[stats_find(shares, o->method, o->name)];
-        sh[i].weight = share_failures ? e->failures : e->requests;
-        sh[i].remainder = 0;
+        out->entries[i].requests = succ[i] + fail[i];
+        out->entries[i].failures = fail[i];
     }
-    split(sh, n, failures, out, true);
     free(sh);
+    free(succ);
+    free(fail);
     return 0;
 }

@@ -41,11 +41,12 @@ int window_sum(const window_t *w, int64_t from_s, int64_t to_s, stats_table_t *o
 void window_timeline_counts(const stats_table_t *timeline, int64_t from_s, int64_t to_s,
                             uint64_t *requests, uint64_t *failures);
 
-/* out (cleared first) = a row for each row of `shares` with requests, and its part of
- * `requests` and of `failures` in proportion to its requests and failures in `shares`
- * (largest remainders: the rows sum to exactly requests and failures). Counts only: out's
- * rows have no response times, so read nothing but requests and failures from it. When
- * `shares` has no failures the failures go by requests. -1 on allocation failure. */
+/* out (cleared first) = a row for each row of `shares` with requests, with its part of the
+ * successes (requests - failures) and of the failures in proportion to its own in `shares`
+ * (largest remainders: the rows sum to exactly requests and failures; when no row of
+ * `shares` has any successes, or failures, those go by requests). Counts only: out's rows
+ * have no response times, so read nothing but requests and failures from it. -1 on
+ * allocation failure. */
 int window_apportion(const stats_table_t *shares, uint64_t requests, uint64_t failures,
                      stats_table_t *out);
 

@@ -1,7 +1,7 @@
 /*
  * test_window — the arithmetic of the current figures (master/window.h): a timeline's counts
  * over a range of seconds, the split of exact counts over rows by their shares (sums exact,
- * largest remainders), and the slots of arrival seconds.
+ * largest remainders, successes and failures apart), and the slots of arrival seconds.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -105,6 +105,17 @@ static void test_apportion_sums_are_exact(void **state)
     assert_int_equal(requests_of(&out, "/a"), 60);
     assert_int_equal(failures_of(&out, "/a") + failures_of(&out, "/b"), 5);
     assert_int_equal(failures_of(&out, "/a"), 3);
+
+    /* A row that always fails shows as many failures as requests; one that never fails,
+     * none: successes and failures are split apart. */
+    stats_clear(&shares);
+    count(&shares, "/ok", 30, 0, 1);
+    count(&shares, "/bad", 10, 10, 1);
+    assert_int_equal(window_apportion(&shares, 100, 20, &out), 0);
+    assert_int_equal(requests_of(&out, "/bad"), 20);
+    assert_int_equal(failures_of(&out, "/bad"), 20);
+    assert_int_equal(requests_of(&out, "/ok"), 80);
+    assert_int_equal(failures_of(&out, "/ok"), 0);
 
     /* Nothing to split by: nothing. */
     stats_clear(&shares);
