@@ -50,13 +50,20 @@ int window_sum(const window_t *w, int64_t from_s, int64_t to_s, stats_table_t *o
 void window_timeline_counts(const stats_table_t *timeline, int64_t from_s, int64_t to_s,
                             uint64_t *requests, uint64_t *failures)
 {
+    /* A run's timeline has a second for each second of the run, and the history reads it
+     * once per row: find from_s by bisection (seconds[] is sorted), not by a scan. */
+    size_t lo = 0, hi = timeline->n_seconds;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (timeline->seconds[mid].unix_second < from_s)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
     *requests = *failures = 0;
-    for (size_t i = 0; i < timeline->n_seconds; i++) {
-        const stats_second_t *s = &timeline->seconds[i];
-        if (s->unix_second >= from_s && s->unix_second < to_s) {
-            *requests += s->requests;
-            *failures += s->failures;
-        }
+    for (size_t i = lo; i < timeline->n_seconds && timeline->seconds[i].unix_second < to_s; i++) {
+        *requests += timeline->seconds[i].requests;
+        *failures += timeline->seconds[i].failures;
     }
 }
 
