@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "../common/vec.h"
+#include "window.h"
 
 int outputs_init(outputs_t *o, const scenario_t *sc, const cli_list_t *cli, char *err,
                  size_t errlen)
@@ -62,17 +63,30 @@ static double pct_ms(const stats_entry_t *e, double p)
     return e->requests ? (double)stats_entry_percentile_us(e, p) / 1000.0 : -1;
 }
 
+static double share(uint64_t part, uint64_t whole)
+{
+    return whole ? (double)part / (double)whole : 0;
+}
+
+/* A row's shares of the successes and failures: its own in `part` out of `whole`'s (the
+ * Aggregated entry of the same table); where `whole` has none, by requests (as
+ * window_apportion). */
+static void set_shares(history_point_t *pt, const stats_entry_t *part, const stats_entry_t *whole)
+{
+    double by_requests = share(part->requests, whole->requests);
+    uint64_t whole_ok = whole->requests - whole->failures;
+    pt->share_successes = whole_ok ? share(part->requests - part->failures, whole_ok) : by_requests;
+    pt->share_failures = whole->failures ? share(part->failures, whole->failures) : by_requests;
+}
+
+/* cur: the row in the current figures (NULL: none). */
 static int fill_point(outputs_t *o, history_point_t *pt, const stats_entry_t *tot,
-                      const stats_entry_t *cur, double current_s)
+                      const stats_entry_t *cur)
 {
     pt->method = intern(o, tot->method ? tot->method : "");
     pt->name = intern(o, tot->name);
     if (!pt->method || !pt->name)
         return -1;
-    if (cur && current_s > 0) {
-        pt->rps = (double)cur->requests / current_s;
-        pt->fails_per_s = (double)cur->failures / current_s;
-    }
     for (int i = 0; i < REPORT_N_PCT; i++)
         pt->cur_pct_ms[i] = cur ? pct_ms(cur, stats_percentiles[i]) : -1;
     pt->total_requests = tot->requests;
@@ -86,28 +100,77 @@ static int fill_point(outputs_t *o, history_point_t *pt, const stats_entry_t *to
 }
 
 int outputs_snapshot(outputs_t *o, int64_t now_s, uint32_t users, const stats_table_t *total,
-                     const stats_table_t *current, double current_s)
+                     const stats_table_t *current)
 {
     history_snapshot_t *s = history_add(&o->history, now_s, users, total->n_entries + 1);
     if (!s)
         return -1;
-    stats_entry_t tot, cur;
+    /* The rows' shares: from the current figures, or the totals while those are empty. */
+    const stats_table_t *shares = stats_total_requests(current) ? current : total;
+    stats_entry_t tot, cur, shares_total;
     stats_entry_init(&tot);
     stats_entry_init(&cur);
+    stats_entry_init(&shares_total);
     int rc = -1;
     if (stats_aggregate(total, &tot) == 0 && stats_aggregate(current, &cur) == 0 &&
-        fill_point(o, &s->points[0], &tot, &cur, current_s) == 0) {
+        stats_aggregate(shares, &shares_total) == 0 &&
+        fill_point(o, &s->points[0], &tot, &cur) == 0) {
         rc = 0;
         for (size_t i = 0; i < total->n_entries && rc == 0; i++) {
             const stats_entry_t *e = &total->entries[i];
             long c = stats_find(current, e->method, e->name);
-            rc = fill_point(o, &s->points[i + 1], e, c >= 0 ? &current->entries[c] : NULL,
-                            current_s);
+            history_point_t *pt = &s->points[i + 1];
+            rc = fill_point(o, pt, e, c >= 0 ? &current->entries[c] : NULL);
+            long sh = stats_find(shares, e->method, e->name);
+            if (sh >= 0)
+                set_shares(pt, &shares->entries[sh], &shares_total);
         }
     }
     stats_entry_free(&tot);
     stats_entry_free(&cur);
+    stats_entry_free(&shares_total);
     return rc;
+}
+
+/* Requests and failures per second in second T of the timeline; for the second the run ended
+ * in, over the time from the start of the second before it (or the run's start) until the
+ * end, so that a row never stands for a sliver of a second. */
+static void second_rates(const stats_table_t *timeline, int64_t t, double start_wall,
+                         double end_wall, double *rps, double *fps)
+{
+    uint64_t requests, failures;
+    double span = 1;
+    if (end_wall > 0 && (double)(t + 1) > end_wall) {
+        double from = (double)(t - 1) > start_wall ? (double)(t - 1) : start_wall;
+        span = end_wall - from;
+        window_timeline_counts(timeline, t - 1, t + 1, &requests, &failures);
+    } else {
+        window_timeline_counts(timeline, t, t + 1, &requests, &failures);
+    }
+    *rps = span > 0 ? (double)requests / span : 0;
+    *fps = span > 0 ? (double)failures / span : 0;
+}
+
+void outputs_settle(outputs_t *o, const stats_table_t *timeline, int64_t through_s,
+                    double start_wall, double end_wall)
+{
+    size_t from = end_wall > 0 ? 0 : o->n_settled;
+    for (size_t i = from; i < o->history.n; i++) {
+        history_snapshot_t *s = &o->history.snaps[i];
+        if (s->unix_s > through_s)
+            break;
+        double rps, fps;
+        second_rates(timeline, s->unix_s, start_wall, end_wall, &rps, &fps);
+        s->points[0].rps = rps;
+        s->points[0].fails_per_s = fps;
+        for (size_t k = 1; k < s->n_points; k++) {
+            history_point_t *p = &s->points[k];
+            p->fails_per_s = fps * p->share_failures;
+            p->rps = (rps - fps) * p->share_successes + p->fails_per_s;
+        }
+        if (i + 1 > o->n_settled)
+            o->n_settled = i + 1;
+    }
 }
 
 static double agg_pct(double p, void *ctx)
@@ -162,14 +225,16 @@ int outputs_write(const outputs_t *o, const master_options_t *opt, const stats_t
                   const report_run_t *run, bool final_write, char *err, size_t errlen)
 {
     int rc = 0;
-    if (opt->csv_prefix && report_write_csv(opt->csv_prefix, final, &o->history, run,
+    history_t shown = o->history;   /* the rows whose per-second columns are known */
+    shown.n = o->n_settled;
+    if (opt->csv_prefix && report_write_csv(opt->csv_prefix, final, &shown, run,
                                             opt->csv_full_history, err, errlen) < 0)
         rc = -1;
     if (!final_write)
         return rc;
-    if (opt->json_path && report_write_json(opt->json_path, final, &o->history, run, err, errlen) < 0)
+    if (opt->json_path && report_write_json(opt->json_path, final, &shown, run, err, errlen) < 0)
         rc = -1;
-    if (opt->html_path && report_write_html(opt->html_path, final, &o->history, run, err, errlen) < 0)
+    if (opt->html_path && report_write_html(opt->html_path, final, &shown, run, err, errlen) < 0)
         rc = -1;
     return rc;
 }

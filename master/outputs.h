@@ -1,7 +1,14 @@
 /*
  * outputs — what the master derives from its merged statistics for people and scripts: the
- * per-second history (current rates and percentiles from the window, totals from the run),
- * the thresholds and their verdicts, and the report files (master/report.h).
+ * per-second history, the thresholds and their verdicts, and the report files
+ * (master/report.h).
+ *
+ * A history row is taken each second of the run (users, totals, current response times),
+ * but the requests that completed in its second are known only once every worker has
+ * reported them: its Requests/s and Failures/s are filled from the run's timeline when its
+ * second is complete (outputs_settle), and only then is the row written. Once the run is
+ * over every row is filled again from the final timeline, so the final files are exact
+ * whatever the reports' delays.
  *
  * Owned by the master's loop thread.
  */
@@ -19,6 +26,8 @@
 
 typedef struct outputs {
     history_t history;
+    size_t n_settled;          /* rows whose per-second columns are filled: the first
+                                  n_settled of history, the ones written */
     char **names;              /* interned method and row names the history points use;
                                   owned, live as long as the history */
     size_t n_names, cap_names;
@@ -32,10 +41,18 @@ int outputs_init(outputs_t *o, const scenario_t *sc, const cli_list_t *cli_thres
                  char *err, size_t errlen);
 void outputs_free(outputs_t *o);
 
-/* One history row per second: users, current figures from `current` (covering current_s
- * seconds), totals from `total`. */
+/* One history row for second now_s: users, totals from `total`, current response times
+ * from `current` (run_current's times), and each row's share of the successes and failures
+ * from `current` (from `total` while `current` is empty). */
 int outputs_snapshot(outputs_t *o, int64_t now_s, uint32_t users, const stats_table_t *total,
-                     const stats_table_t *current, double current_s);
+                     const stats_table_t *current);
+/* Fill the per-second columns of the rows of seconds up to through_s from the run's timeline:
+ * the row of second T gets the requests and failures that completed in [T, T+1), a
+ * per-name point its shares of the successes and failures. start_wall: the run's start.
+ * end_wall: 0 while running; once over, its end, and every row is filled again; a row whose
+ * second the run ended in covers from the start of the second before it until the end. */
+void outputs_settle(outputs_t *o, const stats_table_t *timeline, int64_t through_s,
+                    double start_wall, double end_wall);
 
 /* Check every threshold against the final Aggregated figures; returns how many failed. */
 size_t outputs_check_thresholds(outputs_t *o, const stats_table_t *final, double duration_s);
@@ -47,8 +64,8 @@ void outputs_print_thresholds(const outputs_t *o, FILE *out);
  * -1 with one line naming the option otherwise. */
 int outputs_check_paths(const master_options_t *opt, char *err, size_t errlen);
 
-/* Write every file the options ask for (CSV only unless `final_write`). -1 with err; the caller
- * logs it and goes on. */
+/* Write every file the options ask for (CSV only unless `final_write`), with the settled
+ * history rows. -1 with err; the caller logs it and goes on. */
 int outputs_write(const outputs_t *o, const master_options_t *opt, const stats_table_t *final,
                   const report_run_t *run, bool final_write, char *err, size_t errlen);
 

@@ -72,6 +72,15 @@ double report_duration_s(const report_run_t *run)
     return d > 0 ? d : 0;
 }
 
+double report_stats_duration_s(const report_run_t *run)
+{
+    if (!run)
+        return 0;
+    double from = run->stats_start_unix > 0 ? run->stats_start_unix : run->start_unix;
+    double d = run->end_unix - from;
+    return d > 0 ? d : 0;
+}
+
 /* ---- files -------------------------------------------------------------------------------- */
 
 /* A path that names a descriptor (report.h): "/dev/fd/N" and "/proc/self/fd/N". */

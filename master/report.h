@@ -28,13 +28,17 @@
 typedef struct history_point {
     const char *method;        /* "" for Aggregated; borrowed from the stats table */
     const char *name;          /* "Aggregated" for the total row */
-    double rps;                /* current requests/s (sliding window) */
-    double fails_per_s;        /* current failures/s */
-    double cur_pct_ms[REPORT_N_PCT]; /* current response time percentiles (window); <0: N/A */
+    double rps;                /* requests completed in the snapshot's second (per second) */
+    double fails_per_s;        /* failures likewise */
+    double cur_pct_ms[REPORT_N_PCT]; /* current response time percentiles (the last 10 s of
+                                        reports); <0: N/A */
     uint64_t total_requests;   /* since the run (or the last reset) began */
     uint64_t total_failures;
     double total_median_ms, total_avg_ms, total_min_ms, total_max_ms;
     double total_avg_content_bytes;
+    /* This row's part of the Aggregated successes and failures in the current figures when
+     * the snapshot was taken: how its rps and fails_per_s are filled (master/outputs.c). */
+    double share_successes, share_failures;
 } history_point_t;
 
 typedef struct history_snapshot {
@@ -74,6 +78,8 @@ typedef struct report_run {
     double spawn_rate;         /* -r */
     double run_time_s;         /* -t, 0 if none */
     double start_unix, end_unix; /* wall clock, fractional seconds */
+    double stats_start_unix;   /* what the statistics count from: start_unix, or the
+                                  --reset-stats cut; 0: start_unix */
     uint32_t peak_users;
     int exit_code;
     const report_worker_t *workers;

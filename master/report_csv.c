@@ -122,7 +122,7 @@ static int write_stats(const char *path, const stats_table_t *t, const report_ru
     report_file_t rf;
     int rc = report_file_open(&rf, "--csv", path, err, errlen);
     if (rc == 0) {
-        double duration_s = report_duration_s(run);
+        double duration_s = report_stats_duration_s(run);
         csv_header(rf.f, STATS_COLUMNS, N_OF(STATS_COLUMNS), true);
         csv_percentile_labels(rf.f);
         fputs(CSV_EOL, rf.f);

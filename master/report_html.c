@@ -112,6 +112,10 @@ static void write_params(FILE *f, const report_run_t *run, const stats_entry_t *
     param_row(f, "End (UTC)", buf);
     snprintf(buf, sizeof buf, "%.1f s", report_duration_s(run));
     param_row(f, "Duration", buf);
+    if (run->stats_start_unix > run->start_unix) {
+        report_format_iso8601(buf, sizeof buf, run->stats_start_unix);
+        param_row(f, "Statistics from (UTC)", buf);   /* --reset-stats */
+    }
     snprintf(buf, sizeof buf, "%" PRIu32, run->peak_users);
     param_row(f, "Peak users", buf);
     snprintf(buf, sizeof buf, "%zu", run->n_workers);
@@ -436,7 +440,7 @@ static int write_page(FILE *f, const stats_table_t *t, const history_t *h, const
 
     write_params(f, run, &total);
     write_thresholds(f, run);
-    write_stats(f, rows, t->n_entries, &total, report_duration_s(run));
+    write_stats(f, rows, t->n_entries, &total, report_stats_duration_s(run));
     write_percentiles(f, "Response time percentiles (ms)", rows, t->n_entries, &total);
     if (run->corrected)
         write_percentiles(f, "Response time percentiles, corrected for coordinated omission (ms)",

@@ -45,5 +45,8 @@ void report_format_iso8601(char *buf, size_t len, double unix_s);
 
 /* The run's length in seconds (end - start), 0 when unknown or negative. */
 double report_duration_s(const report_run_t *run);
+/* How long the statistics counted (end - stats_start): what every rate over the run divides
+ * by; 0 when unknown or negative. */
+double report_stats_duration_s(const report_run_t *run);
 
 #endif

@@ -127,7 +127,7 @@ static json_t *stats_json(const stats_table_t *t, const report_run_t *run)
     const stats_table_t *corrected = run ? run->corrected : NULL;
     bool ok = arr && rows && stats_aggregate(t, &total) == 0 &&
               (!corrected || stats_aggregate(corrected, &corr_total) == 0);
-    double duration_s = report_duration_s(run);
+    double duration_s = report_stats_duration_s(run);   /* from the --reset-stats cut */
     for (size_t i = 0; ok && i < t->n_entries; i++) {
         const stats_entry_t *corr = NULL;
         if (corrected) {

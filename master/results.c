@@ -41,6 +41,7 @@ static report_run_t run_facts(const results_t *res, const run_t *r, report_worke
     run.spawn_rate = o->spawn_rate;
     run.run_time_s = o->run_time_s;
     run.start_unix = r->run_started_wall;
+    run.stats_start_unix = r->stats_started_wall;
     run.end_unix = r->phase == RUN_DONE ? r->run_ended_wall : run_wall_s(r, now);
     run.peak_users = r->peak_users;
     run.exit_code = res->exit_code;
@@ -82,18 +83,19 @@ static int write_files(results_t *res, const run_t *r, bool final, double now)
 
 void results_second(results_t *res, run_t *r, int64_t unix_second, double now)
 {
-    double secs;
-    const stats_table_t *current = run_current(r, now, &secs);
-    if (outputs_snapshot(&res->out, unix_second, run_users(r), &r->stats, current, secs) < 0)
+    run_current_t cur = run_current(r, now);
+    if (outputs_snapshot(&res->out, unix_second, run_users(r), &r->stats, cur.times) < 0)
         log_warn("out of memory recording the history");
+    outputs_settle(&res->out, &r->timeline, run_settled_through(r, now), r->run_started_wall, 0);
     write_files(res, r, false, now);
 }
 
 void results_live_table(run_t *r, double now)
 {
-    double secs;
-    const stats_table_t *current = run_current(r, now, &secs);
-    console_print_stats(stdout, &r->stats, current, secs, 0);
+    run_current_t cur = run_current(r, now);
+    if (cur.seconds == 0)
+        return;   /* no second is complete yet: its rates would be a guess */
+    console_print_stats(stdout, &r->stats, cur.rates, cur.seconds, 0);
     fflush(stdout);
 }
 
@@ -104,8 +106,8 @@ int results_exit_code(results_t *res, const run_t *r)
         rc = 1;
     } else {
         rc = stats_total_failures(&r->stats) ? (int)res->o->exit_code_on_error : 0;
-        if (r->started &&
-            outputs_check_thresholds(&res->out, &r->stats, r->run_ended - r->run_started) > 0) {
+        if (r->started && outputs_check_thresholds(&res->out, &r->stats,
+                                                   run_stats_duration_s(r, r->run_ended)) > 0) {
             for (size_t i = 0; i < res->out.n_thresholds; i++) {
                 const report_threshold_t *v = &res->out.verdicts[i];
                 if (!v->passed)
@@ -122,8 +124,8 @@ int results_exit_code(results_t *res, const run_t *r)
 
 static void print_summary(const results_t *res, const run_t *r, double now)
 {
-    double ended = r->run_ended > r->run_started ? r->run_ended : now;
-    console_print_stats(stdout, &r->stats, NULL, 0, ended - r->run_started);
+    /* rates over the time the statistics counted: from the --reset-stats cut, if any */
+    console_print_stats(stdout, &r->stats, NULL, 0, run_stats_duration_s(r, now));
     console_print_percentiles(stdout, &r->stats);
     if (res->has_corrected)
         console_print_percentiles_titled(
@@ -141,11 +143,12 @@ int results_finish(results_t *res, run_t *r, double now)
         return res->exit_code;
     res->has_corrected = stats_has_corrected(&r->stats) &&
                          stats_corrected_view(&r->stats, &res->corrected) == 0;
-    double secs;
-    const stats_table_t *current = run_current(r, now, &secs);
+    run_current_t cur = run_current(r, now);
     if (outputs_snapshot(&res->out, (int64_t)r->run_ended_wall, r->users_at_stop, &r->stats,
-                         current, secs) < 0)
+                         cur.times) < 0)
         log_warn("out of memory recording the history");
+    outputs_settle(&res->out, &r->timeline, run_settled_through(r, now), r->run_started_wall,
+                   r->run_ended_wall);
     if (write_files(res, r, true, now) < 0 && res->exit_code == 0) {
         res->exit_code = 1;
         log_error("Exit code 1: a report file could not be written");

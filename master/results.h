@@ -38,7 +38,8 @@ void results_free(results_t *res);
 
 /* Each second of the run (a run_io_t each_second): the history row, the CSV files. */
 void results_second(results_t *res, run_t *r, int64_t unix_second, double now);
-/* The live table on stdout: totals, and the current rates of the last seconds. */
+/* The live table on stdout: totals, and the current rates of the last complete seconds;
+ * nothing until a second is complete. */
 void results_live_table(run_t *r, double now);
 
 /* Once the run is done: 1 when it failed (r->err says why), else 3 when a threshold failed

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../common/dispatch.h"
 #include "../common/log.h"
@@ -181,6 +182,7 @@ static void start_run(run_t *r, double now)
     r->run_started = now;
     r->run_started_wall = run_wall_s(r, now);
     r->run_started_unix = (int64_t)r->run_started_wall;
+    r->stats_started_wall = r->run_started_wall;
     r->run_id = (uint64_t)r->run_started_wall * 1000 + 1;
     r->next_table = now + RUN_TABLE_INTERVAL_S;
     r->next_snapshot = now + 1.0;
@@ -287,7 +289,28 @@ void run_interrupt(run_t *r, double now)
     }
 }
 
-static void log_all_spawned(run_t *r)
+/* As Locust: the ramp-up is not what the run is measuring. The cut is at the next second
+ * boundary, where the timeline can cut exactly; what was counted so far goes, and reports
+ * still on their way are sorted by on_report. */
+static void reset_stats(run_t *r, double now)
+{
+    double from = ceil(run_wall_s(r, now));
+    char when[32];
+    time_t t = (time_t)from;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(when, sizeof when, "%H:%M:%S", &tm);
+    log_info("Resetting stats: counting the requests completed from %s UTC (unix %.0f), the "
+             "first whole second after all users spawned", when, from);
+    r->stats_started_wall = from;
+    stats_clear(&r->stats);
+    window_clear(&r->window);
+    for (size_t i = 0; i < r->reg.n; i++)
+        r->reg.workers[i].requests = r->reg.workers[i].failures = 0;
+    r->reset_done = true;
+}
+
+static void log_all_spawned(run_t *r, double now)
 {
     if (r->all_spawned_logged || r->phase != RUN_RUNNING)
         return;
@@ -310,15 +333,8 @@ static void log_all_spawned(run_t *r)
         snprintf(line + off, sizeof line - off, "}");
     log_info("All users spawned: %s (%" PRIu64 " total users)", line, total);
     r->all_spawned_logged = true;
-    if (r->cfg.o->reset_stats && !r->reset_done) {
-        /* As Locust: the ramp-up is not what the run is measuring. */
-        log_info("Resetting stats");
-        stats_clear(&r->stats);
-        window_clear(&r->window);
-        for (size_t i = 0; i < r->reg.n; i++)
-            r->reg.workers[i].requests = r->reg.workers[i].failures = 0;
-        r->reset_done = true;
-    }
+    if (r->cfg.o->reset_stats && !r->reset_done)
+        reset_stats(r, now);
 }
 
 /* ---- messages ------------------------------------------------------------------------ */
@@ -354,6 +370,45 @@ static void on_hello(run_t *r, worker_t *w, const char *id, size_t id_len,
     admit_worker(r, w);
 }
 
+static int add_to_timeline(stats_table_t *timeline, const stats_table_t *delta)
+{
+    for (size_t i = 0; i < delta->n_seconds; i++) {
+        const stats_second_t *s = &delta->seconds[i];
+        if (stats_add_second(timeline, s->unix_second, s->requests, s->failures) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* After --reset-stats, whether a report goes into the statistics: when at least half of its
+ * requests completed at or after the cut. A report is about a second of one worker's work
+ * and cannot be split by row, so the statistics are off by less than half a second of each
+ * worker's requests, in either direction. */
+static bool counts_after_reset(const run_t *r, const stats_table_t *in)
+{
+    if (!r->reset_done)
+        return true;
+    int64_t cut = (int64_t)r->stats_started_wall;
+    uint64_t before = 0, after = 0;
+    for (size_t i = 0; i < in->n_seconds; i++) {
+        if (in->seconds[i].unix_second < cut)
+            before += in->seconds[i].requests;
+        else
+            after += in->seconds[i].requests;
+    }
+    return after >= before;
+}
+
+/* The statistics' timeline starts where they do: seconds before the cut go. */
+static void drop_seconds_before(stats_table_t *t, int64_t cut)
+{
+    size_t k = 0;   /* seconds[] is sorted: the ones before the cut are a prefix */
+    while (k < t->n_seconds && t->seconds[k].unix_second < cut)
+        k++;
+    memmove(t->seconds, t->seconds + k, (t->n_seconds - k) * sizeof *t->seconds);
+    t->n_seconds -= k;
+}
+
 static void on_report(run_t *r, worker_t *w, const Herd__Report *rep, double now)
 {
     if (rep->last_seq < rep->first_seq || rep->first_seq == 0) {
@@ -372,19 +427,34 @@ static void on_report(run_t *r, worker_t *w, const Herd__Report *rep, double now
         return;
     }
     char err[256];
-    uint64_t before_req = stats_total_requests(&r->stats);
-    uint64_t before_fail = stats_total_failures(&r->stats);
-    if (stats_merge_report(&r->stats, rep, err, sizeof err) < 0) {
+    stats_table_t *in = &r->incoming;
+    stats_clear(in);
+    if (stats_merge_report(in, rep, err, sizeof err) < 0) {
         log_warn("worker %s: invalid report dropped: %s", worker_short_id(w), err);
         /* Acknowledge so the worker does not resend it forever: it was read and refused. */
         w->last_applied = rep->last_seq;
         send_ack(r, w);
         return;
     }
-    if (window_add_report(&r->window, (int64_t)run_wall_s(r, now), rep, err, sizeof err) < 0)
-        log_warn("current figures miss a report: %s", err);
-    w->requests += stats_total_requests(&r->stats) - before_req;
-    w->failures += stats_total_failures(&r->stats) - before_fail;
+    bool counted = counts_after_reset(r, in);
+    if (counted && stats_merge(&r->stats, in) < 0) {
+        /* Not acknowledged: the worker sends it again. */
+        log_error("out of memory merging a report of worker %s", worker_short_id(w));
+        return;
+    }
+    if (add_to_timeline(&r->timeline, in) < 0)
+        log_warn("out of memory: the history misses a report");
+    if (counted) {
+        if (r->reset_done)
+            drop_seconds_before(&r->stats, (int64_t)r->stats_started_wall);
+        if (window_add(&r->window, (int64_t)run_wall_s(r, now), in) < 0)
+            log_warn("out of memory: current figures miss a report");
+        w->requests += stats_total_requests(in);
+        w->failures += stats_total_failures(in);
+    } else {
+        log_debug("worker %s: report %" PRIu64 " was counted before the reset; left out",
+                  worker_short_id(w), rep->last_seq);
+    }
     w->last_applied = rep->last_seq;
     w->users = rep->users;
     send_ack(r, w);
@@ -458,7 +528,7 @@ void run_message(run_t *r, const char *id, size_t id_len, const Herd__Envelope *
     case HERD__ENVELOPE__BODY_SPAWNED:
         if (env->spawned->run_id == r->run_id && w->state == WORKER_SPAWNING) {
             w->state = WORKER_RUNNING;
-            log_all_spawned(r);
+            log_all_spawned(r, now);
         }
         break;
     case HERD__ENVELOPE__BODY_STOPPED:
@@ -503,19 +573,51 @@ static void check_liveness(run_t *r, double now)
         rebalance(r, false);
 }
 
-const stats_table_t *run_current(run_t *r, double now, double *seconds)
+int64_t run_settled_through(const run_t *r, double now)
 {
+    if (r->phase == RUN_DONE)
+        return INT64_MAX;
+    return (int64_t)floor(run_wall_s(r, now) - 1 - RUN_SETTLE_S);
+}
+
+double run_stats_duration_s(const run_t *r, double now)
+{
+    if (!r->started)
+        return 0;
+    double end = r->phase == RUN_DONE ? r->run_ended_wall : run_wall_s(r, now);
+    return end > r->stats_started_wall ? end - r->stats_started_wall : 0;
+}
+
+run_current_t run_current(run_t *r, double now)
+{
+    /* Rates: the timeline's complete seconds. Once done, every report is in, and the last
+     * complete second is the last before the stop. */
+    int64_t last = r->phase == RUN_DONE ? (int64_t)floor(r->run_ended_wall) - 1
+                                        : run_settled_through(r, now);
+    int64_t first = (int64_t)ceil(r->stats_started_wall);
+    if (first < last - (RUN_CURRENT_SECONDS - 1))
+        first = last - (RUN_CURRENT_SECONDS - 1);
+    int64_t n = r->started && last >= first ? last - first + 1 : 0;
+    uint64_t requests = 0, failures = 0;
+    if (n)
+        window_timeline_counts(&r->timeline, first, last + 1, &requests, &failures);
+
+    /* Times and shares: the reports of the last complete seconds of arrival, as many as the
+     * statistics have counted (reports that arrived after the stop are in, but the counting
+     * lasted until the stop). */
     int64_t now_s = (int64_t)run_wall_s(r, now);
-    /* Reports that arrived after the stop are in, but the run lasted until the stop. */
-    double elapsed = (r->phase == RUN_DONE ? r->run_ended : now) - r->run_started;
-    int secs = elapsed >= 10 ? 10 : (int)elapsed;
+    double counted = run_stats_duration_s(r, now);
+    int secs = counted >= RUN_CURRENT_SECONDS ? RUN_CURRENT_SECONDS : (int)counted;
     if (secs < 1)
         secs = 1;
-    if (window_sum(&r->window, now_s - secs, now_s, &r->current) < 0)
+    if (window_sum(&r->window, now_s - secs, now_s, &r->current_times) < 0)
         log_warn("out of memory computing current figures");
-    r->current_s = secs;
-    *seconds = r->current_s;
-    return &r->current;
+    const stats_table_t *shares =
+        stats_total_requests(&r->current_times) ? &r->current_times : &r->stats;
+    if (window_apportion(shares, requests, failures, &r->current_rates) < 0)
+        log_warn("out of memory computing current figures");
+    return (run_current_t){ .rates = &r->current_rates, .seconds = (double)n,
+                            .times = &r->current_times };
 }
 
 /* Once a second while running: the peak, the history row (io), the next stage. */
@@ -620,7 +722,10 @@ int run_init(run_t *r, const run_config_t *cfg, const run_io_t *io, double now,
     r->io = *io;
     registry_init(&r->reg, cfg->sc->n_classes);
     stats_init(&r->stats);
-    stats_init(&r->current);
+    stats_init(&r->timeline);
+    stats_init(&r->incoming);
+    stats_init(&r->current_rates);
+    stats_init(&r->current_times);
     window_init(&r->window);
     r->class_users = calloc(cfg->sc->n_classes ? cfg->sc->n_classes : 1, sizeof *r->class_users);
     if (!r->class_users) {
@@ -639,7 +744,10 @@ void run_free(run_t *r)
 {
     registry_free(&r->reg);
     stats_free(&r->stats);
-    stats_free(&r->current);
+    stats_free(&r->timeline);
+    stats_free(&r->incoming);
+    stats_free(&r->current_rates);
+    stats_free(&r->current_times);
     window_free(&r->window);
     free(r->class_users);
     r->class_users = NULL;

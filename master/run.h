@@ -21,6 +21,10 @@
  *   until the next message or tick (a Hello may grow the registry).
  * - Wall-clock times are the monotonic `now` plus an offset fixed by run_init, so the run's
  *   seconds, the window and the history agree even if the system clock is stepped.
+ * - --reset-stats cuts at a second boundary R (the first whole second after all users
+ *   spawned): the statistics hold the reports whose requests completed mostly at or after R,
+ *   whole (a report cannot be split by row), and the rates count from R. The timeline keeps
+ *   every second of the run, before R too: it is what happened, reset or not.
  */
 #ifndef HERD_RUN_H
 #define HERD_RUN_H
@@ -40,6 +44,11 @@
 #define RUN_HEARTBEAT_INTERVAL_S 1.0
 #define RUN_TABLE_INTERVAL_S 2.0
 #define RUN_FINAL_REPORT_GRACE_S 10.0  /* beyond --stop-timeout, for final reports to arrive */
+/* A second's counts are taken as complete this long after it ended: a worker reports every
+ * second, and an engine too busy to hand over its counts in time hands them over a second
+ * later (Locust waits 2 s too). */
+#define RUN_SETTLE_S 2.0
+#define RUN_CURRENT_SECONDS 10         /* the live figures' window, as Locust */
 
 typedef enum run_phase {
     RUN_WAITING,   /* for the expected workers to connect */
@@ -97,10 +106,17 @@ struct run {
     double stage_started;
     bool all_spawned_logged;
     bool reset_done;             /* --reset-stats applied */
-    stats_table_t stats;         /* the run's merged statistics */
-    window_t window;             /* the last seconds, per second, for current figures */
-    stats_table_t current;       /* scratch for run_current */
-    double current_s;            /* seconds `current` covers */
+    double stats_started_wall;   /* what the statistics count from: the run's start, or with
+                                    --reset-stats the first whole second after all users
+                                    spawned (then a whole number) */
+    stats_table_t stats;         /* the run's merged statistics, from stats_started_wall */
+    stats_table_t timeline;      /* requests and failures completed per second over the whole
+                                    run, every report's, never reset: history and rates; only
+                                    its seconds are used */
+    window_t window;             /* the last seconds' reports, for current figures */
+    stats_table_t incoming;      /* scratch: the report being applied */
+    stats_table_t current_rates; /* scratch for run_current */
+    stats_table_t current_times; /* scratch for run_current */
     uint32_t peak_users;
     uint32_t users_at_stop;      /* for the last history row, taken when the stop began */
     double next_heartbeat, next_snapshot, next_table;
@@ -130,10 +146,26 @@ void run_fail(run_t *r, double now, const char *why);
 
 /* Users on the active workers, as they last reported. */
 uint32_t run_users(const run_t *r);
-/* The current figures: the window's complete seconds before now, as many as the run has
- * lasted (its end once done), at least 1 and at most 10 (as Locust), in a table the run
- * owns (valid until the next call); *seconds: how many it covers. */
-const stats_table_t *run_current(run_t *r, double now, double *seconds);
+
+/* The current figures, in tables the run owns (valid until the next run_current). */
+typedef struct run_current {
+    /* Per row, the requests and failures that completed in the last `seconds` complete
+     * seconds: at most RUN_CURRENT_SECONDS, none before the statistics start, the last one
+     * ended RUN_SETTLE_S ago (or before the stop, once done). Their sums are the timeline's,
+     * exact; a row's part is its share of `times`. Counts only (window_apportion). */
+    const stats_table_t *rates;
+    double seconds;                 /* 0: no complete second yet (rates empty) */
+    /* The reports that arrived over the last seconds (at most RUN_CURRENT_SECONDS, none
+     * before the statistics start): current response times. */
+    const stats_table_t *times;
+} run_current_t;
+run_current_t run_current(run_t *r, double now);
+/* The last second whose counts are complete at now: RUN_SETTLE_S after it ended while the
+ * run goes on; once done, every report is in (INT64_MAX). */
+int64_t run_settled_through(const run_t *r, double now);
+/* How long the statistics have counted: from stats_started_wall to the stop (to now while
+ * running), 0 if not yet. Every rate over the whole run divides by this. */
+double run_stats_duration_s(const run_t *r, double now);
 /* The wall clock at monotonic time now. */
 double run_wall_s(const run_t *r, double now);
 const char *run_phase_name(run_phase_t p);

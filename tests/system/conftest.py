@@ -29,8 +29,8 @@ def free_port():
 
 
 class CountingHandler(http.server.BaseHTTPRequestHandler):
-    """Answers every request; counts it after the response is written (as a real server's
-    access log would). Paths: /status/NNN answers NNN, /json answers a JSON object,
+    """Answers every request; counts it, with the time, after the response is written (as a
+    real server's access log would). Paths: /status/NNN answers NNN, /json answers a JSON object,
     everything else 200 with a small JSON body."""
 
     protocol_version = "HTTP/1.1"
@@ -71,6 +71,7 @@ class CountingHandler(http.server.BaseHTTPRequestHandler):
         with self.server.lock:
             self.server.count += 1
             self.server.paths[path] = self.server.paths.get(path, 0) + 1
+            self.server.times.append(time.time())
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _answer
 
@@ -85,6 +86,7 @@ class CountingServer(http.server.ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), CountingHandler)
         self.count = 0
         self.paths = {}
+        self.times = []   # when each counted request was answered (time.time())
         self.lock = threading.Lock()
         self.gate = threading.Event()   # /gated requests wait while it is clear
         self.gate.set()

@@ -7,7 +7,10 @@
  * The scenario has two classes, Browser (weight 4) and Buyer (weight 1), so -u 10 is 8 + 2
  * users. Time starts at T0 and moves in ticks of 1/8 s (the master's loop ticks about every
  * 0.1 s; an eighth is exact in binary, so times compare exactly); a fake worker that is
- * "beating" sends a heartbeat every second, as the worker's control thread does.
+ * "beating" sends a heartbeat every second, as the worker's control thread does, and one
+ * that is "flowing" completes a number of requests each tick and reports them every second,
+ * out of step with the wall clock's seconds (as a real worker's reports are, by some
+ * fraction), each with its per-second timeline.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -28,6 +31,7 @@
 #include "../../common/stats_wire.h"
 #include "../../master/results.h"
 #include "../../master/run.h"
+#include "../../master/window.h"
 
 #define T0 1000.0              /* the fake monotonic clock at the start */
 #define TICKS_PER_S 8
@@ -67,6 +71,9 @@ typedef struct fake {
     bool beating;        /* sends a heartbeat every second */
     uint32_t users;      /* its share from the last Spawn, reported in heartbeats */
     uint64_t run_id;     /* of the last Spawn or Stop it was sent, echoed as a worker does */
+    unsigned per_tick;   /* flowing: GET / requests completed each tick (0: not flowing) */
+    uint64_t seq;        /* flowing: the last report it sent */
+    stats_table_t pending; /* flowing: counted since its last report */
 } fake_t;
 
 typedef struct fixture {
@@ -84,6 +91,8 @@ typedef struct fixture {
     fake_t fakes[N_FAKES];
     int64_t seconds[64]; /* each_second's unix seconds, in order */
     size_t n_seconds;
+    double wall0;        /* the wall clock at T0; 0: WALL0 */
+    results_t *results;  /* when set, each second of the run goes to results_second too */
 } fixture_t;
 
 static char log_path[] = "/tmp/herd-test-master-XXXXXX";
@@ -139,11 +148,11 @@ static void record_send(void *ctx, const worker_t *w, Herd__Envelope *env)
 
 static void record_second(void *ctx, run_t *r, int64_t unix_second, double now)
 {
-    (void)r;
-    (void)now;
     fixture_t *f = ctx;
     if (f->n_seconds < sizeof f->seconds / sizeof f->seconds[0])
         f->seconds[f->n_seconds++] = unix_second;
+    if (f->results)
+        results_second(f->results, r, unix_second, now);
 }
 
 static void forget_sent(fixture_t *f)
@@ -206,31 +215,57 @@ static void say_heartbeat(fixture_t *f, fake_t *w)
     deliver(f, w, &env);
 }
 
-/* Reports seqs first..last: `requests` GET / requests, the first `failures` of them failed. */
-static void say_report(fixture_t *f, fake_t *w, uint64_t first, uint64_t last,
-                       unsigned requests, unsigned failures)
+/* Count `requests` GET / requests completed in unix second `second` into t, the first
+ * `failures` of them failed. */
+static void count_into(stats_table_t *t, int64_t second, unsigned requests, unsigned failures)
 {
-    stats_table_t t;
-    stats_init(&t);
-    long row = stats_row(&t, "GET", "/");
+    long row = stats_row(t, "GET", "/");
     assert_true(row >= 0);
-    int64_t second = (int64_t)run_wall_s(&f->run, now_of(f));
     for (unsigned i = 0; i < requests; i++) {
-        stats_record(&t, (size_t)row, 1000 + i, 100, i < failures, second);
+        stats_record(t, (size_t)row, 1000 + i, 100, i < failures, second);
         if (i < failures)
-            assert_int_equal(stats_add_failure(&t, (size_t)row, "HTTP 500"), 0);
+            assert_int_equal(stats_add_failure(t, (size_t)row, "HTTP 500"), 0);
     }
+}
+
+/* Reports seqs first..last with what t counted. */
+static void say_table(fixture_t *f, fake_t *w, uint64_t first, uint64_t last,
+                      const stats_table_t *t)
+{
     Herd__Report rep = HERD__REPORT__INIT;
     rep.first_seq = first;
     rep.last_seq = last;
     rep.run_id = f->run.run_id;
     rep.users = w->users;
-    assert_int_equal(stats_to_report(&t, &rep), 0);
+    assert_int_equal(stats_to_report(t, &rep), 0);
     Herd__Envelope env = HERD__ENVELOPE__INIT;
     env.body_case = HERD__ENVELOPE__BODY_REPORT;
     env.report = &rep;
     deliver(f, w, &env);
     stats_report_release(&rep);
+}
+
+/* Reports seqs first..last: `requests` GET / requests completed this second, the first
+ * `failures` of them failed. */
+static void say_report(fixture_t *f, fake_t *w, uint64_t first, uint64_t last,
+                       unsigned requests, unsigned failures)
+{
+    stats_table_t t;
+    stats_init(&t);
+    count_into(&t, (int64_t)run_wall_s(&f->run, now_of(f)), requests, failures);
+    say_table(f, w, first, last, &t);
+    stats_free(&t);
+}
+
+/* A report whose requests completed over two seconds: n1 in s1, n2 in s2. */
+static void say_report_over(fixture_t *f, fake_t *w, uint64_t seq, int64_t s1, unsigned n1,
+                            int64_t s2, unsigned n2)
+{
+    stats_table_t t;
+    stats_init(&t);
+    count_into(&t, s1, n1, 0);
+    count_into(&t, s2, n2, 0);
+    say_table(f, w, seq, seq, &t);
     stats_free(&t);
 }
 
@@ -277,10 +312,21 @@ static void advance(fixture_t *f, double seconds)
     assert_float_equal((double)n * TICK_S, seconds, 1e-12);
     for (long i = 0; i < n; i++) {
         f->ticks++;
-        if (f->ticks % TICKS_PER_S == 0)
-            for (int k = 0; k < N_FAKES; k++)
-                if (f->fakes[k].beating)
-                    say_heartbeat(f, &f->fakes[k]);
+        for (int k = 0; k < N_FAKES; k++) {
+            fake_t *w = &f->fakes[k];
+            if (w->beating && f->ticks % TICKS_PER_S == 0)
+                say_heartbeat(f, w);
+            if (!w->per_tick)
+                continue;
+            /* the tick just gone lies within one wall second (the walls are eighths) */
+            int64_t second = (int64_t)floor(run_wall_s(&f->run, now_of(f)) - TICK_S / 2);
+            count_into(&w->pending, second, w->per_tick, 0);
+            if (f->ticks % TICKS_PER_S == TICKS_PER_S / 2) {
+                w->seq++;
+                say_table(f, w, w->seq, w->seq, &w->pending);
+                stats_reset(&w->pending);
+            }
+        }
         run_tick(&f->run, now_of(f));
     }
 }
@@ -308,7 +354,8 @@ static void start(fixture_t *f)
     };
     run_io_t io = {.ctx = f, .send = record_send, .each_second = record_second};
     char err[256];
-    assert_int_equal(run_init(&f->run, &cfg, &io, now_of(f), WALL0, err, sizeof err), 0);
+    assert_int_equal(run_init(&f->run, &cfg, &io, now_of(f), f->wall0 ? f->wall0 : WALL0, err,
+                              sizeof err), 0);
     f->started = true;
 }
 
@@ -372,6 +419,8 @@ static int teardown(void **state)
     fixture_t *f = *state;
     if (f->started)
         run_free(&f->run);
+    for (int k = 0; k < N_FAKES; k++)
+        stats_free(&f->fakes[k].pending);
     scenario_free(f->sc);
     free(f->sent);
     free(f);
@@ -815,6 +864,212 @@ static void test_stages_change_the_shares_then_stop(void **state)
     assert_non_null(strstr(log_text(), "The last stage is over, stopping test"));
 }
 
+
+/* ---- current figures, history and --reset-stats ------------------------------------------ */
+
+#define X ((int64_t)WALL0)   /* a whole wall-clock second */
+
+static double wall_of(fixture_t *f)
+{
+    return run_wall_s(&f->run, now_of(f));
+}
+
+/* Advance until the wall clock reads `wall`. */
+static void advance_to_wall(fixture_t *f, double wall)
+{
+    advance(f, wall - wall_of(f));
+}
+
+static double current_rps(fixture_t *f)
+{
+    run_current_t cur = run_current(&f->run, now_of(f));
+    return cur.seconds > 0 ? (double)stats_total_requests(cur.rates) / cur.seconds : 0;
+}
+
+/* results_finish prints the summary: keep it out of the test's output. */
+static void finish_quietly(results_t *res, fixture_t *f)
+{
+    fflush(stdout);
+    int saved = dup(STDOUT_FILENO);
+    FILE *null = fopen("/dev/null", "w");
+    assert_non_null(null);
+    dup2(fileno(null), STDOUT_FILENO);
+    results_finish(res, &f->run, now_of(f));
+    fflush(stdout);
+    dup2(saved, STDOUT_FILENO);
+    close(saved);
+    fclose(null);
+}
+
+/* The fix: a steady rate read low for the first ten seconds (the window of arrival seconds
+ * divided by a second it had no reports for, and jittered as reports drifted across its
+ * seconds). Now the rates are the timeline's complete seconds: none until the first
+ * complete second is in, then exactly 80. */
+static void test_current_rates_exact_from_the_first_complete_second(void **state)
+{
+    fixture_t *f = *state;
+    fake_t *a = &f->fakes[0];
+    f->wall0 = WALL0 + 0.375;   /* the run starts at X + 0.5 */
+    start_running(f, 1);
+    assert_float_equal(f->run.run_started_wall, (double)X + 0.5, 1e-9);
+    a->per_tick = 10;           /* 80 requests a second */
+
+    /* The first complete second, X+1, ends at X+2 and is taken RUN_SETTLE_S later. */
+    advance_to_wall(f, (double)X + 1 + 1 + RUN_SETTLE_S - TICK_S);
+    run_current_t cur = run_current(&f->run, now_of(f));
+    assert_float_equal(cur.seconds, 0, 0);
+    assert_int_equal(stats_total_requests(cur.rates), 0);
+    advance(f, TICK_S);
+    cur = run_current(&f->run, now_of(f));
+    assert_float_equal(cur.seconds, 1, 0);
+    assert_int_equal(stats_total_requests(cur.rates), 80);
+    /* the row is there, with the rate's requests (its share of them: all) */
+    assert_int_equal(cur.rates->n_entries, 1);
+    assert_string_equal(cur.rates->entries[0].name, "/");
+    assert_int_equal(cur.rates->entries[0].requests, 80);
+    /* and the response times of the reports so far */
+    assert_true(stats_total_requests(cur.times) > 0);
+
+    /* Exact at every tick from then on; the window grows to 10 seconds and slides. */
+    for (int i = 0; i < 16 * TICKS_PER_S; i++) {
+        advance(f, TICK_S);
+        cur = run_current(&f->run, now_of(f));
+        int64_t last = (int64_t)floor(wall_of(f) - 1 - RUN_SETTLE_S);
+        double expect_s = (double)(last - X < 10 ? last - X : 10);
+        assert_float_equal(cur.seconds, expect_s, 0);
+        assert_float_equal(current_rps(f), 80.0, 1e-12);
+    }
+}
+
+/* History rows carry what completed in their second, so a step in load is a step; a row is
+ * shown once its second is complete; the last one covers the run's end. */
+static void test_history_rows_are_the_timeline_and_a_step_is_a_step(void **state)
+{
+    fixture_t *f = *state;
+    fake_t *a = &f->fakes[0];
+    results_t res;
+    char err[256];
+    assert_int_equal(results_init(&res, &f->o, f->sc, err, sizeof err), 0);
+    f->results = &res;
+    f->o.run_time_s = 10;
+    f->wall0 = WALL0 + 0.375;   /* the run starts at X + 0.5, stops at X + 10.5 */
+    start_running(f, 1);
+    a->per_tick = 10;           /* 80/s, then 160/s from X + 6 */
+
+    advance_to_wall(f, (double)X + 6);
+    a->per_tick = 20;
+    /* Rows are taken at X+k+0.5 for second X+k; at X+7.5 seconds up to X+4 are complete. */
+    advance_to_wall(f, (double)X + 7.5);
+    assert_int_equal(res.out.history.n, 7);
+    assert_int_equal(res.out.n_settled, 4);
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal(res.out.history.snaps[i].unix_s, X + 1 + (int64_t)i);
+        assert_float_equal(res.out.history.snaps[i].points[0].rps, 80.0, 1e-12);
+    }
+
+    advance_while(f, RUN_RUNNING, 60);
+    assert_float_equal(wall_of(f), (double)X + 10.5, 1e-9);
+    a->per_tick = 0;
+    say_table(f, a, a->seq + 1, a->seq + 1, &a->pending);   /* the final report */
+    say_stopped(f, a, a->seq + 1);
+    advance(f, TICK_S);
+    assert_int_equal(f->run.phase, RUN_DONE);
+    finish_quietly(&res, f);
+
+    /* Rows X+1 .. X+9 each second, then the stop's row (X+10). */
+    const history_t *h = &res.out.history;
+    assert_int_equal(h->n, 10);
+    assert_int_equal(res.out.n_settled, 10);
+    for (size_t i = 0; i < h->n; i++) {
+        const history_point_t *p = &h->snaps[i].points[0];
+        assert_int_equal(h->snaps[i].unix_s, X + 1 + (int64_t)i);
+        assert_string_equal(p->name, "Aggregated");
+        /* 80 a second until X+6, 160 after; the stop's row: X+9 and X+10 until the stop */
+        assert_float_equal(p->rps, i < 5 ? 80.0 : 160.0, 1e-9);
+        assert_float_equal(p->fails_per_s, 0, 0);
+        /* the per-name row gets its share: all of it */
+        assert_int_equal(h->snaps[i].n_points, 2);
+        assert_float_equal(h->snaps[i].points[1].rps, p->rps, 1e-9);
+    }
+    assert_int_equal(h->snaps[9].points[0].total_requests, 80 * 5.5 + 160 * 4.5);
+    results_free(&res);
+}
+
+static bool log_has(const char *s)
+{
+    return strstr(log_text(), s) != NULL;
+}
+
+/* The fix: requests counted before the reset leaked into the totals (reports in flight at
+ * the reset) and the final rates divided by the whole run. Now the statistics count from
+ * the first whole second after all users spawned: a report goes in when most of its
+ * requests completed from then on, and the rates divide by the time since then. */
+static void test_reset_counts_from_the_next_whole_second(void **state)
+{
+    fixture_t *f = *state;
+    fake_t *a = &f->fakes[0];
+    f->o.reset_stats = true;
+    f->o.run_time_s = 10;
+    char *th[] = { "rps>=5.3" };   /* 40 requests in 7.5 s: 5.33/s; in the whole 10 s: 4 */
+    f->o.thresholds = (cli_list_t){ .items = th, .n = 1, .cap = 1 };
+    f->wall0 = WALL0 + 0.375;       /* the run starts at X + 0.5 */
+    f->expect = 1;
+    start(f);
+    say_hello(f, a);
+    advance(f, TICK_S);
+    assert_int_equal(f->run.phase, RUN_RUNNING);
+    advance_to_wall(f, (double)X + 1.5);
+    say_report(f, a, 1, 1, 7, 0);   /* the ramp-up */
+    advance_to_wall(f, (double)X + 2.5);
+    say_spawned(f, a);              /* all spawned at X + 2.5: the cut is X + 3 */
+    assert_true(f->run.reset_done);
+    assert_float_equal(f->run.stats_started_wall, (double)(X + 3), 0);
+    assert_true(log_has("Resetting stats: counting the requests completed from"));
+    assert_true(log_has("(unix 1700000003), the first whole second after all users spawned"));
+    assert_int_equal(stats_total_requests(&f->run.stats), 0);
+
+    /* In flight at the reset, mostly before the cut: left out (but acknowledged). */
+    forget_sent(f);
+    say_report_over(f, a, 2, X + 2, 30, X + 3, 10);
+    assert_int_equal(last_sent(f, a, HERD__ENVELOPE__BODY_ACK)->seq, 2);
+    assert_int_equal(stats_total_requests(&f->run.stats), 0);
+    assert_int_equal(registered(f, a)->requests, 0);
+    /* Mostly after: in, whole (a report cannot be split by row), its earlier second out of
+     * the statistics' timeline. */
+    say_report_over(f, a, 3, X + 2, 5, X + 3, 15);
+    assert_int_equal(stats_total_requests(&f->run.stats), 20);
+    assert_int_equal(f->run.stats.n_seconds, 1);
+    assert_int_equal(f->run.stats.seconds[0].unix_second, X + 3);
+    say_report_over(f, a, 4, X + 3, 10, X + 4, 10);
+    assert_int_equal(stats_total_requests(&f->run.stats), 40);
+    assert_int_equal(registered(f, a)->requests, 40);
+
+    /* The timeline is what completed, reset or not: every report is in it. */
+    uint64_t req, fail;
+    window_timeline_counts(&f->run.timeline, X, X + 10, &req, &fail);
+    assert_int_equal(req, 7 + 40 + 20 + 20);
+    /* Current rates count from the cut: its second is complete at X + 6. */
+    advance_to_wall(f, (double)X + 6 - TICK_S);
+    assert_float_equal(run_current(&f->run, now_of(f)).seconds, 0, 0);
+    advance(f, TICK_S);
+    assert_float_equal(run_current(&f->run, now_of(f)).seconds, 1, 0);
+    assert_float_equal(current_rps(f), 35.0, 0);   /* X+3: 10 + 15 + 10 */
+
+    advance_while(f, RUN_RUNNING, 60);
+    say_stopped(f, a, 4);
+    advance(f, TICK_S);
+    assert_int_equal(f->run.phase, RUN_DONE);
+    /* Counting lasted from X + 3 until the stop at X + 10.5. */
+    assert_float_equal(run_stats_duration_s(&f->run, now_of(f)), 7.5, 1e-9);
+    results_t res;
+    char err[256];
+    assert_int_equal(results_init(&res, &f->o, f->sc, err, sizeof err), 0);
+    assert_int_equal(results_exit_code(&res, &f->run), 0);
+    assert_true(res.out.verdicts[0].passed);
+    assert_float_equal(res.out.verdicts[0].observed, 40 / 7.5, 1e-9);
+    results_free(&res);
+}
+
 int main(void)
 {
     int fd = mkstemp(log_path);
@@ -852,6 +1107,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             test_worker_of_the_run_returning_while_stopping_is_asked_to_stop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stages_change_the_shares_then_stop, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_current_rates_exact_from_the_first_complete_second,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_history_rows_are_the_timeline_and_a_step_is_a_step,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reset_counts_from_the_next_whole_second, setup,
                                         teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,8 +1,8 @@
 /* Unit tests for master/report: the Locust-compatible CSV files (headers copied from Locust
  * 2.12.1's locust/stats.py, StatsCSV / StatsCSVFileWriter), the JSON summary (read back with
  * jansson) and the self-contained HTML page, written from a known table and history into a
- * temporary directory; plus the history container, Python float formatting and the error
- * path. */
+ * temporary directory; plus the history container and its per-second columns from a
+ * timeline (master/outputs.h), Python float formatting and the error path. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,6 +19,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../../common/scenario.h"
+#include "../../master/outputs.h"
 #include "../../master/report.h"
 #include "../../master/report_internal.h"
 
@@ -528,6 +530,7 @@ static void test_html(void **state)
     assert_non_null(strstr(html, "class=\"fail\">FAILED"));
     /* workers */
     assert_non_null(strstr(html, "<td>host-b</td>"));
+    assert_null(strstr(html, "Statistics from"));   /* no --reset-stats */
     /* three inline charts */
     int charts = 0;
     for (const char *p = html; (p = strstr(p, "<svg")) != NULL; p++)
@@ -546,6 +549,45 @@ static void test_html(void **state)
         assert_true(strncmp(http, "http://127.0.0.1:8080", 21) == 0);
         http = strstr(http + 1, "http://");
     }
+    free(html);
+}
+
+/* --reset-stats: every rate over the run divides by the time since the cut, not the whole
+ * run; the run's own start, end and duration stay what they were. */
+static void test_rates_count_from_the_reset(void **state)
+{
+    fixture_t *fx = *state;
+    fx->run.stats_start_unix = START_UNIX + 2;   /* 8 of the 10 s */
+    char path[256], err[256] = "";
+    assert_int_equal(report_write_csv(fx->prefix, &fx->table, &fx->history, &fx->run, false, err,
+                                      sizeof err),
+                     0);
+    lines_t l;
+    read_csv(&l, fx->prefix, "_stats.csv");
+    /* 8 requests, 2 failures in 8 s */
+    assert_true(strncmp(l.line[6], ",Aggregated,8,2,7,14.375,1.0,40.0,76.25,1.0,0.25,",
+                        strlen(",Aggregated,8,2,7,14.375,1.0,40.0,76.25,1.0,0.25,")) == 0);
+    free(l.text);
+
+    snprintf(path, sizeof path, "%s/run.json", fx->dir);
+    assert_int_equal(report_write_json(path, &fx->table, &fx->history, &fx->run, err, sizeof err),
+                     0);
+    json_error_t jerr;
+    json_t *root = json_load_file(path, 0, &jerr);
+    assert_non_null(root);
+    assert_near(num(root, "duration_s"), 10, 0);
+    json_t *agg = json_array_get(json_object_get(root, "stats"), 5);
+    assert_near(num(agg, "num_reqs_per_sec"), 1.0, 1e-12);
+    assert_near(num(agg, "num_fail_per_sec"), 0.25, 1e-12);
+    json_decref(root);
+
+    snprintf(path, sizeof path, "%s/report.html", fx->dir);
+    assert_int_equal(report_write_html(path, &fx->table, &fx->history, &fx->run, err, sizeof err),
+                     0);
+    char *html = slurp(path);
+    assert_non_null(strstr(html, "<tr><th>Statistics from (UTC)</th><td>2023-11-14T22:13:22.000Z"));
+    assert_non_null(strstr(html, "<tr><th>Duration</th><td>10.0 s</td>"));
+    assert_non_null(strstr(html, "<td class=\"num\">1.00</td><td class=\"num\">0.25</td></tr>"));
     free(html);
 }
 
@@ -647,6 +689,80 @@ static void test_history_container(void **state)
     assert_null(h.snaps);
 }
 
+/* ---- the history's per-second columns (master/outputs.h) ---------------------------------- */
+
+static void count_into(stats_table_t *t, const char *name, unsigned n, unsigned failed,
+                       int64_t second)
+{
+    long row = stats_row(t, "GET", name);
+    assert_true(row >= 0);
+    for (unsigned i = 0; i < n; i++)
+        stats_record(t, (size_t)row, 1000, 10, i < failed, second);
+}
+
+/* A row stands for the requests that completed in its second, not a 10 s average; rows are
+ * shown once their second is complete; per-name rows get their shares of the successes and
+ * failures (a row that always fails: failures/s = requests/s); the row of the second the run
+ * ended in covers from the start of the second before it. */
+static void test_history_rows_from_the_timeline(void **state)
+{
+    (void)state;
+    scenario_t sc;
+    memset(&sc, 0, sizeof sc);
+    outputs_t o;
+    char err[256];
+    assert_int_equal(outputs_init(&o, &sc, NULL, err, sizeof err), 0);
+    stats_table_t total, current, timeline;
+    stats_init(&total);
+    stats_init(&current);
+    stats_init(&timeline);
+    count_into(&current, "/ok", 30, 0, 0);
+    count_into(&current, "/bad", 10, 10, 0);
+    count_into(&total, "/ok", 300, 0, 0);
+    count_into(&total, "/bad", 100, 100, 0);
+    assert_int_equal(stats_add_second(&timeline, 1000, 100, 20), 0);
+    assert_int_equal(stats_add_second(&timeline, 1001, 50, 10), 0);
+    assert_int_equal(stats_add_second(&timeline, 1002, 30, 3), 0);
+    for (int64_t t = 1000; t <= 1002; t++)
+        assert_int_equal(outputs_snapshot(&o, t, 4, &total, &current), 0);
+
+    outputs_settle(&o, &timeline, 1000, 999.5, 0);   /* running: 1000 is complete */
+    assert_int_equal(o.n_settled, 1);
+    const history_point_t *p = o.history.snaps[0].points;
+    assert_string_equal(p[0].name, "Aggregated");
+    assert_near(p[0].rps, 100, 0);
+    assert_near(p[0].fails_per_s, 20, 0);
+    assert_string_equal(p[2].name, "/bad");
+    assert_near(p[2].rps, 20, 1e-12);
+    assert_near(p[2].fails_per_s, 20, 1e-12);
+    assert_string_equal(p[1].name, "/ok");
+    assert_near(p[1].rps, 80, 1e-12);
+    assert_near(p[1].fails_per_s, 0, 0);
+
+    outputs_settle(&o, &timeline, INT64_MAX, 999.5, 1002.5);   /* over at 1002.5 */
+    assert_int_equal(o.n_settled, 3);
+    assert_near(o.history.snaps[1].points[0].rps, 50, 0);
+    /* 1002 is the stop's second: 50 + 30 requests from 1001 to 1002.5 */
+    assert_near(o.history.snaps[2].points[0].rps, 80 / 1.5, 1e-12);
+    assert_near(o.history.snaps[2].points[0].fails_per_s, 13 / 1.5, 1e-12);
+
+    /* Shares before any current figures: from the totals. */
+    stats_clear(&current);
+    assert_int_equal(outputs_snapshot(&o, 1003, 4, &total, &current), 0);
+    assert_int_equal(stats_add_second(&timeline, 1003, 40, 10), 0);
+    outputs_settle(&o, &timeline, INT64_MAX, 999.5, 1004.0);
+    p = o.history.snaps[3].points;
+    assert_near(p[0].rps, 40, 0);
+    assert_near(p[2].rps, 10, 1e-12);   /* /bad: all its requests fail */
+    assert_near(p[1].rps, 30, 1e-12);
+    assert_true(p[0].cur_pct_ms[0] < 0);   /* no current response times: N/A */
+
+    stats_free(&total);
+    stats_free(&current);
+    stats_free(&timeline);
+    outputs_free(&o);
+}
+
 static void test_pyfloat(void **state)
 {
     (void)state;
@@ -710,7 +826,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_html_corrected_and_no_history, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unwritable_path, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rewrite_replaces, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rates_count_from_the_reset, setup, teardown),
         cmocka_unit_test(test_history_container),
+        cmocka_unit_test(test_history_rows_from_the_timeline),
         cmocka_unit_test(test_pyfloat),
         cmocka_unit_test(test_entry_percentiles),
     };
