@@ -218,7 +218,7 @@ static void driver_open(driver_t *cl, uint16_t port)
     cl->epfd = epoll_create1(0);
     assert_true(cl->epfd >= 0);
     assert_int_equal(http1_origin_resolve(&cl->origin, url, err, sizeof err), 0);
-    http1_init(&cl->conn, cl->epfd);
+    http1_init(&cl->conn, cl->epfd, NULL, 0);
     buf_init(&cl->body);
 }
 
@@ -236,7 +236,7 @@ static CURLcode fetch(driver_t *cl, const char *method, const char *path)
              method, path, cl->origin.host_header);
     buf_reset(&cl->body);
     http1_rc_t rc = http1_send(&cl->conn, &cl->origin, cl->req, strlen(cl->req),
-                               strcmp(method, "HEAD") == 0, &cl->body);
+                               strcmp(method, "HEAD") == 0, &cl->body, UINT64_MAX);
     for (int rounds = 0; rc == HTTP1_PENDING && rounds < 200; rounds++) {
         struct epoll_event ev[4];
         int n = epoll_wait(cl->epfd, ev, 4, 10);
