@@ -145,8 +145,11 @@ int sc_bytes(loader_t *L, const ynode_t *n, const char *key, uint64_t *out)
         *out = (uint64_t)bytes;
         return 0;
     }
+    if (!s)
+        return sc_fail(L, n, "'%s' must be a size from 1 byte to 1024 GiB, like 16MiB or "
+                       "65536, got %s", key, ytree_describe(n));
     return sc_fail(L, n, "'%s' must be a size from 1 byte to 1024 GiB, like 16MiB or 65536, "
-                   "got %s", key, s ? SC_SHOW(s) : ytree_describe(n));
+                   "got '%s'", key, SC_SHOW(s));
 }
 
 /* Any non-null scalar, as written (so `name: 42` is the string "42"). */
