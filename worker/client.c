@@ -78,7 +78,7 @@ static transport_rc_t start_hop(client_t *c, size_t from, hop_result_t *res)
 }
 
 /* The verdict on the final hop. */
-static void finish(client_t *c, const hop_result_t *hr, CURLcode rc, client_result_t *out)
+static inline void finish(client_t *c, const hop_result_t *hr, CURLcode rc, client_result_t *out)
 {
     const step_t *st = c->st;
     c->st = NULL;
@@ -99,7 +99,7 @@ static client_rc_t advance(client_t *c, const hop_result_t *hr, client_result_t 
     hop_result_t next;
     for (;;) {
         const step_t *st = c->st;
-        if (client_may_resend(c, st, hr)) {
+        if (hr->rc != CURLE_OK && client_may_resend(c, st, hr)) {
             c->resent = true;
             c->resends++;
             c->us += hr->us;

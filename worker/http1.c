@@ -459,7 +459,7 @@ static CURLcode on_header_line(http1_conn_t *c, const char *line, size_t n)
             c->pstate = P_CHUNK_SIZE;
         } else if (c->has_len) {
             c->pstate = c->remaining ? P_BODY_LEN : P_DONE;
-            if (keeping(c) && c->remaining > c->sink_max - c->sink->len)
+            if (c->sink && c->remaining > c->sink_max - c->sink->len)
                 c->sink_over = true; /* known too big: nothing is kept, all is counted */
         } else {
             c->pstate = P_BODY_EOF;
@@ -498,7 +498,7 @@ static CURLcode on_header_line(http1_conn_t *c, const char *line, size_t n)
 static void deliver(http1_conn_t *c, const char *p, size_t n)
 {
     c->body_bytes += n;
-    if (!keeping(c) || n == 0)
+    if (!c->sink || c->sink_over)
         return;
     if (n > c->sink_max - c->sink->len)
         c->sink_over = true;
@@ -607,17 +607,28 @@ static http1_rc_t on_eof(http1_conn_t *c)
     return finish(c, CURLE_PARTIAL_FILE); /* "transfer closed with outstanding read data" */
 }
 
-static bool in_body(const http1_conn_t *c)
+/* Nothing is buffered and the rest of a body is more than the input buffer holds (or runs
+ * until EOF): read_body takes it. A small rest goes through the input buffer as before, so
+ * small responses cost what they did. */
+static bool body_direct(const http1_conn_t *c)
 {
-    return c->pstate == P_BODY_LEN || c->pstate == P_CHUNK_DATA || c->pstate == P_BODY_EOF;
+    if (c->in_off != c->in_len)
+        return false;
+    if (c->pstate == P_BODY_LEN || c->pstate == P_CHUNK_DATA)
+        return c->remaining > c->in_cap;
+    return c->pstate == P_BODY_EOF;
 }
+
+/* read_body: the parser goes on from the input buffer (a chunk's data ended). */
+#define BODY_PARSE (-1)
 
 /* Body bytes straight from the socket, past the input buffer (which then holds nothing):
  * into the sink while it keeps them, else into the scratch buffer to be counted and
  * forgotten, BODY_READ_MAX at a time, so a 50 MB body takes a few hundred reads, not 25 000.
- * Returns true with *rc when the request is done or must wait for the socket; false when a
- * chunk's data ended and the parser goes on from the input buffer. */
-static bool read_body(http1_conn_t *c, http1_rc_t *rc)
+ * Returns the http1_rc_t when the request is done or must wait for the socket, or
+ * BODY_PARSE. Out of line (cold): small responses never come here, and the parser's loop
+ * keeps its registers. */
+__attribute__((cold, noinline)) static int read_body(http1_conn_t *c)
 {
     for (;;) {
         uint64_t want = c->pstate == P_BODY_EOF ? UINT64_MAX : c->remaining;
@@ -632,8 +643,7 @@ static bool read_body(http1_conn_t *c, http1_rc_t *rc)
             if (room > left)
                 room = (size_t)left;
             if (buf_reserve(c->sink, room) < 0) {
-                *rc = finish(c, CURLE_OUT_OF_MEMORY);
-                return true;
+                return finish(c, CURLE_OUT_OF_MEMORY);
             }
             dst = c->sink->data + c->sink->len;
             room = c->sink->cap - 1 - c->sink->len; /* all it has: fewer reads */
@@ -645,18 +655,12 @@ static bool read_body(http1_conn_t *c, http1_rc_t *rc)
         ssize_t n = recv(c->fd, dst, room, 0);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            *rc = HTTP1_PENDING;
-            return true;
-        }
-        if (n < 0) {
-            *rc = finish(c, CURLE_RECV_ERROR);
-            return true;
-        }
-        if (n == 0) {
-            *rc = on_eof(c);
-            return true;
-        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return HTTP1_PENDING;
+        if (n < 0)
+            return finish(c, CURLE_RECV_ERROR);
+        if (n == 0)
+            return on_eof(c);
         c->body_bytes += (uint64_t)n;
         if (keep) {
             c->sink->len += (size_t)n;
@@ -669,28 +673,25 @@ static bool read_body(http1_conn_t *c, http1_rc_t *rc)
             if (c->remaining == 0) {
                 if (c->pstate == P_BODY_LEN) {
                     c->pstate = P_DONE;
-                    *rc = finish(c, CURLE_OK);
-                    return true;
+                    return finish(c, CURLE_OK);
                 }
                 c->pstate = P_CHUNK_CRLF;
-                return false;
+                return BODY_PARSE;
             }
         }
-        if ((size_t)n < room) { /* the socket is drained: wait rather than read EAGAIN */
-            *rc = HTTP1_PENDING;
-            return true;
-        }
+        if ((size_t)n < room) /* the socket is drained: wait rather than read EAGAIN */
+            return HTTP1_PENDING;
     }
 }
 
 static http1_rc_t read_response(http1_conn_t *c)
 {
     for (;;) {
-        if (in_body(c) && c->in_off == c->in_len) {
+        if (body_direct(c)) {
             c->in_off = c->in_len = 0;
-            http1_rc_t rc;
-            if (read_body(c, &rc))
-                return rc;
+            int rc = read_body(c);
+            if (rc != BODY_PARSE)
+                return (http1_rc_t)rc;
             continue;
         }
         if (c->in_off == c->in_len) {
