@@ -402,7 +402,6 @@ static bool keeping(const http1_conn_t *c)
     return c->sink && !c->sink_over;
 }
 
-
 static bool header_is(const char *line, size_t n, const char *name, const char **value,
                       size_t *vlen)
 {
@@ -642,9 +641,8 @@ __attribute__((cold, noinline)) static int read_body(http1_conn_t *c)
                 room = (size_t)want; /* the whole announced body: one allocation */
             if (room > left)
                 room = (size_t)left;
-            if (buf_reserve(c->sink, room) < 0) {
+            if (buf_reserve(c->sink, room) < 0)
                 return finish(c, CURLE_OUT_OF_MEMORY);
-            }
             dst = c->sink->data + c->sink->len;
             room = c->sink->cap - 1 - c->sink->len; /* all it has: fewer reads */
             if (room > left)

@@ -18,10 +18,11 @@
  * decision (client.h), not this connection's.
  *
  * Bodies: what the caller keeps goes to its sink, up to sink_max bytes (past it nothing more
- * is kept, sink_over is set, and the rest is still read and counted); the rest is read
- * straight from the socket into a scratch buffer the caller lends (one per thread: bytes
- * there are counted and forgotten at once), so a large body costs a few hundred reads of
- * 256 KiB rather than one per 2 KiB of input buffer.
+ * is kept, sink_over is set, and the rest is still read and counted). A body bigger than the
+ * input buffer is read straight from the socket, into the sink or into a scratch buffer the
+ * caller lends (one per thread: bytes there are counted and forgotten at once), so a large
+ * body costs a few hundred reads of up to 256 KiB rather than one per 2 KiB of input
+ * buffer; small responses take one recv as before.
  *
  * Thread: a connection is used by one thread. The request path allocates nothing once the
  * input buffer has grown to the largest header section seen (and the sink to the largest
