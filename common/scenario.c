@@ -36,7 +36,7 @@ const char *const http_method_names[HTTP_METHOD_COUNT] = {
 static const char *const top_keys[] = {
     "description", "host", "defaults", "vars", "setup", "users", "stages", "thresholds", NULL,
 };
-static const char *const defaults_keys[] = {"headers", "timeout", "expect", NULL};
+static const char *const defaults_keys[] = {"headers", "timeout", "expect", "max_body", NULL};
 static const char *const class_keys[] = {
     "name", "weight", "fixed_count", "host", "headers", "wait", "on_start", "on_stop", "tasks",
     "sequential", NULL,
@@ -260,7 +260,7 @@ static int compile_class(loader_t *L, const ynode_t *n, user_class_t *uc, size_t
 
 static int compile_defaults(loader_t *L, const ynode_t *n)
 {
-    if (sc_map(L, n, "defaults", "headers, timeout and expect") ||
+    if (sc_map(L, n, "defaults", "headers, timeout, expect and max_body") ||
         sc_check_keys(L, n, defaults_keys, "defaults"))
         return -1;
     const ynode_t *v;
@@ -271,6 +271,9 @@ static int compile_defaults(loader_t *L, const ynode_t *n)
     }
     if ((v = ytree_get(n, "timeout")) &&
         sc_seconds(L, v, "timeout", false, &L->sc->default_timeout_s))
+        return -1;
+    if ((v = ytree_get(n, "max_body")) &&
+        sc_bytes(L, v, "max_body", &L->sc->default_max_body_bytes))
         return -1;
     if ((v = ytree_get(n, "expect"))) {
         /* Checked here once so its errors point at defaults even if every step overrides. */
@@ -459,6 +462,7 @@ int scenario_load_text(const char *text, size_t len, const char *name, scenario_
         return -1;
     }
     L.sc->default_timeout_s = DEFAULT_TIMEOUT_S;
+    L.sc->default_max_body_bytes = SCENARIO_MAX_BODY_DEFAULT;
 
     ynode_t *root = NULL;
     int rc = parse_tree(&L, &root);

@@ -81,7 +81,12 @@ typedef struct step {
     size_t n_saves;
     bool needs_json;         /* saves or expect.json_keys: the body must parse as JSON */
     double timeout_s;        /* step > defaults > 60 */
+    uint64_t max_body_bytes; /* `max_body`: response bytes kept for save/expect; a bigger
+                                body is read to the end, counted, and fails such a step;
+                                step > defaults > SCENARIO_MAX_BODY_DEFAULT */
 } step_t;
+
+#define SCENARIO_MAX_BODY_DEFAULT (16ull * 1024 * 1024)
 
 typedef struct task {
     char *name;              /* owned */
@@ -134,6 +139,7 @@ typedef struct scenario {
     char *description;       /* NULL if none; owned */
     char *host;              /* NULL if none; owned */
     double default_timeout_s;
+    uint64_t default_max_body_bytes;
     step_t *setup;           /* run once per worker; saves into global slots; owned */
     size_t n_setup;
     user_class_t *classes;   /* at least one; owned */

@@ -13,6 +13,7 @@
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -120,6 +121,35 @@ int sc_seconds(loader_t *L, const ynode_t *n, const char *key, bool allow_zero, 
         return sc_fail(L, n, "'%s' must be %s, got %g", key,
                        allow_zero ? "0 or more seconds" : "more than 0 seconds", *out);
     return 0;
+}
+
+int sc_bytes(loader_t *L, const ynode_t *n, const char *key, uint64_t *out)
+{
+    static const struct {
+        const char *unit;
+        uint64_t mult;
+    } units[] = {{"", 1}, {"B", 1}, {"KiB", 1ull << 10}, {"MiB", 1ull << 20},
+                 {"GiB", 1ull << 30}, {"kB", 1000}, {"KB", 1000}, {"MB", 1000000},
+                 {"GB", 1000000000}};
+    const char *s = n->kind == YNODE_SCALAR ? n->str : NULL;
+    char *end = NULL;
+    double v = s && *s >= '0' && *s <= '9' ? strtod(s, &end) : -1;
+    while (end && *end == ' ')
+        end++;
+    for (size_t i = 0; end && i < sizeof units / sizeof units[0]; i++) {
+        if (strcmp(end, units[i].unit) != 0)
+            continue;
+        double bytes = v * (double)units[i].mult;
+        if (bytes < 1 || bytes > (double)(1ull << 40))
+            break;
+        *out = (uint64_t)bytes;
+        return 0;
+    }
+    if (!s)
+        return sc_fail(L, n, "'%s' must be a size from 1 byte to 1024 GiB, like 16MiB or "
+                       "65536, got %s", key, ytree_describe(n));
+    return sc_fail(L, n, "'%s' must be a size from 1 byte to 1024 GiB, like 16MiB or 65536, "
+                   "got '%s'", key, SC_SHOW(s));
 }
 
 /* Any non-null scalar, as written (so `name: 42` is the string "42"). */

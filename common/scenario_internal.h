@@ -79,6 +79,8 @@ int sc_check_keys(loader_t *L, const ynode_t *map, const char *const *allowed,
 /* `key` names the value in messages ("'weight' must be a number, got a list"). */
 int sc_number(loader_t *L, const ynode_t *n, const char *key, double *out);
 int sc_seconds(loader_t *L, const ynode_t *n, const char *key, bool allow_zero, double *out);
+/* A size: bytes, or a number with B, KiB, MiB, GiB (or kB, MB, GB); more than 0. */
+int sc_bytes(loader_t *L, const ynode_t *n, const char *key, uint64_t *out);
 /* Any non-null scalar as written (so `name: 42` is "42"); *out points into the tree. */
 int sc_text(loader_t *L, const ynode_t *n, const char *key, const char **out);
 int sc_dup_text(loader_t *L, const ynode_t *n, const char *key, char **out);   /* owned */

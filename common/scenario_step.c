@@ -29,7 +29,7 @@ static const char *const method_keys[HTTP_METHOD_COUNT] = {
 
 static const char *const step_keys[] = {
     "get", "post", "put", "patch", "delete", "head", "options", "sleep", "name", "headers",
-    "query", "json", "body", "form", "expect", "save", "timeout", NULL,
+    "query", "json", "body", "form", "expect", "save", "timeout", "max_body", NULL,
 };
 static const char *const expect_keys[] = {"status", "json", "contains", NULL};
 
@@ -346,6 +346,7 @@ static int compile_step(loader_t *L, const ynode_t *n, step_t *st,
     st->col = n->col;
     st->row = UINT32_MAX;
     st->timeout_s = L->sc->default_timeout_s;
+    st->max_body_bytes = L->sc->default_max_body_bytes;
     if (n->kind != YNODE_MAP)
         return sc_fail(L, n, "a step must be a mapping like {get: /path}, got %s",
                        ytree_describe(n));
@@ -467,6 +468,9 @@ static int compile_step(loader_t *L, const ynode_t *n, step_t *st,
 
     const ynode_t *timeout = ytree_get(n, "timeout");
     if (timeout && sc_seconds(L, timeout, "timeout", false, &st->timeout_s))
+        return -1;
+    const ynode_t *max_body = ytree_get(n, "max_body");
+    if (max_body && sc_bytes(L, max_body, "max_body", &st->max_body_bytes))
         return -1;
     return 0;
 }

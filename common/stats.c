@@ -26,6 +26,7 @@ static void entry_zero_counts(stats_entry_t *e)
     hist_reset(&e->hist);
     e->co_requests = e->co_sum_us = e->co_max_us = 0;
     hist_reset(&e->co_hist);
+    e->resends = e->interrupted = 0;
 }
 
 void stats_entry_init(stats_entry_t *e)
@@ -187,6 +188,18 @@ void stats_record(stats_table_t *t, size_t row, uint64_t response_us, uint64_t b
     }
 }
 
+void stats_record_resends(stats_table_t *t, size_t row, uint64_t n)
+{
+    if (row < t->n_entries)
+        t->entries[row].resends += n;
+}
+
+void stats_record_interrupted(stats_table_t *t, size_t row)
+{
+    if (row < t->n_entries)
+        t->entries[row].interrupted++;
+}
+
 void stats_record_corrected(stats_table_t *t, size_t row, uint64_t corrected_us)
 {
     stats_entry_t *e = &t->entries[row];
@@ -284,6 +297,8 @@ int stats_add_failures(stats_table_t *t, const char *method, const char *name,
 
 void stats_entry_add_counts(stats_entry_t *dst, const stats_entry_t *src)
 {
+    dst->resends += src->resends;
+    dst->interrupted += src->interrupted;
     if (src->requests == 0)
         return;
     dst->requests += src->requests;
@@ -393,7 +408,24 @@ uint64_t stats_total_failures(const stats_table_t *t)
     return n;
 }
 
+uint64_t stats_total_resends(const stats_table_t *t)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; i < t->n_entries; i++)
+        n += t->entries[i].resends;
+    return n;
+}
+
+uint64_t stats_total_interrupted(const stats_table_t *t)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; i < t->n_entries; i++)
+        n += t->entries[i].interrupted;
+    return n;
+}
+
 bool stats_is_empty(const stats_table_t *t)
 {
-    return stats_total_requests(t) == 0 && t->n_failures == 0;
+    return stats_total_requests(t) == 0 && t->n_failures == 0 &&
+           stats_total_resends(t) == 0 && stats_total_interrupted(t) == 0;
 }

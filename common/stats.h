@@ -40,6 +40,12 @@ typedef struct stats_entry {
     uint64_t co_sum_us;
     uint64_t co_max_us;
     hist_t co_hist;
+    /* Not in requests: */
+    uint64_t resends;      /* requests sent again on a new connection after their reused
+                              connection died unanswered (worker/client.h); each is counted
+                              with its request, so a server closing connections shows */
+    uint64_t interrupted;  /* requests in flight when their user was stopped: aborted,
+                              never answered as far as herd knows */
 } stats_entry_t;
 
 typedef struct stats_failure {
@@ -78,6 +84,10 @@ long stats_find(const stats_table_t *t, const char *method, const char *name);
 /* Count one completed request on row `row`. now_s: wall-clock unix second (for the timeline). */
 void stats_record(stats_table_t *t, size_t row, uint64_t response_us, uint64_t bytes,
                   bool failed, int64_t now_s);
+/* Count `n` re-sends of a request on row `row` (counted, or interrupted, on its own). */
+void stats_record_resends(stats_table_t *t, size_t row, uint64_t n);
+/* Count one request on row `row` aborted in flight because its user stopped. */
+void stats_record_interrupted(stats_table_t *t, size_t row);
 /* Count the corrected response time of a request already counted with stats_record. */
 void stats_record_corrected(stats_table_t *t, size_t row, uint64_t corrected_us);
 /* True when any entry has corrected response times. */
@@ -104,8 +114,9 @@ int stats_aggregate(const stats_table_t *t, stats_entry_t *out);
  * checked failures <= requests and min <= max, and it adds to an entry's histograms exactly
  * the values the entry's counts describe (hist_add_at), so hist total == requests. */
 
-/* dst's counts += src's: requests, failures, sums, min/max, bytes and the corrected counts.
- * Histograms, method and name are not touched. A src without requests adds nothing. */
+/* dst's counts += src's: requests, failures, sums, min/max, bytes, the corrected counts,
+ * re-sends and interrupted requests. Histograms, method and name are not touched. A src
+ * without requests adds only its re-sends and interrupted requests. */
 void stats_entry_add_counts(stats_entry_t *dst, const stats_entry_t *src);
 /* The timeline's unix_second += (requests, failures), the second inserted in order if new.
  * -1 on allocation failure (table unchanged). */
@@ -118,6 +129,9 @@ int stats_add_failures(stats_table_t *t, const char *method, const char *name,
 
 uint64_t stats_total_requests(const stats_table_t *t);
 uint64_t stats_total_failures(const stats_table_t *t);
+uint64_t stats_total_resends(const stats_table_t *t);
+uint64_t stats_total_interrupted(const stats_table_t *t);
+/* Nothing counted: no request, failure group, re-send or interrupted request. */
 bool stats_is_empty(const stats_table_t *t);
 
 /* ---- reading (common/stats_view.c): what every output shows ----------------------------- */

@@ -26,6 +26,16 @@
 #define STATS_MAX_METHOD_LEN 32
 #define STATS_MAX_NAME_LEN 2048
 #define STATS_MAX_MESSAGE_LEN 8192
+/* A request has at most 31 hops (30 redirects) and each hop is re-sent at most once
+ * (worker/client.h), so an entry's re-sends are at most this many per request counted or
+ * interrupted. */
+#define STATS_MAX_RESENDS_PER_REQUEST 31
+
+/* A row worth reporting: it counted something. */
+static bool entry_counted(const stats_entry_t *e)
+{
+    return e->requests || e->resends || e->interrupted;
+}
 
 /* ---- table -> report ------------------------------------------------------------------- */
 
@@ -63,7 +73,7 @@ int stats_to_report(const stats_table_t *t, Herd__Report *r)
 {
     size_t n_entries = 0, n_buckets = 0;
     for (size_t i = 0; i < t->n_entries; i++) {
-        if (t->entries[i].requests == 0)
+        if (!entry_counted(&t->entries[i]))
             continue;   /* nothing to say about an idle row */
         n_entries++;
         hist_foreach(&t->entries[i].hist, count_bucket, &n_buckets);
@@ -97,7 +107,7 @@ int stats_to_report(const stats_table_t *t, Herd__Report *r)
     size_t k = 0;
     for (size_t i = 0; i < t->n_entries; i++) {
         const stats_entry_t *e = &t->entries[i];
-        if (e->requests == 0)
+        if (!entry_counted(e))
             continue;
         Herd__StatEntry *m = &entries[k];
         Herd__Histogram *h = &hists[2 * k];
@@ -108,9 +118,11 @@ int stats_to_report(const stats_table_t *t, Herd__Report *r)
         m->requests = e->requests;
         m->failures = e->failures;
         m->sum_us = e->sum_us;
-        m->min_us = e->min_us;
+        m->min_us = e->requests ? e->min_us : 0;   /* UINT64_MAX while empty */
         m->max_us = e->max_us;
         m->bytes = e->bytes;
+        m->resends = e->resends;
+        m->interrupted = e->interrupted;
         h->index = indices;
         h->count = counts;
         hist_foreach(&e->hist, put_bucket, &(hist_out_t){ h });
@@ -231,6 +243,14 @@ static int check_entry(const Herd__StatEntry *m, size_t i, char *err, size_t err
     if (m->failures > m->requests)
         return fail(err, errlen, "report entry '%s': %" PRIu64 " failures > %" PRIu64 " requests",
                     what, m->failures, m->requests);
+    if (m->interrupted > UINT64_MAX / STATS_MAX_RESENDS_PER_REQUEST - m->requests ||
+        m->requests > UINT64_MAX / STATS_MAX_RESENDS_PER_REQUEST)
+        return fail(err, errlen, "report entry '%s': implausible counts (%" PRIu64
+                    " requests, %" PRIu64 " interrupted)", what, m->requests, m->interrupted);
+    if (m->resends > STATS_MAX_RESENDS_PER_REQUEST * (m->requests + m->interrupted))
+        return fail(err, errlen, "report entry '%s': %" PRIu64 " re-sends for %" PRIu64
+                    " requests and %" PRIu64 " interrupted", what, m->resends, m->requests,
+                    m->interrupted);
     const Herd__Histogram *h = m->hist;
     size_t n_buckets = h ? h->n_index : 0;
     if (h && h->n_index != h->n_count)
@@ -509,6 +529,8 @@ static int report_to_table(const Herd__Report *r, stats_table_t *t)
         add.co_requests = m->corrected_requests;
         add.co_sum_us = m->corrected_sum_us;
         add.co_max_us = m->corrected_max_us;
+        add.resends = m->resends;
+        add.interrupted = m->interrupted;
         stats_entry_add_counts(e, &add);
         for (size_t j = 0; m->hist && j < m->hist->n_index; j++)
             if (hist_add_at(&e->hist, m->hist->index[j], m->hist->count[j]) < 0)

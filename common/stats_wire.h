@@ -32,8 +32,8 @@
 #include "herd.pb-c.h"
 #include "stats.h"
 
-/* Fill r's entries/seconds/failures from t (rows without requests are left out; other fields
- * of r are not touched). Pointers inside r point into t (no copies), so t must outlive the
+/* Fill r's entries/seconds/failures from t (rows that counted nothing — no request, re-send
+ * or interrupted request — are left out; other fields of r are not touched). Pointers inside r point into t (no copies), so t must outlive the
  * packing of r; free with stats_report_release (frees only what this function allocated).
  * Returns 0 or -1 on allocation failure. */
 int stats_to_report(const stats_table_t *t, Herd__Report *r);
@@ -53,7 +53,7 @@ void stats_report_release(Herd__Report *r);
  * (entries and seconds); min <= mean <= max; histogram indices valid and increasing, counts
  * non-zero and summing to requests, first/last bucket == bucket of min/max; seconds
  * increasing; failure groups unique, and those of a (method, name) not more than that
- * entry's failures. Checking and building the delta are linear in the report's size (the
+ * entry's failures; re-sends <= 31 x (requests + interrupted). Checking and building the delta are linear in the report's size (the
  * final stats_merge into t looks rows up in t as stats.c does). On a bad report returns -1
  * with err filled (one sentence) and t unchanged; also -1 on allocation failure. */
 int stats_merge_report(stats_table_t *t, const Herd__Report *r, char *err, size_t errlen);

@@ -209,3 +209,18 @@ void console_print_failures(FILE *out, const stats_table_t *t)
     fputc('\n', out);
     fputc('\n', out);
 }
+
+void console_print_notes(FILE *out, const stats_table_t *t)
+{
+    uint64_t resends = stats_total_resends(t), interrupted = stats_total_interrupted(t);
+    if (resends)
+        fprintf(out, "Re-sent: %" PRIu64 " request%s sent again on a new connection: the server "
+                "closed a reused keep-alive connection before answering (GET, HEAD and OPTIONS "
+                "only; each counted once above)\n", resends, resends == 1 ? " was" : "s were");
+    if (interrupted)
+        fprintf(out, "In flight: %" PRIu64 " request%s still in flight when %s user%s stopped: "
+                "aborted, not counted above\n", interrupted, interrupted == 1 ? " was" : "s were",
+                interrupted == 1 ? "its" : "their", interrupted == 1 ? "" : "s");
+    if (resends || interrupted)
+        fputc('\n', out);
+}

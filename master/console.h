@@ -43,6 +43,12 @@ int console_print_percentiles(FILE *out, const stats_table_t *t);
 /* The same table under another title (the coordinated-omission-corrected one). */
 int console_print_percentiles_titled(FILE *out, const stats_table_t *t, const char *title);
 
+/* After the tables, a line for each of these that is not zero (nothing otherwise):
+ *   "Re-sent: N requests were sent again on a new connection ..." (re-sends, worker/client.h)
+ *   "In flight: N requests were still in flight when their users stopped ..." (interrupted)
+ * Both are outside the table's counts; the JSON has them per row. */
+void console_print_notes(FILE *out, const stats_table_t *t);
+
 /* "Error report": one line per failure group, "# occurrences" then "METHOD NAME: message", in
  * the order the groups first occurred. Prints nothing when there are no failures. */
 void console_print_failures(FILE *out, const stats_table_t *t);

@@ -6,7 +6,9 @@
  * except that num_reqs_per_sec / num_fail_per_sec are the averages over the run (Locust keeps
  * a per-second dict there) and times are milliseconds with microsecond precision (floats).
  * Rows come in Locust's order with the Aggregated entry last (method ""). Percentile keys are
- * "50" ... "99.99", "100"; null for an entry without requests.
+ * "50" ... "99.99", "100"; null for an entry without requests. herd adds num_resends (requests
+ * sent again on a new connection, worker/client.h) and num_interrupted (requests in flight
+ * when their user stopped, not in num_requests) to each entry.
  */
 #include "report.h"
 #include "report_internal.h"
@@ -102,6 +104,8 @@ static json_t *entry_json(const stats_entry_t *e, double duration_s, const stats
               put(o, "avg_response_time", json_real(n > 0 ? (double)e->sum_us / n / 1000.0 : 0)) &&
               put(o, "median_response_time", jms(stats_entry_percentile_us(e, 50))) &&
               put(o, "avg_content_length", json_real(n > 0 ? (double)e->bytes / n : 0)) &&
+              put(o, "num_resends", json_integer((json_int_t)e->resends)) &&
+              put(o, "num_interrupted", json_integer((json_int_t)e->interrupted)) &&
               put(o, "percentiles", percentiles_json(e));
     if (ok && corr)
         ok = put(o, "corrected", corrected_json(corr));

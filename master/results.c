@@ -116,6 +116,17 @@ int results_exit_code(results_t *res, const run_t *r)
             }
             rc = 3;
         }
+        if (rc == 0 && r->started && stats_total_requests(&r->stats) == 0) {
+            /* Nothing measured is not a pass: a server that accepts and never answers. */
+            uint64_t in_flight = stats_total_interrupted(&r->stats);
+            if (in_flight)
+                log_error("No request completed: %" PRIu64 " %s still in flight when the run "
+                          "stopped (the server never answered?)", in_flight,
+                          in_flight == 1 ? "was" : "were");
+            else
+                log_error("No request completed during the run");
+            rc = 1;
+        }
         log_info("Shutting down (exit code %d)", rc);
     }
     res->exit_code = rc;
@@ -133,6 +144,7 @@ static void print_summary(const results_t *res, const run_t *r, double now)
             "Response time percentiles, corrected for coordinated omission (from each "
             "request's scheduled start; pacing/throughput users)");
     console_print_failures(stdout, &r->stats);
+    console_print_notes(stdout, &r->stats);
     outputs_print_thresholds(&res->out, stdout);
     fflush(stdout);
 }

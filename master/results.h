@@ -43,7 +43,8 @@ void results_second(results_t *res, run_t *r, int64_t unix_second, double now);
 void results_live_table(run_t *r, double now);
 
 /* Once the run is done: 1 when it failed (r->err says why), else 3 when a threshold failed
- * (each failure logged), else --exit-code-on-error when a request failed, else 0. */
+ * (each failure logged), else --exit-code-on-error when a request failed, else 1 when no
+ * request completed at all (logged: nothing measured is not a pass), else 0. */
 int results_exit_code(results_t *res, const run_t *r);
 /* Once the exit code is decided: the last history row, the final files, per-worker totals
  * (log) and the summary with the thresholds (stdout). Nothing when the run never started.

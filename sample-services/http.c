@@ -174,8 +174,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     req_ctx_t *c = *req_cls;
     if (!c) {
         int admin = strncmp(url, "/__", 3) == 0;
-        if (!admin && trouble.drop_rate > 0 && rng_unit(svc_rng()) < trouble.drop_rate)
-            return MHD_NO;  /* MHD closes the connection; nothing is answered or counted */
+        if (!admin && trouble.drop_rate > 0 && rng_unit(svc_rng()) < trouble.drop_rate) {
+            /* MHD closes the connection; nothing is answered, the drop is counted apart */
+            const svc_route_t *route = NULL;
+            const char *arg = NULL;
+            char key[ROUTE_KEY_BYTES];
+            enum svc_match m = svc_match(s->service, method, url, &route, &arg);
+            route_key(key, method, m == SVC_NO_ROUTE ? "(unmatched)" : route->pattern);
+            tally_drop(s->service_index, key);
+            return MHD_NO;
+        }
         if (!(c = ctx_get()))
             return MHD_NO;
         c->admin = admin;

@@ -12,6 +12,7 @@ typedef struct tally_row {
     int service;
     char route[TALLY_KEY_BYTES];
     uint64_t by_status[600];  /* index = HTTP status; 0 holds anything out of 100..599 */
+    uint64_t dropped;         /* closed unanswered (--drop-rate) */
 } tally_row_t;
 
 static pthread_mutex_t tally_mutex = PTHREAD_MUTEX_INITIALIZER;
@@ -48,6 +49,15 @@ void tally_record(int service, const char *route, int status)
     snprintf(key, sizeof key, "%s", route);
     pthread_mutex_lock(&tally_mutex);
     row_for(service, key)->by_status[status >= 100 && status < 600 ? status : 0]++;
+    pthread_mutex_unlock(&tally_mutex);
+}
+
+void tally_drop(int service, const char *route)
+{
+    char key[TALLY_KEY_BYTES];
+    snprintf(key, sizeof key, "%s", route);
+    pthread_mutex_lock(&tally_mutex);
+    row_for(service, key)->dropped++;
     pthread_mutex_unlock(&tally_mutex);
 }
 
@@ -131,7 +141,28 @@ int tally_json(buf_t *b)
         rc |= put_statuses(b, acc);
         first = 0;
     }
-    rc |= buf_puts(b, "}}");
+    uint64_t dropped = 0;
+    for (int i = 0; i < n_rows; i++)
+        dropped += rows[i].dropped;
+    rc |= buf_printf(b, "}, \"dropped\": {\"total\": %llu, \"routes\": {",
+                     (unsigned long long)dropped);
+    first = 1;
+    for (int i = 0; i < n_rows; i++) {
+        uint64_t n = 0;
+        int seen_before = 0;
+        for (int j = 0; j < i && !seen_before; j++)
+            seen_before = strcmp(rows[j].route, rows[i].route) == 0;
+        for (int j = i; j < n_rows && !seen_before; j++)
+            if (strcmp(rows[j].route, rows[i].route) == 0)
+                n += rows[j].dropped;
+        if (!n)
+            continue;
+        rc |= buf_printf(b, "%s\"", first ? "" : ", ");
+        rc |= buf_put_json_escaped(b, rows[i].route, strlen(rows[i].route));
+        rc |= buf_printf(b, "\": %llu", (unsigned long long)n);
+        first = 0;
+    }
+    rc |= buf_puts(b, "}}}");
     pthread_mutex_unlock(&tally_mutex);
     return rc ? -1 : 0;
 }

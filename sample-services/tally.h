@@ -14,8 +14,11 @@
 void tally_init(const char *const *names, int n);
 /* Counts one answered request. route is "METHOD /pattern" (any text; long ones are cut). */
 void tally_record(int service, const char *route, int status);
+/* Counts one request dropped by --drop-rate (closed unanswered; not in the answered counts). */
+void tally_drop(int service, const char *route);
 void tally_reset(void);
-/* {"total": N, "services": {name: {"total", "status": {..}, "routes": {..}}}, "routes": {..}} */
+/* {"total": N, "services": {name: {"total", "status": {..}, "routes": {..}}}, "routes": {..},
+ *  "dropped": {"total": N, "routes": {route: n}}} — "total" counts answered requests only. */
 int tally_json(buf_t *b);
 
 #endif

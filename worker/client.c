@@ -33,10 +33,25 @@ void client_free(client_t *c)
     buf_free(&c->url[1]);
 }
 
+/* Go's Request.isReplayable: a safe method without a body. The hop's method and body are
+ * those after a redirect's change (a 301/302/303 turns a POST into a bodiless GET). */
+static bool hop_replayable(const step_t *st, const hop_t *hop)
+{
+    if (request_sends_body(st) && !hop->drop_body)
+        return false;
+    http_method_t m = st->method == HTTP_POST && hop->drop_body ? HTTP_GET : st->method;
+    return m == HTTP_GET || m == HTTP_HEAD || m == HTTP_OPTIONS;
+}
+
 bool client_may_resend(const client_t *c, const step_t *st, const hop_result_t *res)
 {
-    (void)st; /* every method, as curl does inside its own hops */
-    return res->rc != CURLE_OK && res->resendable && !c->resent;
+    return res->rc != CURLE_OK && res->resendable && !c->resent && hop_replayable(st, &c->hop);
+}
+
+const step_t *client_in_flight(const client_t *c, uint32_t *resends)
+{
+    *resends = c->st ? c->resends : 0;
+    return c->st;
 }
 
 /* Offer the current hop to the transports in order, from `from`. */
@@ -63,7 +78,7 @@ static transport_rc_t start_hop(client_t *c, size_t from, hop_result_t *res)
 }
 
 /* The verdict on the final hop. */
-static void finish(client_t *c, const hop_result_t *hr, CURLcode rc, client_result_t *out)
+static inline void finish(client_t *c, const hop_result_t *hr, CURLcode rc, client_result_t *out)
 {
     const step_t *st = c->st;
     c->st = NULL;
@@ -73,6 +88,7 @@ static void finish(client_t *c, const hop_result_t *hr, CURLcode rc, client_resu
     *out = (client_result_t){
         .us = c->us + hr->us,
         .bytes = hr->bytes,
+        .resends = c->resends,
         .failure = ok < 0 ? msg : NULL,
     };
 }
@@ -83,8 +99,9 @@ static client_rc_t advance(client_t *c, const hop_result_t *hr, client_result_t 
     hop_result_t next;
     for (;;) {
         const step_t *st = c->st;
-        if (client_may_resend(c, st, hr)) {
+        if (hr->rc != CURLE_OK && client_may_resend(c, st, hr)) {
             c->resent = true;
+            c->resends++;
             c->us += hr->us;
             if (start_hop(c, c->via, &next) == TRANSPORT_PENDING)
                 return CLIENT_PENDING;
@@ -146,6 +163,7 @@ client_rc_t client_send(client_t *c, const step_t *st, const tmpl_env_t *env,
     c->st = st;
     c->redirects = 0;
     c->resent = false;
+    c->resends = 0;
     c->us = 0;
     c->hop = (hop_t){
         .url = c->req.url.data,

@@ -11,10 +11,17 @@
  *     becomes a GET on 301, 302 and 303 (a custom method keeps its name), as curl 7.88 does.
  *     Each hop goes to the first transport that takes it, so a redirect to another origin
  *     leaves the native transport for libcurl. The step's timeout covers every hop.
- *   - Re-sending: a hop that failed on a reused keep-alive connection before any byte of a
- *     response is sent once more on a new connection (client_may_resend). libcurl applies
- *     the same rule inside its own hops.
- *   - Time: the sum of the hops' times; bytes: the final response's body.
+ *   - Re-sending (client_may_resend), Go's net/http rule: a hop that failed on a reused
+ *     keep-alive connection before any byte of a response (the server may have closed it
+ *     while the request was on its way) is sent once more on a new connection only when it
+ *     is GET, HEAD or OPTIONS without a body; anything else (a POST, PUT, PATCH, DELETE, a
+ *     body) may have been acted upon and fails instead. Every re-send is counted
+ *     (client_result_t.resends, then the row's re-sends), so a server closing connections
+ *     under load shows. libcurl would re-send any method up to 5 times inside a transfer;
+ *     the curl transport stops it and reports the hop as resendable (transport_curl.c), so
+ *     this rule decides for both transports.
+ *   - Time: the sum of the hops' times (a re-sent hop's failed attempt included); bytes:
+ *     the final response's body.
  *
  * Ownership: a client_t is embedded in its user; it owns its request buffers and its conns
  * (one per transport, made when a hop first goes to that transport). It borrows the transports, the variable slots
@@ -38,6 +45,7 @@
 typedef struct client_result {
     uint64_t us;              /* response time over every hop; 0 when nothing was sent */
     uint64_t bytes;           /* body bytes of the final response */
+    uint32_t resends;         /* hops sent again (client_may_resend) */
     const char *failure;      /* NULL: passed; else the message, in the thread's
                                  transports_t.failure: read it before the loop runs again */
 } client_result_t;
@@ -67,7 +75,8 @@ typedef struct client {
     buf_t url[2];             /* redirect targets, alternating (hop.url points into one) */
     int url_i;
     uint32_t redirects;       /* followed for the current request */
-    bool resent;              /* the current request was sent again once */
+    bool resent;              /* the current hop was sent again once */
+    uint32_t resends;         /* hops of the current request sent again */
     uint64_t us;              /* time of the hops before the current one */
 } client_t;
 
@@ -87,7 +96,12 @@ void client_free(client_t *c);
 client_rc_t client_send(client_t *c, const step_t *st, const tmpl_env_t *env,
                         client_result_t *res);
 
-/* The re-send rule: may a request of st that failed as res did be sent again? */
+/* The re-send rule (see the top of this file): may the current hop of a request of st,
+ * which failed as res did, be sent again? */
 bool client_may_resend(const client_t *c, const step_t *st, const hop_result_t *res);
+
+/* The step of the request in flight, or NULL when idle; *resends: its hops sent again so
+ * far. For counting a request its user abandons (engine.c). */
+const step_t *client_in_flight(const client_t *c, uint32_t *resends);
 
 #endif

@@ -141,6 +141,8 @@ static void record(engine_t *e, const user_t *u, const step_t *st, const client_
                  e->loop.now_wall_s);
     if (res->failure)
         stats_add_failure(e->counting, st->row, res->failure);
+    if (res->resends)
+        stats_record_resends(e->counting, st->row, res->resends);
     /* A user on a schedule was late by (task_start - intended): the request really took
      * that much longer from the schedule's point of view (wrk2's correction). */
     if (u->phase == PHASE_TASK && u->intended > 0)
@@ -186,18 +188,25 @@ static void user_free(engine_t *e, user_t *u)
 {
     loop_timer_release(&e->loop, &u->wake);
     loop_timer_release(&e->loop, &u->deadline);
-    client_free(&u->client); /* an in-flight request is dropped, not counted */
+    client_free(&u->client); /* an in-flight request is dropped (user_exit counted it) */
     for (uint32_t i = 0; i < u->uc->n_vars; i++)
         json_decref(u->vars[i]);
     free(u->vars);
     free(u);
 }
 
-/* The user is gone: in-flight transfer cancelled (not counted), memory released. */
+/* The user is gone: an in-flight request is cancelled and counted as interrupted (not as a
+ * request: nobody knows how it would have ended), memory released. */
 static void user_exit(engine_t *e, user_t *u)
 {
     if (!u->stopping)
         e->active[u->cls]--;
+    uint32_t resends;
+    const step_t *st = client_in_flight(&u->client, &resends);
+    if (st) {
+        stats_record_interrupted(e->counting, st->row);
+        stats_record_resends(e->counting, st->row, resends);
+    }
     user_t *last = e->users[--e->n_users];
     e->users[u->slot] = last;
     last->slot = u->slot;
@@ -378,7 +387,7 @@ static void user_request_done(void *owner, const step_t *st, const client_result
     user_run(e, u);
 }
 
-/* The stop timeout is reached: abort, the request in flight is not counted. */
+/* The stop timeout is reached: abort; a request in flight is counted as interrupted. */
 static void user_deadline(void *arg)
 {
     user_t *u = arg;

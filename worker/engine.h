@@ -38,9 +38,10 @@ int engine_create(const engine_config_t *cfg, engine_t **out, char *err, size_t 
 /* Abort every user, join the thread, free everything. NULL is fine. What the engine counted
  * since the last collect is dropped: use engine_finish to keep it. */
 void engine_destroy(engine_t *e);
-/* Abort every user (in-flight requests are cancelled and not counted), join the thread,
- * merge everything counted and not yet collected into dst, free the engine. NULL is fine.
- * -1 if the merge ran out of memory (the engine is freed all the same). */
+/* Abort every user (in-flight requests are cancelled: counted as interrupted, not as
+ * requests), join the thread, merge everything counted and not yet collected into dst, free
+ * the engine. NULL is fine. -1 if the merge ran out of memory (the engine is freed all the
+ * same). */
 int engine_finish(engine_t *e, stats_table_t *dst);
 
 /* Run users_per_class[c] users of class c (sc->n_classes entries): start missing users at
@@ -48,8 +49,8 @@ int engine_finish(engine_t *e, stats_table_t *dst);
  * to stop_timeout_s, like engine_stop). Thread-safe, returns at once. */
 void engine_set_target(engine_t *e, const uint32_t *users_per_class, double spawn_rate);
 /* Stop every user: each finishes its current task and on_stop within stop_timeout_s, then
- * is aborted (in-flight requests are cancelled and not counted). Thread-safe, returns at
- * once; poll engine_user_count until 0. */
+ * is aborted (in-flight requests are cancelled: counted as interrupted, not as requests).
+ * Thread-safe, returns at once; poll engine_user_count until 0. */
 void engine_stop(engine_t *e);
 /* Share of the time since the previous call (0..1) the engine's loop spent working rather
  * than waiting for sockets or timers; -1 on the first call. 1 means saturated: requests

@@ -21,6 +21,7 @@ enum { P_STATUS, P_HEADERS, P_BODY_LEN, P_BODY_EOF, P_CHUNK_SIZE, P_CHUNK_DATA, 
 
 #define IN_INITIAL 2048u
 #define IN_MAX (128u * 1024u) /* header section limit (curl's is 100 KB) */
+#define BODY_READ_MAX (256u * 1024u) /* a kept body grows by at least this much per read */
 
 /* ---- origins and URLs ------------------------------------------------------------------- */
 
@@ -226,11 +227,13 @@ int http1_resolve_location(const http1_origin_t *o, const char *base, const char
 
 /* ---- connection ------------------------------------------------------------------------- */
 
-void http1_init(http1_conn_t *c, int epfd)
+void http1_init(http1_conn_t *c, int epfd, char *scratch, size_t scratch_cap)
 {
     memset(c, 0, sizeof *c);
     c->fd = -1;
     c->epfd = epfd;
+    c->scratch = scratch;
+    c->scratch_cap = scratch_cap;
     buf_init(&c->location);
 }
 
@@ -343,13 +346,15 @@ static bool reused_unanswered(const http1_conn_t *c)
 }
 
 http1_rc_t http1_send(http1_conn_t *c, const http1_origin_t *o, const char *req,
-                      size_t req_len, bool head, buf_t *sink)
+                      size_t req_len, bool head, buf_t *sink, uint64_t sink_max)
 {
     c->req = req;
     c->req_len = req_len;
     c->req_off = 0;
     c->head = head;
     c->sink = sink;
+    c->sink_max = sink && sink_max < sink->len ? sink->len : sink_max;
+    c->sink_over = false;
     c->resendable = false;
     c->rc = CURLE_OK;
     c->body_bytes = 0;
@@ -390,6 +395,12 @@ static http1_rc_t write_request(http1_conn_t *c)
 }
 
 /* ---- response parser -------------------------------------------------------------------- */
+
+/* The sink keeps body bytes up to sink_max; past it, nothing more (sink_over). */
+static bool keeping(const http1_conn_t *c)
+{
+    return c->sink && !c->sink_over;
+}
 
 static bool header_is(const char *line, size_t n, const char *name, const char **value,
                       size_t *vlen)
@@ -447,6 +458,8 @@ static CURLcode on_header_line(http1_conn_t *c, const char *line, size_t n)
             c->pstate = P_CHUNK_SIZE;
         } else if (c->has_len) {
             c->pstate = c->remaining ? P_BODY_LEN : P_DONE;
+            if (c->sink && c->remaining > c->sink_max - c->sink->len)
+                c->sink_over = true; /* known too big: nothing is kept, all is counted */
         } else {
             c->pstate = P_BODY_EOF;
             c->close_after = true;
@@ -484,7 +497,11 @@ static CURLcode on_header_line(http1_conn_t *c, const char *line, size_t n)
 static void deliver(http1_conn_t *c, const char *p, size_t n)
 {
     c->body_bytes += n;
-    if (c->sink)
+    if (!c->sink || c->sink_over)
+        return;
+    if (n > c->sink_max - c->sink->len)
+        c->sink_over = true;
+    else
         buf_append(c->sink, p, n);
 }
 
@@ -589,9 +606,92 @@ static http1_rc_t on_eof(http1_conn_t *c)
     return finish(c, CURLE_PARTIAL_FILE); /* "transfer closed with outstanding read data" */
 }
 
+/* Nothing is buffered and the rest of a body is more than the input buffer holds (or runs
+ * until EOF): read_body takes it. A small rest goes through the input buffer as before, so
+ * small responses cost what they did. */
+static bool body_direct(const http1_conn_t *c)
+{
+    if (c->in_off != c->in_len)
+        return false;
+    if (c->pstate == P_BODY_LEN || c->pstate == P_CHUNK_DATA)
+        return c->remaining > c->in_cap;
+    return c->pstate == P_BODY_EOF;
+}
+
+/* read_body: the parser goes on from the input buffer (a chunk's data ended). */
+#define BODY_PARSE (-1)
+
+/* Body bytes straight from the socket, past the input buffer (which then holds nothing):
+ * into the sink while it keeps them, else into the scratch buffer to be counted and
+ * forgotten, BODY_READ_MAX at a time, so a 50 MB body takes a few hundred reads, not 25 000.
+ * Returns the http1_rc_t when the request is done or must wait for the socket, or
+ * BODY_PARSE. Out of line (cold): small responses never come here, and the parser's loop
+ * keeps its registers. */
+__attribute__((cold, noinline)) static int read_body(http1_conn_t *c)
+{
+    for (;;) {
+        uint64_t want = c->pstate == P_BODY_EOF ? UINT64_MAX : c->remaining;
+        bool keep = keeping(c) && c->sink->len < c->sink_max;
+        size_t room = c->scratch && c->scratch_cap ? c->scratch_cap : c->in_cap;
+        char *dst = c->scratch && c->scratch_cap ? c->scratch : c->in;
+        if (keep) {
+            uint64_t left = c->sink_max - c->sink->len;
+            room = BODY_READ_MAX;
+            if (c->pstate == P_BODY_LEN && want <= left && want > room)
+                room = (size_t)want; /* the whole announced body: one allocation */
+            if (room > left)
+                room = (size_t)left;
+            if (buf_reserve(c->sink, room) < 0)
+                return finish(c, CURLE_OUT_OF_MEMORY);
+            dst = c->sink->data + c->sink->len;
+            room = c->sink->cap - 1 - c->sink->len; /* all it has: fewer reads */
+            if (room > left)
+                room = (size_t)left;
+        }
+        if (room > want)
+            room = (size_t)want;
+        ssize_t n = recv(c->fd, dst, room, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return HTTP1_PENDING;
+        if (n < 0)
+            return finish(c, CURLE_RECV_ERROR);
+        if (n == 0)
+            return on_eof(c);
+        c->body_bytes += (uint64_t)n;
+        if (keep) {
+            c->sink->len += (size_t)n;
+            c->sink->data[c->sink->len] = '\0';
+        } else if (keeping(c)) {
+            c->sink_over = true; /* the sink was full and more came */
+        }
+        if (c->pstate != P_BODY_EOF) {
+            c->remaining -= (uint64_t)n;
+            if (c->remaining == 0) {
+                if (c->pstate == P_BODY_LEN) {
+                    c->pstate = P_DONE;
+                    return finish(c, CURLE_OK);
+                }
+                c->pstate = P_CHUNK_CRLF;
+                return BODY_PARSE;
+            }
+        }
+        if ((size_t)n < room) /* the socket is drained: wait rather than read EAGAIN */
+            return HTTP1_PENDING;
+    }
+}
+
 static http1_rc_t read_response(http1_conn_t *c)
 {
     for (;;) {
+        if (body_direct(c)) {
+            c->in_off = c->in_len = 0;
+            int rc = read_body(c);
+            if (rc != BODY_PARSE)
+                return (http1_rc_t)rc;
+            continue;
+        }
         if (c->in_off == c->in_len) {
             c->in_off = c->in_len = 0;
         } else if (c->in_len == c->in_cap && c->in_off > 0) {
@@ -605,7 +705,8 @@ static http1_rc_t read_response(http1_conn_t *c)
             if (VEC_RESERVE(c->in, c->in_cap, c->in_cap ? c->in_cap * 2 : IN_INITIAL) < 0)
                 return finish(c, CURLE_OUT_OF_MEMORY);
         }
-        ssize_t n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+        size_t room = c->in_cap - c->in_len;
+        ssize_t n = recv(c->fd, c->in + c->in_len, room, 0);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -624,7 +725,7 @@ static http1_rc_t read_response(http1_conn_t *c)
         if (rc != CURLE_AGAIN)
             return finish(c, rc);
         /* Only read again when the last read filled the buffer: one recv per response. */
-        if (c->in_len < c->in_cap)
+        if ((size_t)n < room)
             return HTTP1_PENDING;
     }
 }

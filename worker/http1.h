@@ -17,8 +17,16 @@
  * response byte) fails with `resendable` set; whether it is sent again is the client's
  * decision (client.h), not this connection's.
  *
+ * Bodies: what the caller keeps goes to its sink, up to sink_max bytes (past it nothing more
+ * is kept, sink_over is set, and the rest is still read and counted). A body bigger than the
+ * input buffer is read straight from the socket, into the sink or into a scratch buffer the
+ * caller lends (one per thread: bytes there are counted and forgotten at once), so a large
+ * body costs a few hundred reads of up to 256 KiB rather than one per 2 KiB of input
+ * buffer; small responses take one recv as before.
+ *
  * Thread: a connection is used by one thread. The request path allocates nothing once the
- * input buffer has grown to the largest header section seen.
+ * input buffer has grown to the largest header section seen (and the sink to the largest
+ * body kept).
  */
 #ifndef HERD_HTTP1_H
 #define HERD_HTTP1_H
@@ -79,9 +87,13 @@ typedef struct http1_conn {
     const char *req;
     size_t req_len, req_off;
     buf_t *sink;           /* body bytes are appended here when not NULL */
+    uint64_t sink_max;     /* ... up to this length */
+    bool sink_over;        /* the body was longer than sink_max (valid after HTTP1_DONE) */
     /* input */
     char *in;              /* owned; grows to the largest header section seen */
     size_t in_cap, in_len, in_off;
+    char *scratch;         /* where body bytes not kept are read (borrowed; NULL: in) */
+    size_t scratch_cap;
     bool got_bytes;        /* any byte of the response arrived */
     /* parser */
     int pstate;
@@ -95,7 +107,9 @@ typedef struct http1_conn {
     buf_t location;        /* Location of a 3xx response, empty otherwise */
 } http1_conn_t;
 
-void http1_init(http1_conn_t *c, int epfd);
+/* scratch (scratch_cap bytes, may be NULL) is borrowed for reading bodies that are not kept;
+ * the connections of one thread may share it. */
+void http1_init(http1_conn_t *c, int epfd, char *scratch, size_t scratch_cap);
 /* Close the connection (an in-flight request is dropped) and free the buffers. */
 void http1_free(http1_conn_t *c);
 /* Close the connection; an in-flight request is dropped (abort, timeout). */
@@ -103,10 +117,10 @@ void http1_close(http1_conn_t *c);
 
 /* Send req (req_len bytes, kept by the caller until HTTP1_DONE) to o, reusing the open
  * connection when it goes to o. head: the response has no body. sink: where the body goes
- * (NULL: counted only). Returns HTTP1_PENDING (wait for events on c->fd) or HTTP1_DONE
- * (c->rc says how it ended). */
+ * (NULL: counted only), sink_max bytes at most (then c->sink_over). Returns HTTP1_PENDING
+ * (wait for events on c->fd) or HTTP1_DONE (c->rc says how it ended). */
 http1_rc_t http1_send(http1_conn_t *c, const http1_origin_t *o, const char *req,
-                      size_t req_len, bool head, buf_t *sink);
+                      size_t req_len, bool head, buf_t *sink, uint64_t sink_max);
 
 /* Epoll said `events` for c->fd. Returns HTTP1_DONE when the current request finished;
  * HTTP1_PENDING otherwise (also for an idle connection, which is closed when the server

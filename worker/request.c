@@ -238,9 +238,22 @@ int request_render(request_t *r, const step_t *st, const char *host, const tmpl_
         build_body(r, st, env, err, errlen) < 0)
         return -1;
     r->keep_body = st->needs_json || st->expect.contains != NULL;
+    r->keep_max = st->max_body_bytes;
+    r->resp_over = false;
     r->body_bytes = 0;
     buf_reset(&r->resp);
     return 0;
+}
+
+int request_keep(request_t *r, const char *p, size_t n)
+{
+    if (r->resp_over)
+        return 0;
+    if (n > r->keep_max - r->resp.len) { /* resp.len <= keep_max always */
+        r->resp_over = true;
+        return 0;
+    }
+    return buf_append(&r->resp, p, n);
 }
 
 bool request_sends_body(const step_t *st)
@@ -324,6 +337,20 @@ int request_wire(request_t *r, const step_t *st, const char *host_header, const 
     return 0;
 }
 
+/* "16 MiB", "1000 bytes": as a max_body is most likely written. */
+static void format_size(char *out, size_t len, uint64_t bytes)
+{
+    static const char *const units[] = {"GiB", "MiB", "KiB"};
+    for (int i = 0; i < 3; i++) {
+        uint64_t m = 1ull << (10 * (3 - i));
+        if (bytes >= m && bytes % m == 0) {
+            snprintf(out, len, "%llu %s", (unsigned long long)(bytes / m), units[i]);
+            return;
+        }
+    }
+    snprintf(out, len, "%llu bytes", (unsigned long long)bytes);
+}
+
 static bool status_expected(const expect_t *x, long status)
 {
     if (!x->has_status)
@@ -347,6 +374,13 @@ int request_check(request_t *r, const step_t *st, long status, CURLcode rc,
         goto out;
     }
     const expect_t *x = &st->expect;
+    if (r->resp_over && (x->contains || st->needs_json)) {
+        char size[32];
+        format_size(size, sizeof size, r->keep_max);
+        snprintf(err, errlen, "Response body larger than max_body (%s): not kept for %s; "
+                 "raise max_body in the scenario", size, st->n_saves ? "save" : "expect");
+        goto out;
+    }
     if (x->contains &&
         (!r->resp.data || !memmem(r->resp.data, r->resp.len, x->contains, x->contains_len))) {
         snprintf(err, errlen, "Response did not contain expected text '%s'", x->contains);

@@ -51,6 +51,10 @@ typedef struct request {
     size_t cap_nodes;
     buf_t wire;                /* native transport: the request's bytes as sent */
     bool keep_body;            /* current step reads the body (JSON, contains) */
+    uint64_t keep_max;         /* at most this many body bytes go to resp (step's max_body) */
+    bool resp_over;            /* the body was bigger than keep_max: resp is incomplete and
+                                  the rest was read and discarded (a step that reads the
+                                  body fails) */
     uint64_t body_bytes;       /* response body bytes received by the current request */
 } request_t;
 
@@ -62,6 +66,9 @@ void request_free(request_t *r);
  * the message in err: nothing is to be sent. */
 int request_render(request_t *r, const step_t *st, const char *host, const tmpl_env_t *env,
                    char *err, size_t errlen);
+/* Keep n body bytes at p for the step (r->keep_body), within r->keep_max: past it, nothing
+ * more is kept and r->resp_over is set. -1 when out of memory. */
+int request_keep(request_t *r, const char *p, size_t n);
 /* The step sends a body (curl's POSTFIELDS): POST, PUT, PATCH, or any with a body. */
 bool request_sends_body(const step_t *st);
 /* Build into r->wire the HTTP/1.1 request curl would send for the rendered step to target
@@ -73,7 +80,8 @@ int request_wire(request_t *r, const step_t *st, const char *host_header, const 
                  size_t target_len, bool drop_body);
 
 /* The verdict on a response, whichever transport got it: rc (CURLE_OK or the failure
- * curl has or would have reported), status, r->resp. Stores st's saves (USER scope into
+ * curl has or would have reported), status, r->resp (a step that reads the body fails when
+ * r->resp_over: "Response body larger than max_body (16 MiB): ..."). Stores st's saves (USER scope into
  * user_vars, GLOBAL scope into globals, either may be NULL: not kept; new references, old
  * ones released). 0 on success or -1 with the failure message in err. */
 int request_check(request_t *r, const step_t *st, long status, CURLcode rc,

@@ -12,6 +12,18 @@
  * curl follows no redirect itself (CURLOPT_FOLLOWLOCATION off): it reports the resolved
  * target (CURLINFO_REDIRECT_URL) and the client decides, as for the native transport.
  *
+ * Nor does it re-send. When a reused connection dies before any byte of the response,
+ * libcurl (7.88, lib/transfer.c Curl_retry_request) sends the request again on a fresh
+ * connection inside the same transfer, whatever its method, up to 5 times, unseen: a POST
+ * reaches the server twice and the failure never shows. Its pre-request callback
+ * (CURLOPT_PREREQFUNCTION, called once per connection a transfer sends on, before any byte
+ * goes out) sees that: a second call in one transfer is such a retry, and it stops the
+ * transfer there. The hop then ends as it would have without the retry ("Server returned
+ * nothing", resendable), and the client applies the one re-send rule (client.h) and counts
+ * it, as for the native transport. Costs nothing on the normal path (one callback a
+ * transfer; no fresh connections forced); a stopped retry has opened a connection the next
+ * transfer may reuse.
+ *
  * Socket registry. A keep-alive connection's socket is handed back to curl's connection
  * cache after every transfer (curl_multi_remove_handle), and curl then tells us
  * CURL_POLL_REMOVE; the next transfer on it asks for CURL_POLL_IN again. Deleting and
@@ -59,6 +71,8 @@ typedef struct curl_conn {
     curlt_t *t;
     CURL *easy;            /* owned; options persist between hops */
     request_t *r;          /* the request of the hop in flight (body sink) */
+    unsigned sends;        /* pre-request callbacks in the hop's transfer: 2 = a retry */
+    bool retry_stopped;    /* on_prereq stopped curl's own re-send */
     hop_result_t res;
     /* What the handle was last configured with, so a hop sets only what changed
      * (CURLOPT_URL costs curl a copy; the rest is skipped for the same step). */
@@ -99,12 +113,15 @@ static void drain(curlt_t *t)
         curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
         if (rc == CURLE_OK && status >= 300 && status < 400)
             curl_easy_getinfo(easy, CURLINFO_REDIRECT_URL, &loc);
+        /* A stopped retry: the hop failed as it did before curl's re-send. */
+        bool stopped = c->retry_stopped && rc == CURLE_ABORTED_BY_CALLBACK;
         c->base.busy = false;
         c->res = (hop_result_t){
-            .rc = rc,
-            .status = status,
+            .rc = stopped ? CURLE_GOT_NOTHING : rc,
+            .status = stopped ? 0 : status,
             .us = total_us > 0 ? (uint64_t)total_us : 0,
             .bytes = c->r ? c->r->body_bytes : 0,
+            .resendable = stopped,
             .location = loc && *loc ? loc : NULL,
         };
         c->base.done(c->base.owner, &c->res); /* may start another hop or free c */
@@ -224,9 +241,25 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
     if (!r)
         return len;
     r->body_bytes += len;
-    if (r->keep_body && buf_append(&r->resp, p, len) < 0)
+    if (r->keep_body && request_keep(r, p, len) < 0)
         return 0; /* out of memory: curl fails the transfer with CURLE_WRITE_ERROR */
     return len;
+}
+
+/* Before each request the transfer sends on a connection: the second call is libcurl's own
+ * re-send after a reused connection died (see the top of this file): stop it. */
+static int on_prereq(void *arg, char *primary_ip, char *local_ip, int primary_port,
+                     int local_port)
+{
+    (void)primary_ip;
+    (void)local_ip;
+    (void)primary_port;
+    (void)local_port;
+    curl_conn_t *c = arg;
+    if (c->sends++ == 0)
+        return CURL_PREREQFUNC_OK;
+    c->retry_stopped = true;
+    return CURL_PREREQFUNC_ABORT;
 }
 
 /* ---- hops ------------------------------------------------------------------------------- */
@@ -301,7 +334,10 @@ static transport_rc_t start(tconn_t *tc, request_t *r, const step_t *st, const h
 {
     curl_conn_t *c = (curl_conn_t *)tc;
     c->r = r;
+    c->sends = 0;
+    c->retry_stopped = false;
     r->body_bytes = 0;
+    r->resp_over = false;
     buf_reset(&r->resp);
     if (h->first)
         setup_first_hop(c, r, st);
@@ -337,6 +373,8 @@ static tconn_t *conn_new(transport_t *tt, size_t host, transport_done_fn done, v
     curl_easy_setopt(h, CURLOPT_USERAGENT, REQUEST_USER_AGENT);
     curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L); /* the client follows (client.c) */
+    curl_easy_setopt(h, CURLOPT_PREREQFUNCTION, on_prereq); /* and re-sends */
+    curl_easy_setopt(h, CURLOPT_PREREQDATA, c);
     /* Without proxy variables curl would still look them (and no_proxy) up with getenv on
      * every transfer; "" says "no proxy" once. With them, curl keeps honouring them. */
     if (!request_env_proxy(true)) {

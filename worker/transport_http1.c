@@ -16,16 +16,21 @@
 #include "http1.h"
 #include "transport.h"
 
+/* Body bytes nobody keeps are read here, by every conn of the thread (http1.h). */
+#define SCRATCH_BYTES (256u * 1024u)
+
 typedef struct native {
     transport_t base;
     size_t n_hosts;
     http1_origin_t **origin;  /* per host slot: resolved origin, NULL: not native; owned */
+    char *scratch;            /* SCRATCH_BYTES, lent to every conn; owned */
 } native_t;
 
 typedef struct native_conn {
     tconn_t base;
     native_t *t;
     const http1_origin_t *origin; /* the host slot's, or NULL: every hop declined */
+    request_t *r;             /* the request of the hop in flight (borrowed) */
     http1_conn_t conn;
     int fd;                   /* conn.fd as registered with the loop (-1: none) */
     loop_timer_t timeout;     /* the hop's deadline */
@@ -67,6 +72,7 @@ static void result(native_conn_t *c)
     uint64_t end = clock_mono_ns();
     loop_timer_disarm(c->t->base.loop, &c->timeout);
     c->base.busy = false;
+    c->r->resp_over = h->sink_over;
     c->res = (hop_result_t){
         .rc = h->rc,
         .status = h->rc == CURLE_OK ? h->status : 0,
@@ -129,10 +135,12 @@ static transport_rc_t start(tconn_t *tc, request_t *r, const step_t *st, const h
         request_wire(r, st, o->host_header, target, tl, h->drop_body) < 0)
         return TRANSPORT_DECLINED; /* out of memory: curl may still manage */
     c->base.busy = true;
+    c->r = r;
+    r->resp_over = false;
     loop_timer_arm(c->t->base.loop, &c->timeout, h->deadline);
     c->start_ns = clock_mono_ns();
     http1_rc_t rc = http1_send(&c->conn, o, r->wire.data, r->wire.len, st->method == HTTP_HEAD,
-                               r->keep_body ? &r->resp : NULL);
+                               r->keep_body ? &r->resp : NULL, r->keep_max);
     sync_fd(c);
     if (rc == HTTP1_PENDING)
         return TRANSPORT_PENDING;
@@ -155,7 +163,7 @@ static tconn_t *conn_new(transport_t *tt, size_t host, transport_done_fn done, v
     c->t = t;
     c->origin = host < t->n_hosts ? t->origin[host] : NULL;
     c->fd = -1;
-    http1_init(&c->conn, tt->loop->epfd);
+    http1_init(&c->conn, tt->loop->epfd, t->scratch, SCRATCH_BYTES);
     buf_init(&c->target);
     buf_init(&c->resolved);
     buf_init(&c->location);
@@ -184,6 +192,7 @@ static void destroy(transport_t *tt)
     for (size_t i = 0; i < t->n_hosts; i++)
         free(t->origin[i]);
     free(t->origin);
+    free(t->scratch);
     free(t);
 }
 
@@ -203,7 +212,10 @@ transport_t *transport_http1_create(loop_t *loop, const char *const *hosts, size
     t->base = (transport_t){ .ops = &native_ops, .loop = loop };
     t->n_hosts = n_hosts;
     t->origin = calloc(n_hosts ? n_hosts : 1, sizeof *t->origin);
-    if (!t->origin) {
+    t->scratch = malloc(SCRATCH_BYTES);
+    if (!t->origin || !t->scratch) {
+        free(t->origin);
+        free(t->scratch);
         free(t);
         return NULL;
     }

@@ -42,13 +42,19 @@ static void assert_hist_equal(const hist_t *a, const hist_t *b)
     assert_int_equal(hist_count(a), hist_count(b));
 }
 
-/* Same contents (row and failure order may differ; rows with no requests are ignored). */
+/* The row counted something: requests, re-sends or interrupted requests. */
+static bool counted(const stats_entry_t *e)
+{
+    return e->requests || e->resends || e->interrupted;
+}
+
+/* Same contents (row and failure order may differ; rows that counted nothing are ignored). */
 static void assert_tables_equal(const stats_table_t *a, const stats_table_t *b)
 {
     size_t rows_a = 0, rows_b = 0;
     for (size_t i = 0; i < a->n_entries; i++) {
         const stats_entry_t *x = &a->entries[i];
-        if (!x->requests)
+        if (!counted(x))
             continue;
         rows_a++;
         long j = stats_find(b, x->method, x->name);
@@ -62,10 +68,12 @@ static void assert_tables_equal(const stats_table_t *a, const stats_table_t *b)
         assert_int_equal(x->min_us, y->min_us);
         assert_int_equal(x->max_us, y->max_us);
         assert_int_equal(x->bytes, y->bytes);
+        assert_int_equal(x->resends, y->resends);
+        assert_int_equal(x->interrupted, y->interrupted);
         assert_hist_equal(&x->hist, &y->hist);
     }
     for (size_t i = 0; i < b->n_entries; i++)
-        rows_b += b->entries[i].requests > 0;
+        rows_b += counted(&b->entries[i]);
     assert_int_equal(rows_a, rows_b);
 
     assert_int_equal(a->n_seconds, b->n_seconds);

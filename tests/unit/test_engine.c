@@ -1097,6 +1097,53 @@ static void test_timeout_message(void **state)
 
 /* A server closing idle keep-alive connections (1 s) while users wait longer between
  * tasks: no false failures, every request counted as the server counted it. */
+/* A server that takes connections and never answers: whether the stop aborts at once or
+ * after --stop-timeout, each user's request in flight is counted as interrupted on its row
+ * (not as a request), over both transports. */
+static void test_in_flight_at_stop_counted(void **state)
+{
+    (void)state;
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = 0 };
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(lfd, 64), 0); /* the kernel completes connects; nobody reads */
+    assert_int_equal(getsockname(lfd, (struct sockaddr *)&a, &len), 0);
+    char host[64];
+    snprintf(host, sizeof host, "http://127.0.0.1:%u", (unsigned)ntohs(a.sin_port));
+    scenario_t *sc = load("users:\n"
+                          "  - name: U\n"
+                          "    tasks:\n"
+                          "      - name: t\n"
+                          "        steps:\n"
+                          "          - get: /ok\n"
+                          "          - get: /never\n");
+    for (int curl = 0; curl < 2; curl++) {
+        for (int graceful = 0; graceful < 2; graceful++) {
+            use_curl(curl);
+            engine_t *e = start(sc, host, NULL, graceful ? 0.2 : 0);
+            restore_transport();
+            uint32_t targets[1] = { 3 };
+            engine_set_target(e, targets, 1000.0);
+            assert_true(wait_users(e, 3, 2.0));
+            sleep_ms(100);
+            engine_stop(e);
+            assert_true(wait_users(e, 0, 2.0));
+            stats_table_t t;
+            stats_init(&t);
+            assert_int_equal(engine_collect(e, &t, 2000), 0);
+            assert_int_equal(stats_total_requests(&t), 0);
+            assert_int_equal(row(&t, "GET", "/ok")->interrupted, 3);
+            assert_int_equal(stats_total_interrupted(&t), 3);
+            stats_free(&t);
+            engine_destroy(e);
+        }
+    }
+    scenario_free(sc);
+    close(lfd);
+}
+
 static void test_server_closes_idle_connections(void **state)
 {
     (void)state;
@@ -1154,6 +1201,7 @@ int main(void)
         cmocka_unit_test(test_chunked_head_and_204),
         cmocka_unit_test(test_timeout_message),
         cmocka_unit_test(test_server_closes_idle_connections),
+        cmocka_unit_test(test_in_flight_at_stop_counted),
     };
     const char *t = getenv("HERD_TRANSPORT");
     curl_forced = t && strcmp(t, "curl") == 0;

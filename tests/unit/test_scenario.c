@@ -362,6 +362,29 @@ static void test_default_row_name_is_path_as_written(void **state)
 #define CLASS_HEAD "users:\n  - name: U\n"
 #define ONE_TASK "    tasks:\n      - steps:\n          - get: /\n"
 
+/* max_body: 16 MiB unless the defaults or the step say otherwise; sizes with units. */
+static void test_max_body(void **state)
+{
+    (void)state;
+    scenario_t *sc = load_ok(CLASS_HEAD ONE_TASK);
+    assert_int_equal(sc->classes[0].tasks[0].steps[0].max_body_bytes, 16u << 20);
+    scenario_free(sc);
+    sc = load_ok("defaults: {max_body: 64KiB}\n" CLASS_HEAD ONE_TASK
+                 "          - get: /b\n            max_body: 2 GB\n"
+                 "          - get: /c\n            max_body: 1000\n");
+    const step_t *st = sc->classes[0].tasks[0].steps;
+    assert_int_equal(st[0].max_body_bytes, 65536);
+    assert_int_equal(st[1].max_body_bytes, 2000000000ull);
+    assert_int_equal(st[2].max_body_bytes, 1000);
+    scenario_free(sc);
+    expect_error(CLASS_HEAD ONE_TASK "            max_body: 16 MiBs\n",
+                 "t.yaml:6:23: 'max_body' must be a size from 1 byte to 1024 GiB, like 16MiB or "
+                 "65536, got '16 MiBs'");
+    expect_error("defaults: {max_body: 0}\n" CLASS_HEAD ONE_TASK,
+                 "t.yaml:1:22: 'max_body' must be a size from 1 byte to 1024 GiB, like 16MiB or "
+                 "65536, got '0'");
+}
+
 static void test_errors(void **state)
 {
     (void)state;
@@ -731,6 +754,7 @@ int main(void)
         cmocka_unit_test(test_full_structure),
         cmocka_unit_test(test_default_row_name_is_path_as_written),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_max_body),
         cmocka_unit_test(test_template_errors),
         cmocka_unit_test(test_constant_template_errors),
         cmocka_unit_test(test_templates_that_resolve),

@@ -200,6 +200,51 @@ static void test_reset_and_clear(void **state)
     stats_free(&t);
 }
 
+/* Re-sends and interrupted requests are counted beside the requests: a row may have only
+ * interrupted ones (a server that never answers); they merge, aggregate and reset like the
+ * rest, and a table holding only them is not empty (its report must be sent). */
+static void test_resends_and_interrupted(void **state)
+{
+    (void)state;
+    stats_table_t t, sum;
+    stats_init(&t);
+    stats_init(&sum);
+    long get = stats_row(&t, "GET", "/a");
+    long hang = stats_row(&t, "GET", "/hang");
+    assert_true(stats_is_empty(&t));
+    stats_record_interrupted(&t, (size_t)hang);
+    assert_false(stats_is_empty(&t));
+    stats_record_interrupted(&t, (size_t)hang);
+    stats_record_resends(&t, (size_t)hang, 1);
+    stats_record(&t, (size_t)get, 1000, 10, false, 100);
+    stats_record(&t, (size_t)get, 3000, 10, true, 100);
+    stats_record_resends(&t, (size_t)get, 3);
+    stats_record_interrupted(&t, 99);   /* no such row: nothing */
+    assert_int_equal(stats_total_resends(&t), 4);
+    assert_int_equal(stats_total_interrupted(&t), 2);
+    assert_int_equal(stats_total_requests(&t), 2);
+    assert_int_equal(t.entries[hang].requests, 0);
+
+    assert_int_equal(stats_merge(&sum, &t), 0);
+    assert_int_equal(stats_merge(&sum, &t), 0);
+    assert_int_equal(sum.entries[stats_find(&sum, "GET", "/hang")].interrupted, 4);
+    assert_int_equal(sum.entries[stats_find(&sum, "GET", "/a")].resends, 6);
+
+    stats_entry_t agg;
+    stats_entry_init(&agg);
+    assert_int_equal(stats_aggregate(&sum, &agg), 0);
+    assert_int_equal(agg.requests, 4);
+    assert_int_equal(agg.resends, 8);
+    assert_int_equal(agg.interrupted, 4);
+    stats_entry_free(&agg);
+
+    stats_reset(&t);
+    assert_true(stats_is_empty(&t));
+    assert_int_equal(t.entries[hang].interrupted + t.entries[get].resends, 0);
+    stats_free(&t);
+    stats_free(&sum);
+}
+
 /* The corrected view shows only rows of users on a schedule, with their corrected times as
  * ordinary requests; the uncorrected figures stay as they were. */
 static void test_corrected_view(void **state)
@@ -307,6 +352,7 @@ int main(void)
         cmocka_unit_test(test_aggregate),
         cmocka_unit_test(test_reset_and_clear),
         cmocka_unit_test(test_corrected_view),
+        cmocka_unit_test(test_resends_and_interrupted),
         cmocka_unit_test(test_add_measured_counts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

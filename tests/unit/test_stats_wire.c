@@ -135,6 +135,48 @@ static void test_corrected_times(void **state)
     stats_free(&view);
 }
 
+/* Re-sends and interrupted requests travel with their rows, also a row that has nothing
+ * else (requests in flight on a server that never answers); re-sends beyond what the
+ * requests can explain are refused. */
+static void test_resends_and_interrupted_travel(void **state)
+{
+    (void)state;
+    stats_table_t t, got;
+    stats_init(&t);
+    stats_init(&got);
+    fill_sample(&t);
+    stats_record_resends(&t, (size_t)stats_find(&t, "GET", "/profile"), 7);
+    long hang = stats_row(&t, "GET", "/hang");
+    stats_record_interrupted(&t, (size_t)hang);
+    stats_record_interrupted(&t, (size_t)hang);
+    stats_record_resends(&t, (size_t)hang, 1);
+    Herd__Report *u = pack_unpack(&t);
+    assert_int_equal(u->n_entries, 4);   /* the interrupted-only row is sent */
+    char err[256] = "";
+    assert_int_equal(stats_merge_report(&got, u, err, sizeof err), 0);
+    assert_tables_equal(&t, &got);
+    assert_int_equal(stats_total_interrupted(&got), 2);
+    assert_int_equal(stats_total_resends(&got), 8);
+
+    Herd__StatEntry *h = NULL;
+    for (size_t i = 0; i < u->n_entries; i++)
+        if (strcmp(u->entries[i]->name, "/hang") == 0)
+            h = u->entries[i];
+    assert_non_null(h);
+    assert_int_equal(h->requests, 0);
+    h->resends = 2 * 31 + 1;   /* more than 31 hops' re-sends for 2 requests */
+    assert_int_equal(stats_merge_report(&got, u, err, sizeof err), -1);
+    assert_non_null(strstr(err, "re-sends for 0 requests and 2 interrupted"));
+    h->resends = 0;
+    h->interrupted = UINT64_MAX;
+    assert_int_equal(stats_merge_report(&got, u, err, sizeof err), -1);
+    assert_non_null(strstr(err, "implausible"));
+    assert_int_equal(stats_total_interrupted(&got), 2);   /* unchanged */
+    herd__report__free_unpacked(u, NULL);
+    stats_free(&t);
+    stats_free(&got);
+}
+
 /* Each corruption must be rejected with a message naming the problem, table untouched. */
 static void expect_rejected(const stats_table_t *src, void (*corrupt)(Herd__Report *),
                             const char *needle)
@@ -390,6 +432,7 @@ int main(void)
         cmocka_unit_test(test_corrected_times),
         cmocka_unit_test(test_report_check_is_linear),
         cmocka_unit_test(test_duplicates_and_bounds_rejected),
+        cmocka_unit_test(test_resends_and_interrupted_travel),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
