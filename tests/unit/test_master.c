@@ -11,6 +11,9 @@
  * that is "flowing" completes a number of requests each tick and reports them every second,
  * out of step with the wall clock's seconds (as a real worker's reports are, by some
  * fraction), each with its per-second timeline.
+ *
+ * One file over 900 lines on purpose: every test drives the same run with the same fake
+ * workers, clock and outbox defined at the top; splitting would copy that harness.
  */
 #include <setjmp.h>
 #include <stdarg.h>
