@@ -110,8 +110,11 @@ long stats_find(const stats_table_t *t, const char *method, const char *name)
 long stats_row(stats_table_t *t, const char *method, const char *name)
 {
     long found = stats_find(t, method, name);
-    if (found >= 0)
-        return found;
+    return found >= 0 ? found : stats_append_row(t, method, name);
+}
+
+long stats_append_row(stats_table_t *t, const char *method, const char *name)
+{
     if (VEC_RESERVE(t->entries, t->cap_entries, t->n_entries + 1) < 0)
         return -1;
     stats_entry_t *e = &t->entries[t->n_entries];

@@ -78,6 +78,9 @@ void stats_clear(stats_table_t *t);
 
 /* Index of the (method, name) row, created if absent. -1 on allocation failure. */
 long stats_row(stats_table_t *t, const char *method, const char *name);
+/* A new row at the end of t, without looking for an existing one: for callers that know
+ * (method, name) is not in t yet (a checked report's unique rows). -1 on allocation failure. */
+long stats_append_row(stats_table_t *t, const char *method, const char *name);
 /* Index of the row or -1 if absent (no creation). */
 long stats_find(const stats_table_t *t, const char *method, const char *name);
 

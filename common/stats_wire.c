@@ -472,23 +472,6 @@ static int check_report(const Herd__Report *r, char *err, size_t errlen)
 
 /* ---- report -> table ------------------------------------------------------------------- */
 
-/* A new row at the end of t. The report's rows are unique (check_keys), so the lookup
- * stats_row would make, linear in the rows, is not needed. -1 on allocation failure. */
-static long new_row(stats_table_t *t, const char *method, const char *name)
-{
-    if (VEC_RESERVE(t->entries, t->cap_entries, t->n_entries + 1) < 0)
-        return -1;
-    stats_entry_t *e = &t->entries[t->n_entries];
-    stats_entry_init(e);
-    e->method = strdup(method);
-    e->name = strdup(name);
-    if (!e->method || !e->name) {
-        stats_entry_free(e);
-        return -1;
-    }
-    return (long)t->n_entries++;
-}
-
 /* A new failure group at the end of t; unique likewise. -1 on allocation failure. */
 static int new_failure_group(stats_table_t *t, const Herd__FailureCount *f)
 {
@@ -514,7 +497,7 @@ static int report_to_table(const Herd__Report *r, stats_table_t *t)
 {
     for (size_t i = 0; i < r->n_entries; i++) {
         const Herd__StatEntry *m = r->entries[i];
-        long row = new_row(t, m->method, m->name);
+        long row = stats_append_row(t, m->method, m->name);
         if (row < 0)
             return -1;
         stats_entry_t *e = &t->entries[row];
