@@ -9,16 +9,13 @@
 
 static void on_hop_done(void *owner, const hop_result_t *res);
 
-int client_init(client_t *c, const client_config_t *cfg, char *err, size_t errlen)
+void client_init(client_t *c, const client_config_t *cfg)
 {
-    (void)err;
-    (void)errlen;
     memset(c, 0, sizeof *c);
     c->cfg = *cfg;
     request_init(&c->req);
     buf_init(&c->url[0]);
     buf_init(&c->url[1]);
-    return 0;
 }
 
 void client_free(client_t *c)
@@ -99,7 +96,7 @@ static client_rc_t advance(client_t *c, const hop_result_t *hr, client_result_t 
     hop_result_t next;
     for (;;) {
         const step_t *st = c->st;
-        if (hr->rc != CURLE_OK && client_may_resend(c, st, hr)) {
+        if (client_may_resend(c, st, hr)) {
             c->resent = true;
             c->resends++;
             c->us += hr->us;

@@ -86,8 +86,8 @@ typedef enum client_rc {
                                  the result is in *res and done is not called */
 } client_rc_t;
 
-/* Nothing is allocated yet (0); the signature leaves room for a client that must. */
-int client_init(client_t *c, const client_config_t *cfg, char *err, size_t errlen);
+/* An idle client; it allocates nothing until a hop needs a conn. */
+void client_init(client_t *c, const client_config_t *cfg);
 /* A request in flight is dropped, never reported. */
 void client_free(client_t *c);
 

@@ -419,7 +419,6 @@ static void user_stop(engine_t *e, user_t *u, double timeout_s)
 
 static int user_spawn(engine_t *e, uint32_t cls)
 {
-    char msg[256];
     if (VEC_RESERVE(e->users, e->cap_users, e->n_users + 1) < 0)
         return -1;
     const user_class_t *uc = &e->sc->classes[cls];
@@ -440,14 +439,14 @@ static int user_spawn(engine_t *e, uint32_t cls)
         .owner = u,
     };
     if (!u->vars || loop_timer_init(&e->loop, &u->wake, user_wake, u) < 0 ||
-        loop_timer_init(&e->loop, &u->deadline, user_deadline, u) < 0 ||
-        client_init(&u->client, &cc, msg, sizeof msg) < 0) {
+        loop_timer_init(&e->loop, &u->deadline, user_deadline, u) < 0) {
         loop_timer_release(&e->loop, &u->wake);
         loop_timer_release(&e->loop, &u->deadline);
         free(u->vars);
         free(u);
         return -1;
     }
+    client_init(&u->client, &cc);
     u->env = (tmpl_env_t){
         .globals = e->cfg.globals,
         .user_vars = u->vars,

@@ -98,17 +98,19 @@ static const char *framing_break(const char *v, size_t len)
     return NULL;
 }
 
-/* The rendered URL: nothing curl would refuse or the native transport would send broken.
- * Control characters and spaces are not sent (curl refuses them with "URL using bad/illegal
- * format"; here the message says why); a value with them must be URL-encoded first. */
-static int check_url(const buf_t *u, char *err, size_t errlen)
+/* The rendered text of a URL template: nothing curl would refuse or the native transport
+ * would send broken. Control characters and spaces are not sent (curl refuses them with
+ * "URL using bad/illegal format"; here the message says why); a value with them must be
+ * URL-encoded first. Only templated text needs this: the file's literal text is checked at
+ * load, -H and class hosts before the run, and query pairs are URL-encoded. */
+static int check_url_text(const char *s, size_t len, char *err, size_t errlen)
 {
     const char *why = NULL;
-    for (size_t i = 0; !why && i < u->len; i++) {
-        unsigned char ch = (unsigned char)u->data[i];
+    for (size_t i = 0; !why && i < len; i++) {
+        unsigned char ch = (unsigned char)s[i];
         if (ch > ' ' && ch != 0x7f)
             continue;
-        why = ch == ' ' ? "a space" : framing_break(u->data + i, 1);
+        why = ch == ' ' ? "a space" : framing_break(s + i, 1);
         if (!why)
             why = "a control character";
     }
@@ -127,6 +129,8 @@ static int build_url(request_t *r, const step_t *st, const char *host, const tmp
     if (tmpl_render(st->url, env, &r->scratch, err, errlen) < 0)
         return -1;
     const char *path = r->scratch.data ? r->scratch.data : "";
+    if (!tmpl_is_literal(st->url) && check_url_text(path, r->scratch.len, err, errlen) < 0)
+        return -1;
     if (!st->url_absolute && !starts_with_scheme(path)) {
         if (!host || !*host) {
             snprintf(err, errlen, "%s", REQUEST_NO_HOST_MESSAGE);
@@ -146,7 +150,7 @@ static int build_url(request_t *r, const step_t *st, const char *host, const tmp
         if (put_pairs(u, &r->scratch, st->query, st->n_query, env, err, errlen) < 0)
             return -1;
     }
-    return check_url(u, err, errlen);
+    return 0;
 oom:
     snprintf(err, errlen, "out of memory");
     return -1;
@@ -164,7 +168,10 @@ static int build_headers(request_t *r, const step_t *st, const tmpl_env_t *env,
         buf_reset(&r->scratch);
         if (tmpl_render(st->headers[i].value, env, &r->scratch, err, errlen) < 0)
             return -1;
-        const char *why = framing_break(r->scratch.data, r->scratch.len);
+        /* Literal values were checked at load; a template's output may carry anything. */
+        const char *why = tmpl_is_literal(st->headers[i].value)
+                              ? NULL
+                              : framing_break(r->scratch.data, r->scratch.len);
         if (why) {
             snprintf(err, errlen, "header '%s' contains %s after its templates were rendered: "
                      "not sent", st->headers[i].name, why);

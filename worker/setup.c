@@ -65,11 +65,11 @@ int setup_run(const scenario_t *sc, const char *host_override, const char *worke
         .done = on_done,
         .owner = &p,
     };
-    if (transports_create(&ts, &loop, &host, 1, msg, sizeof msg) < 0 ||
-        client_init(&cl, &cfg, msg, sizeof msg) < 0) {
+    if (transports_create(&ts, &loop, &host, 1, msg, sizeof msg) < 0) {
         snprintf(err, errlen, "setup: %s", msg);
         goto out;
     }
+    client_init(&cl, &cfg);
     have_client = true;
     uint64_t rng = rng_seed((uintptr_t)&cl);
     tmpl_env_t env = {

@@ -35,7 +35,9 @@ typedef struct native_conn {
     int fd;                   /* conn.fd as registered with the loop (-1: none) */
     loop_timer_t timeout;     /* the hop's deadline */
     uint64_t start_ns;        /* when the hop started */
-    buf_t target;             /* the hop's request target ("/path?q"): a redirect's base */
+    const char *target;       /* the hop's request target ("/path?q", the end of the hop's
+                                 URL, which the client keeps until the hop ends): a
+                                 redirect's base */
     buf_t resolved;           /* a 3xx's Location resolved against target */
     buf_t location;           /* the same as an absolute URL */
     hop_result_t res;
@@ -83,7 +85,7 @@ static void result(native_conn_t *c)
     if (h->rc != CURLE_OK || h->status < 300 || h->status >= 400 || h->location.len == 0)
         return;
     const http1_origin_t *o = c->origin;
-    int where = http1_resolve_location(o, c->target.data ? c->target.data : "/",
+    int where = http1_resolve_location(o, c->target ? c->target : "/",
                                        h->location.data, &c->resolved);
     buf_reset(&c->location);
     if (!c->resolved.data ||
@@ -130,10 +132,9 @@ static transport_rc_t start(tconn_t *tc, request_t *r, const step_t *st, const h
     size_t tl;
     if (!o || http1_url_target(o, h->url, &target, &tl) < 0)
         return TRANSPORT_DECLINED;
-    buf_reset(&c->target);
-    if (buf_append(&c->target, target, tl) < 0 ||
-        request_wire(r, st, o->host_header, target, tl, h->drop_body) < 0)
+    if (request_wire(r, st, o->host_header, target, tl, h->drop_body) < 0)
         return TRANSPORT_DECLINED; /* out of memory: curl may still manage */
+    c->target = target;
     c->base.busy = true;
     c->r = r;
     r->resp_over = false;
@@ -164,7 +165,6 @@ static tconn_t *conn_new(transport_t *tt, size_t host, transport_done_fn done, v
     c->origin = host < t->n_hosts ? t->origin[host] : NULL;
     c->fd = -1;
     http1_init(&c->conn, tt->loop->epfd, t->scratch, SCRATCH_BYTES);
-    buf_init(&c->target);
     buf_init(&c->resolved);
     buf_init(&c->location);
     return &c->base;
@@ -178,7 +178,6 @@ static void conn_free(tconn_t *tc)
     loop_timer_release(c->t->base.loop, &c->timeout);
     http1_free(&c->conn); /* a hop in flight is dropped */
     sync_fd(c);
-    buf_free(&c->target);
     buf_free(&c->resolved);
     buf_free(&c->location);
     free(c);

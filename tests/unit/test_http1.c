@@ -635,7 +635,7 @@ static void rig_open_via(rig_t *r, const char *yaml, bool curl)
         setenv("HERD_TRANSPORT", saved, 1);
     client_config_t cfg = { .transports = &r->ts, .host_slot = 0, .host = r->host,
                             .done = on_client_done, .owner = &r->out };
-    assert_int_equal(client_init(&r->client, &cfg, err, sizeof err), 0);
+    client_init(&r->client, &cfg);
 }
 
 static void rig_open(rig_t *r, const char *yaml)
