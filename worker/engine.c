@@ -62,7 +62,6 @@ typedef struct user {
     double intended;       /* pacing/throughput users: when the schedule wanted the current
                               task to start (<= task_start); 0: not on a schedule */
     double next_intended;  /* the schedule's start for the next task; 0: start a new one */
-    bool in_flight;        /* a request is with the client */
     bool waiting;          /* between tasks: `wake` is the wait */
     bool stopping;         /* no new task; on_stop next, aborted at `deadline` */
     bool did_io;           /* the current task sent a request */
@@ -314,7 +313,6 @@ static void user_run(engine_t *e, user_t *u)
             }
             client_result_t res;
             if (client_send(&u->client, st, &u->env, &res) == CLIENT_PENDING) {
-                u->in_flight = true;
                 u->did_io = true;
                 return;
             }
@@ -380,7 +378,6 @@ static void user_request_done(void *owner, const step_t *st, const client_result
 {
     user_t *u = owner;
     engine_t *e = u->e;
-    u->in_flight = false;
     record(e, u, st, res);
     if (res->failure)
         u->pc = u->n_steps; /* skip the rest of the task */
