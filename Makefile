@@ -76,7 +76,11 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $(BUILD)/libmaster.a $(BUILD)/libwork
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.a,$^) $(PKG_LIBS) -lcmocka $(LDLIBS)
 
+# What only the tests need: a browser for the web UI's tests, a Prometheus text parser.
+TEST_DEPS := chromium chromium-driver python3-selenium python3-prometheus-client
+
 test: deps
+	@HERD_DEPS_EXTRA="$(TEST_DEPS)" sh mk/deps.sh
 	@$(MAKE) --no-print-directory unit-test system-test
 
 unit-test: $(UNIT_BIN)

@@ -248,8 +248,19 @@ static int master_open(master_t *m, const master_options_t *o, scenario_t *sc,
         .o = o,
         .sc = sc,
         .scenario_text = scenario_text,
+        .web = !o->headless,
     };
-    if (choose_stages(m, sc, &cfg.stages, &cfg.n_stages, err, errlen) < 0)
+    run_params_t p = {
+        .users = (uint32_t)o->users,
+        .spawn_rate = o->spawn_rate,
+        .run_time_s = o->run_time_s,
+        .host = o->host,
+        .tags = o->tags.items,
+        .n_tags = o->tags.n,
+        .exclude_tags = o->exclude_tags.items,
+        .n_exclude_tags = o->exclude_tags.n,
+    };
+    if (choose_stages(m, sc, &p.stages, &p.n_stages, err, errlen) < 0)
         return 2;
     if (bind_socket(m, err, errlen) < 0)
         return 1;
@@ -272,7 +283,9 @@ static int master_open(master_t *m, const master_options_t *o, scenario_t *sc,
         .each_second = record_second,
         .live_table = o->only_summary ? NULL : print_live_table,
     };
-    if (run_init(&m->run, &cfg, &io, clock_mono_s(), clock_wall_s(), err, errlen) < 0)
+    bool start_now = o->headless || o->autostart;
+    if (run_init(&m->run, &cfg, &io, start_now ? &p : NULL, clock_mono_s(), clock_wall_s(), err,
+                 errlen) < 0)
         return 1;
     return 0;
 }

@@ -69,7 +69,7 @@ int master_options_parse(master_options_t *o, int argc, char **argv, char *err, 
     memset(o, 0, sizeof *o);
     o->users = 1;
     o->spawn_rate = 1;
-    o->web_host = "*";
+    o->web_host = "127.0.0.1";
     o->web_port = 8089;
     o->bind_host = "*";
     o->bind_port = 5557;
@@ -84,11 +84,14 @@ int master_options_parse(master_options_t *o, int argc, char **argv, char *err, 
         {"users", 'u', CLI_INT, &o->users, "N", "peak number of concurrent users, 1 or more (default 1)", 0, 10000000, false},
         {"spawn-rate", 'r', CLI_DOUBLE, &o->spawn_rate, "RATE", "users started per second, over all workers (default 1)", 0.001, BIG, false},
         {"run-time", 't', CLI_DURATION, &o->run_time_s, "TIME", "stop after this long: 10s, 5m, 1h30m (default, or 0: until Ctrl-C)", 0, BIG, false},
-        {"headless", 0, CLI_FLAG, &o->headless, NULL, "run without the web UI and start at once (required for now: the web UI is not built yet)", 0, 0, false},
-        {"autostart", 0, CLI_FLAG, &o->autostart, NULL, "start the run at once without waiting for the web UI: what --headless does anyway (the web UI is not built yet)", 0, 0, false},
-        {"autoquit", 0, CLI_DURATION, &o->autoquit_s, "SECONDS", "once the run is over, wait this long, then exit (default 0: at once)", 0, BIG, false},
-        {"web-host", 0, CLI_STRING, &o->web_host, "HOST", "web UI address (default *; the web UI is not built yet)", 0, 0, false},
-        {"web-port", 0, CLI_INT, &o->web_port, "PORT", "web UI port (default 8089; the web UI is not built yet)", 1, 65535, false},
+        {"headless", 0, CLI_FLAG, &o->headless, NULL, "no web UI: start at once with -u -r -t, print tables, exit when the run ends", 0, 0, false},
+        {"autostart", 0, CLI_FLAG, &o->autostart, NULL, "with the web UI: start the run at once with -u -r -t (the page still serves and can stop or change it)", 0, 0, false},
+        {"autoquit", 0, CLI_DURATION, &o->autoquit_s, "SECONDS", "once a run is over, wait this long, then exit (the web UI stays up meanwhile; default: with the web UI, stay until Ctrl-C; headless, exit at once)", 0, BIG, false},
+        {"web-host", 0, CLI_STRING, &o->web_host, "HOST", "address the web UI listens on (default 127.0.0.1; * or 0.0.0.0: every interface, which wants --web-auth)", 0, 0, false},
+        {"web-port", 0, CLI_INT, &o->web_port, "PORT", "web UI port (default 8089)", 1, 65535, false},
+        {"web-auth", 0, CLI_STRING, &o->web_auth, "USER:PASSWORD", "require HTTP basic authentication for the page, the API and /metrics", 0, 0, false},
+        {"tls-cert", 0, CLI_STRING, &o->tls_cert, "FILE", "serve the web UI over HTTPS with this PEM certificate (with --tls-key)", 0, 0, false},
+        {"tls-key", 0, CLI_STRING, &o->tls_key, "FILE", "the PEM private key of --tls-cert", 0, 0, false},
         {"master-bind-host", 0, CLI_STRING, &o->bind_host, "HOST", "address workers connect to (default *)", 0, 0, false},
         {"master-bind-port", 0, CLI_INT, &o->bind_port, "PORT", "port workers connect to (default 5557; local mode without it: a free loopback port)", 1, 65535, false},
         {"expect-workers", 0, CLI_INT, &o->expect_workers, "N", "wait for N external herd-worker processes instead of starting local ones", 1, 100000, false},
@@ -125,10 +128,11 @@ int master_options_parse(master_options_t *o, int argc, char **argv, char *err, 
     if (cli_parse(table, n, argc, argv, positional, &help, err, errlen) < 0)
         return -1;
     if (help) {
-        cli_print_help(stdout, "herd-master -f FILE [-H URL] [-u N] [-r RATE] [-t TIME] --headless [options] [UserClass ...]",
+        cli_print_help(stdout, "herd-master -f FILE [-H URL] [-u N] [-r RATE] [-t TIME] [--headless] [options] [UserClass ...]",
                        "herd-master runs a scenario file against a target: it starts or waits for\n"
                        "herd-worker processes, hands them users, merges their statistics and prints\n"
-                       "Locust-style tables. UserClass names run only those classes of the file.\n"
+                       "Locust-style tables. Without --headless it serves a web UI (--web-port) to\n"
+                       "start, watch, change and stop tests. UserClass names run only those classes.\n"
                        "Exit code: 0 without failed requests, 1 (or --exit-code-on-error) with any\n"
                        "or when a report file could not be written, 3 when a --threshold fails,\n"
                        "2 for bad usage.",
@@ -156,8 +160,13 @@ int master_options_parse(master_options_t *o, int argc, char **argv, char *err, 
     }
     if (o->host && check_host(o, err, errlen) < 0)
         return -1;
-    if (!o->headless && !master_options_inspect_only(o)) {
-        snprintf(err, errlen, "the web UI is not available yet: run with --headless (and -u, -r, -t)");
+    if (o->web_auth && !strchr(o->web_auth, ':')) {
+        snprintf(err, errlen, "--web-auth wants USER:PASSWORD, got no ':'");
+        return -1;
+    }
+    if (!o->tls_cert != !o->tls_key) {
+        snprintf(err, errlen, "%s needs %s too", o->tls_cert ? "--tls-cert" : "--tls-key",
+                 o->tls_cert ? "--tls-key" : "--tls-cert");
         return -1;
     }
     return 0;

@@ -22,8 +22,10 @@ typedef struct master_options {
     double spawn_rate;            /* -r users per second, over all workers */
     double run_time_s;            /* -t, 0 (or not given): until interrupted */
     bool headless;
-    const char *web_host;
+    const char *web_host;         /* --web-host, default 127.0.0.1 */
     long web_port;
+    const char *web_auth;         /* --web-auth USER:PASSWORD, NULL: none */
+    const char *tls_cert, *tls_key; /* --tls-cert/--tls-key: the web UI over HTTPS */
     const char *bind_host;        /* --master-bind-host */
     long bind_port;               /* --master-bind-port */
     bool bind_port_given;         /* else local mode binds an ephemeral loopback port */
@@ -50,7 +52,7 @@ typedef struct master_options {
     bool list;                    /* -l: print the classes and tasks, run nothing */
     bool show_task_ratio;         /* print the task ratios (Locust's table), run nothing */
     bool show_task_ratio_json;    /* the same as JSON */
-    bool autostart;               /* accepted for Locust's operators: headless runs start anyway */
+    bool autostart;               /* with the web UI: start at once with -u -r -t */
     double autoquit_s;            /* --autoquit: linger this long after the run, then exit */
     bool version;                 /* -V */
 } master_options_t;

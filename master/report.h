@@ -107,6 +107,18 @@ int report_write_json(const char *path, const stats_table_t *final, const histor
 int report_write_html(const char *path, const stats_table_t *final, const history_t *h,
                       const report_run_t *run, char *err, size_t errlen);
 
+/* The --json document (report_json.c) as a jansson object: what the page renders, live
+ * (master/view.c adds the live parts) and in the HTML report. NULL when memory runs out. */
+struct json_t;
+struct json_t *report_json_document(const stats_table_t *final, const history_t *h,
+                                    const report_run_t *run);
+/* The history's rows from row `from` on, for one line of the table: Aggregated when method
+ * is NULL, else the entry (method, name). Each {time, user_count, current_rps,
+ * current_fail_per_sec, response_time_percentile_50/95/99 (ms, null when none),
+ * total_requests, total_failures}, with Locust's field names. NULL when memory runs out. */
+struct json_t *report_json_history(const history_t *h, const char *method, const char *name,
+                                   size_t from);
+
 /* ---- shared pieces (the console computes the same figures; see report.c) ---------------- */
 
 /* Python's repr(float) (what Locust's csv and json writers print for a float): the shortest

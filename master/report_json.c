@@ -212,24 +212,43 @@ static json_t *thresholds_json(const report_run_t *run)
     return arr;
 }
 
-/* The Aggregated line of each snapshot, with the field names of Locust's stats.history. */
-static json_t *history_json(const history_t *h)
+static json_t *pct_or_null(double ms)
+{
+    return ms >= 0 ? json_real(ms) : json_null();
+}
+
+/* One row's point of snapshot s: points[0] for Aggregated (method NULL), else the point
+ * with that method and name; NULL when the row had no point in that second. */
+static const history_point_t *snapshot_point(const history_snapshot_t *s, const char *method,
+                                             const char *name)
+{
+    if (s->n_points == 0)
+        return NULL;
+    if (!method)
+        return &s->points[0];
+    for (size_t i = 1; i < s->n_points; i++)
+        if (strcmp(s->points[i].method, method) == 0 && strcmp(s->points[i].name, name) == 0)
+            return &s->points[i];
+    return NULL;
+}
+
+json_t *report_json_history(const history_t *h, const char *method, const char *name,
+                            size_t from)
 {
     json_t *arr = json_array();
-    for (size_t i = 0; arr && h && i < h->n; i++) {
+    for (size_t i = from; arr && h && i < h->n; i++) {
         const history_snapshot_t *s = &h->snaps[i];
-        if (s->n_points == 0)
+        const history_point_t *p = snapshot_point(s, method, name);
+        if (!p)
             continue;
-        const history_point_t *p = &s->points[0];
         json_t *o = json_object();
         bool ok = o && put(o, "time", json_integer(s->unix_s)) &&
                   put(o, "user_count", json_integer(s->users)) &&
                   put(o, "current_rps", json_real(p->rps)) &&
                   put(o, "current_fail_per_sec", json_real(p->fails_per_s)) &&
-                  put(o, "response_time_percentile_50",
-                      p->cur_pct_ms[0] >= 0 ? json_real(p->cur_pct_ms[0]) : json_null()) &&
-                  put(o, "response_time_percentile_95",
-                      p->cur_pct_ms[5] >= 0 ? json_real(p->cur_pct_ms[5]) : json_null()) &&
+                  put(o, "response_time_percentile_50", pct_or_null(p->cur_pct_ms[0])) &&
+                  put(o, "response_time_percentile_95", pct_or_null(p->cur_pct_ms[5])) &&
+                  put(o, "response_time_percentile_99", pct_or_null(p->cur_pct_ms[7])) &&
                   put(o, "total_requests", json_integer((json_int_t)p->total_requests)) &&
                   put(o, "total_failures", json_integer((json_int_t)p->total_failures));
         if (!ok || !append(arr, o)) {
@@ -242,7 +261,7 @@ static json_t *history_json(const history_t *h)
     return arr;
 }
 
-static json_t *report_json(const stats_table_t *t, const history_t *h, const report_run_t *run)
+json_t *report_json_document(const stats_table_t *t, const history_t *h, const report_run_t *run)
 {
     static const report_run_t none;
     if (!run)
@@ -264,7 +283,7 @@ static json_t *report_json(const stats_table_t *t, const history_t *h, const rep
               put(o, "exit_code", json_integer(run->exit_code)) &&
               put(o, "stats", stats_json(t, run)) && put(o, "failures", failures_json(t)) &&
               put(o, "workers", workers_json(run)) && put(o, "thresholds", thresholds_json(run)) &&
-              put(o, "history", history_json(h));
+              put(o, "history", report_json_history(h, NULL, NULL, 0));
     if (!ok) {
         json_decref(o);
         return NULL;
@@ -275,7 +294,7 @@ static json_t *report_json(const stats_table_t *t, const history_t *h, const rep
 int report_write_json(const char *path, const stats_table_t *final, const history_t *h,
                       const report_run_t *run, char *err, size_t errlen)
 {
-    json_t *root = report_json(final, h, run);
+    json_t *root = report_json_document(final, h, run);
     if (!root) {
         snprintf(err, errlen, "--json: cannot write '%s': out of memory", path);
         return -1;

@@ -78,13 +78,13 @@ static void send_spawn(run_t *r, const worker_t *w)
     sp.n_targets = nc;
     sp.targets = tp;
     sp.spawn_rate = w->rate;
-    sp.host = (char *)(o->host ? o->host : "");
+    sp.host = (char *)(r->p.host ? r->p.host : "");
     sp.scenario_text = (char *)r->cfg.scenario_text;
     sp.scenario_name = (char *)o->file;
-    sp.n_tags = o->tags.n;
-    sp.tags = o->tags.items;
-    sp.n_exclude_tags = o->exclude_tags.n;
-    sp.exclude_tags = o->exclude_tags.items;
+    sp.n_tags = r->p.n_tags;
+    sp.tags = (char **)r->p.tags;
+    sp.n_exclude_tags = r->p.n_exclude_tags;
+    sp.exclude_tags = (char **)r->p.exclude_tags;
     sp.stop_timeout_s = o->stop_timeout_s;
     Herd__Envelope env = HERD__ENVELOPE__INIT;
     env.body_case = HERD__ENVELOPE__BODY_SPAWN;
@@ -154,12 +154,12 @@ static void rebalance(run_t *r, bool force)
 /* Make stage i the one in force: its users, its rate. */
 static void enter_stage(run_t *r, size_t i, double now)
 {
-    const stage_t *st = &r->cfg.stages[i];
+    const stage_t *st = &r->p.stages[i];
     r->stage_idx = i;
     r->stage_started = now;
-    r->rate = st->spawn_rate > 0 ? st->spawn_rate : r->cfg.o->spawn_rate;
+    r->rate = st->spawn_rate > 0 ? st->spawn_rate : r->p.spawn_rate;
     dispatch_class_counts(r->cfg.sc, st->users, r->class_users);
-    log_info("Stage %zu/%zu: %u users at %.2f per second for %.0f s", i + 1, r->cfg.n_stages,
+    log_info("Stage %zu/%zu: %u users at %.2f per second for %.0f s", i + 1, r->p.n_stages,
              st->users, r->rate, st->duration_s);
 }
 
@@ -176,8 +176,8 @@ uint32_t run_users(const run_t *r)
 
 static void start_run(run_t *r, double now)
 {
-    const master_options_t *o = r->cfg.o;
     r->phase = RUN_RUNNING;
+    r->tests_started++;
     r->started = true;
     r->run_started = now;
     r->run_started_wall = run_wall_s(r, now);
@@ -186,26 +186,48 @@ static void start_run(run_t *r, double now)
     r->run_id = (uint64_t)r->run_started_wall * 1000 + 1;
     r->next_table = now + RUN_TABLE_INTERVAL_S;
     r->next_snapshot = now + 1.0;
-    if (r->cfg.n_stages) {
+    if (r->p.n_stages) {
         enter_stage(r, 0, now);
     } else {
-        r->rate = o->spawn_rate;
-        log_info("Ramping to %ld users at a rate of %.2f per second", o->users, r->rate);
+        r->rate = r->p.spawn_rate;
+        dispatch_class_counts(r->cfg.sc, r->p.users, r->class_users);
+        log_info("Ramping to %u users at a rate of %.2f per second", r->p.users, r->rate);
     }
     rebalance(r, true);
-    if (o->run_time_s > 0)
-        log_info("Run time limit set to %.0f seconds", o->run_time_s);
+    if (r->p.run_time_s > 0)
+        log_info("Run time limit set to %.0f seconds", r->p.run_time_s);
 }
 
-/* Done: the run's length is fixed and every active worker is told to quit. */
-static void end_run(run_t *r, double now)
+/* Every active worker is told to quit; nothing more happens. */
+static void quit_all(run_t *r)
 {
     r->phase = RUN_DONE;
-    r->run_ended = r->stop_begun ? r->stop_started : now;
-    r->run_ended_wall = run_wall_s(r, r->run_ended);
     for (size_t i = 0; i < r->reg.n; i++)
         if (worker_is_active(&r->reg.workers[i]))
             send_simple(r, &r->reg.workers[i], HERD__ENVELOPE__BODY_QUIT);
+}
+
+/* The test is over: its length is fixed. With the web UI the workers stay for the next
+ * test (IDLE), unless an interrupt asked to quit; else they are told to quit (DONE). */
+static void end_run(run_t *r, double now)
+{
+    r->run_ended = r->stop_begun ? r->stop_started : now;
+    r->run_ended_wall = run_wall_s(r, r->run_ended);
+    if (r->started)
+        r->tests_ended++;
+    if (r->cfg.web && !r->quitting && !(r->failed && !r->started)) {
+        r->phase = RUN_IDLE;
+        for (size_t i = 0; i < r->reg.n; i++) {
+            worker_t *w = &r->reg.workers[i];
+            if (worker_is_active(w)) {
+                w->state = WORKER_READY;
+                w->in_run = false;
+                memset(w->target, 0, r->reg.n_classes * sizeof *w->target);
+            }
+        }
+        return;
+    }
+    quit_all(r);
 }
 
 /* Ask one worker for its final report. Only a worker that was given users in this run is
@@ -281,7 +303,11 @@ void run_fail(run_t *r, double now, const char *why)
 
 void run_interrupt(run_t *r, double now)
 {
-    if (r->phase == RUN_STOPPING) {
+    r->quitting = true;
+    if (r->phase == RUN_IDLE) {
+        log_info("Interrupted: quitting");
+        quit_all(r);
+    } else if (r->phase == RUN_STOPPING) {
         log_warn("Interrupted again: not waiting for final reports");
         end_run(r, now);
     } else {
@@ -423,6 +449,14 @@ static void on_report(run_t *r, worker_t *w, const Herd__Report *rep, double now
     if (rep->first_seq != w->last_applied + 1) {
         log_debug("worker %s: report %" PRIu64 " out of order (have %" PRIu64 "), waiting for resend",
                   worker_short_id(w), rep->first_seq, w->last_applied);
+        send_ack(r, w);
+        return;
+    }
+    if (r->phase == RUN_IDLE) {
+        /* The test is over and its results written: a report that comes now is too late. */
+        log_warn("worker %s: report %" PRIu64 " came after the end of the test; left out",
+                 worker_short_id(w), rep->last_seq);
+        w->last_applied = rep->last_seq;
         send_ack(r, w);
         return;
     }
@@ -630,8 +664,8 @@ static void each_second(run_t *r, double now)
     int64_t second = r->run_started_unix + (int64_t)llround(r->next_snapshot - r->run_started);
     if (r->io.each_second)
         r->io.each_second(r->io.ctx, r, second, now);
-    if (r->cfg.n_stages && now - r->stage_started >= r->cfg.stages[r->stage_idx].duration_s) {
-        if (r->stage_idx + 1 < r->cfg.n_stages) {
+    if (r->p.n_stages && now - r->stage_started >= r->p.stages[r->stage_idx].duration_s) {
+        if (r->stage_idx + 1 < r->p.n_stages) {
             enter_stage(r, r->stage_idx + 1, now);
             rebalance(r, true);
         } else {
@@ -658,7 +692,7 @@ static void tick_waiting(run_t *r, double now)
 
 static void tick_running(run_t *r, double now)
 {
-    double limit = r->cfg.o->run_time_s;
+    double limit = r->p.run_time_s;
     if (limit > 0 && now - r->run_started >= limit) {
         stop_run(r, now, "--run-time limit reached, stopping test");
         return;
@@ -705,6 +739,7 @@ void run_tick(run_t *r, double now)
     }
     check_liveness(r, now);
     switch (r->phase) {
+    case RUN_IDLE: break;
     case RUN_WAITING: tick_waiting(r, now); break;
     case RUN_RUNNING: tick_running(r, now); break;
     case RUN_STOPPING: tick_stopping(r, now); break;
@@ -714,8 +749,178 @@ void run_tick(run_t *r, double now)
 
 /* ---- life ---------------------------------------------------------------------------- */
 
-int run_init(run_t *r, const run_config_t *cfg, const run_io_t *io, double now,
-             double now_wall, char *err, size_t errlen)
+/* ---- the test's parameters ----------------------------------------------------------- */
+
+static void params_free(run_params_t *p)
+{
+    free((char *)p->host);
+    free((stage_t *)p->stages);
+    for (size_t i = 0; i < p->n_tags; i++)
+        free(p->tags[i]);
+    free((char **)p->tags);
+    for (size_t i = 0; i < p->n_exclude_tags; i++)
+        free(p->exclude_tags[i]);
+    free((char **)p->exclude_tags);
+    memset(p, 0, sizeof *p);
+}
+
+static char **strings_copy(char *const *v, size_t n, bool *ok)
+{
+    if (!n)
+        return NULL;
+    char **out = calloc(n, sizeof *out);
+    *ok = *ok && out;
+    for (size_t i = 0; out && i < n; i++)
+        *ok = *ok && (out[i] = strdup(v[i]));
+    return out;
+}
+
+/* dst = an owned copy of src. -1 when memory runs out (dst then holds nothing). */
+static int params_copy(run_params_t *dst, const run_params_t *src)
+{
+    bool ok = true;
+    run_params_t p = *src;
+    p.host = src->host ? strdup(src->host) : NULL;
+    ok = !src->host || p.host;
+    p.stages = NULL;
+    if (src->n_stages) {
+        stage_t *st = malloc(src->n_stages * sizeof *st);
+        ok = ok && st;
+        if (st)
+            memcpy(st, src->stages, src->n_stages * sizeof *st);
+        p.stages = st;
+    }
+    p.tags = strings_copy(src->tags, src->n_tags, &ok);
+    p.exclude_tags = strings_copy(src->exclude_tags, src->n_exclude_tags, &ok);
+    if (!ok) {
+        params_free(&p);
+        return -1;
+    }
+    *dst = p;
+    return 0;
+}
+
+/* ---- what the web UI asks -------------------------------------------------------------- */
+
+int run_start(run_t *r, const run_params_t *p, double now, char *err, size_t errlen)
+{
+    if (r->phase != RUN_IDLE) {
+        snprintf(err, errlen, "a test is %s: stop it first", run_state_name(r));
+        return -1;
+    }
+    size_t ready = registry_count_active(&r->reg);
+    if (ready < r->cfg.expect_workers || ready == 0) {
+        snprintf(err, errlen, "waiting for workers: %zu of %zu connected", ready,
+                 r->cfg.expect_workers ? r->cfg.expect_workers : 1);
+        return -1;
+    }
+    run_params_t copy;
+    if (params_copy(&copy, p) < 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    params_free(&r->p);
+    r->p = copy;
+    /* A fresh test: what the last one counted goes (its results were written at its end). */
+    stats_clear(&r->stats);
+    stats_clear(&r->timeline);
+    window_clear(&r->window);
+    for (size_t i = 0; i < r->reg.n; i++) {
+        worker_t *w = &r->reg.workers[i];
+        w->requests = w->failures = 0;
+        w->stopped = false;
+        w->in_run = false;
+        w->cpu_warned = false;
+    }
+    r->started = r->stop_begun = r->reset_done = r->all_spawned_logged = false;
+    r->failed = false;
+    r->err[0] = '\0';
+    r->peak_users = r->users_at_stop = 0;
+    r->run_ended = r->run_ended_wall = 0;
+    r->stage_idx = 0;
+    start_run(r, now);
+    return 0;
+}
+
+int run_edit(run_t *r, uint32_t users, double spawn_rate, double now, char *err, size_t errlen)
+{
+    (void)now;
+    if (r->phase != RUN_RUNNING) {
+        snprintf(err, errlen, "no test is running (it is %s)", run_state_name(r));
+        return -1;
+    }
+    if (r->p.n_stages) {
+        snprintf(err, errlen, "this test follows stages: its users cannot be changed by hand");
+        return -1;
+    }
+    if (!(spawn_rate > 0)) {
+        snprintf(err, errlen, "the spawn rate must be above 0");
+        return -1;
+    }
+    r->p.users = users;
+    r->p.spawn_rate = spawn_rate;
+    r->rate = spawn_rate;
+    dispatch_class_counts(r->cfg.sc, users, r->class_users);
+    log_info("Changing to %u users at a rate of %.2f per second", users, spawn_rate);
+    rebalance(r, true);
+    return 0;
+}
+
+int run_stop(run_t *r, double now, char *err, size_t errlen)
+{
+    if (r->phase != RUN_RUNNING && r->phase != RUN_WAITING) {
+        snprintf(err, errlen, "no test is running (it is %s)", run_state_name(r));
+        return -1;
+    }
+    stop_run(r, now, "Stopping the test (asked from the web UI)");
+    return 0;
+}
+
+int run_reset_stats(run_t *r, double now, char *err, size_t errlen)
+{
+    if (!r->started) {
+        snprintf(err, errlen, "no test has run: there are no statistics to reset");
+        return -1;
+    }
+    if (r->phase == RUN_IDLE || r->phase == RUN_DONE) {
+        /* Over: its figures are final and written; a reset now only clears the view. */
+        stats_clear(&r->stats);
+        window_clear(&r->window);
+        for (size_t i = 0; i < r->reg.n; i++)
+            r->reg.workers[i].requests = r->reg.workers[i].failures = 0;
+        log_info("Resetting stats of the finished test");
+        return 0;
+    }
+    reset_stats(r, now);
+    return 0;
+}
+
+void run_quit(run_t *r, double now)
+{
+    (void)now;
+    r->quitting = true;
+    if (r->phase == RUN_IDLE || r->phase == RUN_WAITING)
+        quit_all(r);
+    else if (r->phase != RUN_DONE)
+        stop_run(r, now, "Quitting: stopping the test");
+}
+
+const char *run_state_name(const run_t *r)
+{
+    switch (r->phase) {
+    case RUN_IDLE: return r->tests_ended ? "stopped" : "ready";
+    case RUN_WAITING: return "waiting";
+    case RUN_RUNNING: return r->all_spawned_logged ? "running" : "spawning";
+    case RUN_STOPPING: return "stopping";
+    case RUN_DONE: return "done";
+    }
+    return "?";
+}
+
+/* ---- life ---------------------------------------------------------------------------- */
+
+int run_init(run_t *r, const run_config_t *cfg, const run_io_t *io, const run_params_t *p,
+             double now, double now_wall, char *err, size_t errlen)
 {
     memset(r, 0, sizeof *r);
     r->cfg = *cfg;
@@ -728,13 +933,13 @@ int run_init(run_t *r, const run_config_t *cfg, const run_io_t *io, double now,
     stats_init(&r->current_times);
     window_init(&r->window);
     r->class_users = calloc(cfg->sc->n_classes ? cfg->sc->n_classes : 1, sizeof *r->class_users);
-    if (!r->class_users) {
+    if (!r->class_users || (p && params_copy(&r->p, p) < 0)) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    dispatch_class_counts(cfg->sc, (uint32_t)cfg->o->users, r->class_users);
+    dispatch_class_counts(cfg->sc, r->p.users, r->class_users);
     r->wall_offset_s = now_wall - now;
-    r->phase = RUN_WAITING;
+    r->phase = p ? RUN_WAITING : RUN_IDLE;
     r->wait_started = now;
     r->next_heartbeat = now + RUN_HEARTBEAT_INTERVAL_S;
     return 0;
@@ -751,6 +956,7 @@ void run_free(run_t *r)
     window_free(&r->window);
     free(r->class_users);
     r->class_users = NULL;
+    params_free(&r->p);
 }
 
 double run_wall_s(const run_t *r, double now)
@@ -760,6 +966,6 @@ double run_wall_s(const run_t *r, double now)
 
 const char *run_phase_name(run_phase_t p)
 {
-    static const char *const names[] = {"waiting", "running", "stopping", "done"};
+    static const char *const names[] = {"idle", "waiting", "running", "stopping", "done"};
     return (unsigned)p < sizeof names / sizeof names[0] ? names[p] : "?";
 }

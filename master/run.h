@@ -51,11 +51,27 @@
 #define RUN_CURRENT_SECONDS 10         /* the live figures' window, as Locust */
 
 typedef enum run_phase {
+    RUN_IDLE,      /* web UI: no test runs; workers connect and wait (ready before the first
+                      test, stopped after one) */
     RUN_WAITING,   /* for the expected workers to connect */
     RUN_RUNNING,   /* users spawning or running */
     RUN_STOPPING,  /* Stop sent, collecting final reports */
     RUN_DONE,      /* over; the active workers were sent Quit */
 } run_phase_t;
+
+/* What one test runs: the command line's (-u -r -t -H, stages, -T -E), or the web form's. */
+typedef struct run_params {
+    uint32_t users;
+    double spawn_rate;            /* > 0 */
+    double run_time_s;            /* 0: until stopped */
+    const char *host;             /* NULL: the scenario's */
+    const stage_t *stages;        /* NULL: none (users at spawn_rate until the time limit) */
+    size_t n_stages;
+    char *const *tags;            /* tasks to run (-T); n_tags 0: all */
+    size_t n_tags;
+    char *const *exclude_tags;    /* tasks not to run (-E) */
+    size_t n_exclude_tags;
+} run_params_t;
 
 typedef struct run run_t;
 
@@ -73,20 +89,23 @@ typedef struct run_io {
 } run_io_t;
 
 typedef struct run_config {
-    const master_options_t *o;    /* -u, -r, -t, -H, -f, tags, --stop-timeout,
-                                     --heartbeat-liveness, --reset-stats */
+    const master_options_t *o;    /* -f, --stop-timeout, --heartbeat-liveness,
+                                     --reset-stats (what a test runs: run_params_t) */
     const scenario_t *sc;         /* user classes, in the order Spawn lists them */
     const char *scenario_text;    /* the whole file, shipped in Spawn */
-    const stage_t *stages;        /* load shape; NULL: none (-u at -r until -t or Ctrl-C) */
-    size_t n_stages;
     size_t expect_workers;        /* the run starts once this many are connected */
     double connect_wait_s;        /* and fails if they are not within this long; 0: forever */
     const char *connect_wait_what; /* names that limit in the error ("local workers") */
+    /* The web UI: the master begins IDLE (unless --autostart) and a test's end takes it
+     * back to IDLE with the workers still connected; only run_quit (or an interrupt) ends
+     * it. Without it (--headless), one test, then DONE. */
+    bool web;
 } run_config_t;
 
 struct run {
     run_config_t cfg;
     run_io_t io;
+    run_params_t p;              /* the test in force (or the last one); an owned copy */
     registry_t reg;
     run_phase_t phase;
     uint64_t run_id;             /* in Spawn, Stop, Heartbeat; 0 until the run starts */
@@ -122,12 +141,17 @@ struct run {
     double next_heartbeat, next_snapshot, next_table;
     bool failed;                 /* a fatal error ended the run: exit code 1 */
     char err[512];               /* why, when failed */
+    uint32_t tests_started;      /* tests begun (1 at most without the web UI) */
+    uint32_t tests_ended;        /* tests over: the caller writes their results when this
+                                    moves */
+    bool quitting;               /* an interrupt: the end of this test is the end (DONE) */
 };
 
-/* Phase WAITING from now. now_wall: the wall clock at the same instant. -1 with err when
- * memory runs out. io is copied. */
-int run_init(run_t *r, const run_config_t *cfg, const run_io_t *io, double now,
-             double now_wall, char *err, size_t errlen);
+/* now_wall: the wall clock at the same instant. Phase WAITING for a test with params p
+ * (the command line's), or with cfg->web and p NULL, phase IDLE until run_start. -1 with
+ * err when memory runs out. cfg, io and p are copied. */
+int run_init(run_t *r, const run_config_t *cfg, const run_io_t *io, const run_params_t *p,
+             double now, double now_wall, char *err, size_t errlen);
 void run_free(run_t *r);
 
 /* A decoded message from the worker whose routing id is id[0..id_len). A worker is known
@@ -143,6 +167,27 @@ void run_interrupt(run_t *r, double now);
 /* The run cannot go on (why: one sentence, kept in err): it ends while waiting, stops
  * while running. The exit code will be 1. */
 void run_fail(run_t *r, double now, const char *why);
+
+/* ---- what the web UI asks (cfg.web); each returns 0, or -1 with one line in err ---- */
+
+/* IDLE: a new test with p, at once: fresh statistics, history and run id. Refused while a
+ * test runs, and with fewer workers connected than expected. */
+int run_start(run_t *r, const run_params_t *p, double now, char *err, size_t errlen);
+/* RUNNING without stages: users and spawn rate from now on, through the same dispatch as
+ * -u (users 0 stops every user but not the test). */
+int run_edit(run_t *r, uint32_t users, double spawn_rate, double now, char *err,
+             size_t errlen);
+/* WAITING or RUNNING: stop the test (Stop, final reports), then IDLE. */
+int run_stop(run_t *r, double now, char *err, size_t errlen);
+/* A test has run: its statistics count again from the next whole second (the cut
+ * --reset-stats makes). The timeline and the history keep every second. */
+int run_reset_stats(run_t *r, double now, char *err, size_t errlen);
+/* IDLE: DONE, the workers told to quit. */
+void run_quit(run_t *r, double now);
+
+/* "ready", "waiting", "spawning", "running", "stopping", "stopped", "done": Locust's names
+ * for what the page and /stats/requests show ("waiting": for --expect-workers). */
+const char *run_state_name(const run_t *r);
 
 /* Users on the active workers, as they last reported. */
 uint32_t run_users(const run_t *r);

@@ -349,16 +349,22 @@ static void start(fixture_t *f)
         .o = &f->o,
         .sc = f->sc,
         .scenario_text = SCENARIO,
-        .stages = f->n_stages ? f->stages : NULL,
-        .n_stages = f->n_stages,
         .expect_workers = f->expect,
         .connect_wait_s = f->connect_wait_s,
         .connect_wait_what = "--expect-workers-max-wait",
     };
     run_io_t io = {.ctx = f, .send = record_send, .each_second = record_second};
+    run_params_t p = {
+        .users = (uint32_t)f->o.users,
+        .spawn_rate = f->o.spawn_rate,
+        .run_time_s = f->o.run_time_s,
+        .host = f->o.host,
+        .stages = f->n_stages ? f->stages : NULL,
+        .n_stages = f->n_stages,
+    };
     char err[256];
-    assert_int_equal(run_init(&f->run, &cfg, &io, now_of(f), f->wall0 ? f->wall0 : WALL0, err,
-                              sizeof err), 0);
+    assert_int_equal(run_init(&f->run, &cfg, &io, &p, now_of(f), f->wall0 ? f->wall0 : WALL0,
+                              err, sizeof err), 0);
     f->started = true;
 }
 
