@@ -27,19 +27,18 @@ void results_free(results_t *res)
     stats_free(&res->corrected);
 }
 
-/* The facts the report files show beside the statistics. workers: r->reg.n slots. */
-static report_run_t run_facts(const results_t *res, const run_t *r, report_worker_t *workers,
-                              double now)
+report_run_t results_facts(const results_t *res, const run_t *r, report_worker_t *workers,
+                           double now)
 {
     const master_options_t *o = res->o;
     report_run_t run;
     memset(&run, 0, sizeof run);
     run.scenario_file = o->file;
     run.description = r->cfg.sc->description;
-    run.host = o->host ? o->host : r->cfg.sc->host;
-    run.users = o->users;
-    run.spawn_rate = o->spawn_rate;
-    run.run_time_s = o->run_time_s;
+    run.host = r->p.host ? r->p.host : r->cfg.sc->host;
+    run.users = r->p.users;
+    run.spawn_rate = r->p.spawn_rate;
+    run.run_time_s = r->p.run_time_s;
     run.start_unix = r->run_started_wall;
     run.stats_start_unix = r->stats_started_wall;
     run.end_unix = r->phase == RUN_DONE ? r->run_ended_wall : run_wall_s(r, now);
@@ -72,7 +71,7 @@ static int write_files(results_t *res, const run_t *r, bool final, double now)
         log_error("out of memory writing the report files");
         return -1;
     }
-    report_run_t run = run_facts(res, r, workers, now);
+    report_run_t run = results_facts(res, r, workers, now);
     char err[512];
     int rc = outputs_write(&res->out, o, &r->stats, &run, final, err, sizeof err);
     if (rc < 0)

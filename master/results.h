@@ -36,6 +36,11 @@ int results_init(results_t *res, const master_options_t *o, const scenario_t *sc
                  size_t errlen);
 void results_free(results_t *res);
 
+/* The facts the report files show beside the statistics (the test's parameters, times,
+ * workers). workers: r->reg.n slots, filled; the strings point into r. */
+report_run_t results_facts(const results_t *res, const run_t *r, report_worker_t *workers,
+                           double now);
+
 /* Each second of the run (a run_io_t each_second): the history row, the CSV files. */
 void results_second(results_t *res, run_t *r, int64_t unix_second, double now);
 /* The live table on stdout: totals, and the current rates of the last complete seconds;
