@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "../common/stats.h"
 
@@ -106,6 +107,11 @@ int report_write_json(const char *path, const stats_table_t *final, const histor
                       const report_run_t *run, char *err, size_t errlen);
 int report_write_html(const char *path, const stats_table_t *final, const history_t *h,
                       const report_run_t *run, char *err, size_t errlen);
+/* The HTML report (the web UI's page with the run's document inlined, report_html.c) to an
+ * open stream: what --html writes and /stats/report serves. 0, or -1 when memory ran out or
+ * a write failed (ferror(f) tells which). */
+int report_html_to(FILE *f, const stats_table_t *final, const history_t *h,
+                   const report_run_t *run);
 
 /* The --json document (report_json.c) as a jansson object: what the page renders, live
  * (master/view.c adds the live parts) and in the HTML report. NULL when memory runs out. */
