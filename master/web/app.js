@@ -5,8 +5,8 @@
  * test's history from its second 0), then Server-Sent Events from api/events (one "state"
  * event a second: the same document with only the history's last rows), falling back to
  * polling api/state every 2 s when the events keep failing. Report (the page written by
- * --html or /stats/report): the document is in <script id="herd-data">, nothing is fetched
- * and there are no controls.
+ * --html or /stats/report): the document is in the JSON script element "herd-data",
+ * nothing is fetched and there are no controls.
  *
  * Every string from the document (names, errors, hosts, log lines) reaches the page through
  * esc() or textContent: never as HTML.
