@@ -140,9 +140,12 @@
   }
 
   function renderHeader(doc) {
-    setText('scenario', doc.scenario || '');
-    $('scenario').title = doc.description || '';
-    var host = doc.host || (doc.defaults && doc.defaults.host) || '(per user class)';
+    var file = String(doc.scenario || '');
+    setText('scenario', file.slice(file.lastIndexOf('/') + 1));
+    $('scenario').title = file + (doc.description ? ': ' + doc.description : '');
+    /* Before a test, the host a start would use; during and after one, the test's. */
+    var d = doc.defaults || {};
+    var host = (doc.state === 'ready' ? d.host || doc.host : doc.host || d.host) || '(per user class)';
     setText('h-host', host);
     $('h-host').title = host;
     var state = doc.state || '—';
@@ -287,6 +290,7 @@
   }
 
   function renderStats(doc) {
+    var started = window.performance ? performance.now() : 0;
     var rows = statsRows(doc);
     var agg = aggregated(doc);
     var list = [];
@@ -319,6 +323,7 @@
     var hasCorr = !!(agg && agg.corrected);
     $('corr-details').hidden = !hasCorr;
     if (hasCorr && $('corr-details').open) renderPercentiles(doc, 'corr-table', true);
+    if (window.performance) window.herdStatsRenderMs = performance.now() - started;   // the tests read it
   }
 
   function renderPercentiles(doc, tableId, corrected) {
@@ -590,8 +595,10 @@
     var fields = [[charts.rps, ['current_rps', 'current_fail_per_sec']],
                   [charts.times, ['response_time_percentile_50', 'response_time_percentile_95', 'response_time_percentile_99']],
                   [charts.users, ['user_count']]];
+    var lastX = t0 !== null && rows.length ? rows[rows.length - 1].time - t0 : undefined;
     fields.forEach(function (cf) {
       cf[1].forEach(function (field, i) { cf[0].data.datasets[i].data = t0 === null ? [] : series(rows, t0, field); });
+      cf[0].options.scales.x.max = lastX > 0 ? lastX : undefined;   // the axis ends with the data
       if (draw) cf[0].update('none');
     });
   }
