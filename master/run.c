@@ -183,7 +183,9 @@ static void start_run(run_t *r, double now)
     r->run_started_wall = run_wall_s(r, now);
     r->run_started_unix = (int64_t)r->run_started_wall;
     r->stats_started_wall = r->run_started_wall;
-    r->run_id = (uint64_t)r->run_started_wall * 1000 + 1;
+    /* From the wall clock, so a restarted master's runs differ; above the last test's. */
+    uint64_t id = (uint64_t)r->run_started_wall * 1000 + 1;
+    r->run_id = id > r->run_id ? id : r->run_id + 1;
     r->next_table = now + RUN_TABLE_INTERVAL_S;
     r->next_snapshot = now + 1.0;
     if (r->p.n_stages) {
@@ -607,9 +609,15 @@ static void check_liveness(run_t *r, double now)
         rebalance(r, false);
 }
 
+/* The test is over: its length is fixed, every report it will get is in. */
+static bool test_over(const run_t *r)
+{
+    return r->phase == RUN_DONE || (r->phase == RUN_IDLE && r->started);
+}
+
 int64_t run_settled_through(const run_t *r, double now)
 {
-    if (r->phase == RUN_DONE)
+    if (test_over(r))
         return INT64_MAX;
     return (int64_t)floor(run_wall_s(r, now) - 1 - RUN_SETTLE_S);
 }
@@ -618,7 +626,7 @@ double run_stats_duration_s(const run_t *r, double now)
 {
     if (!r->started)
         return 0;
-    double end = r->phase == RUN_DONE ? r->run_ended_wall : run_wall_s(r, now);
+    double end = test_over(r) ? r->run_ended_wall : run_wall_s(r, now);
     return end > r->stats_started_wall ? end - r->stats_started_wall : 0;
 }
 
@@ -626,7 +634,7 @@ run_current_t run_current(run_t *r, double now)
 {
     /* Rates: the timeline's complete seconds. Once done, every report is in, and the last
      * complete second is the last before the stop. */
-    int64_t last = r->phase == RUN_DONE ? (int64_t)floor(r->run_ended_wall) - 1
+    int64_t last = test_over(r) ? (int64_t)floor(r->run_ended_wall) - 1
                                         : run_settled_through(r, now);
     int64_t first = (int64_t)ceil(r->stats_started_wall);
     if (first < last - (RUN_CURRENT_SECONDS - 1))
