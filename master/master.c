@@ -220,11 +220,13 @@ static int receive(master_t *m, char *err, size_t errlen)
 
 /* ---- local workers ------------------------------------------------------------------- */
 
-/* A local worker that exits before the run starts will never connect: the run fails. */
+/* A local worker that exits before the run starts (or, with the web UI, between tests)
+ * will not run the next test: the master fails. */
 static void watch_local_workers(master_t *m, double now)
 {
     int st;
-    if (!m->local.n || local_workers_poll(&m->local, &st) == 0 || m->run.phase != RUN_WAITING)
+    if (!m->local.n || (m->run.phase != RUN_WAITING && m->run.phase != RUN_IDLE) ||
+        local_workers_poll(&m->local, &st) == 0)
         return;
     char why[256];
     snprintf(why, sizeof why, "a local herd-worker exited (%s %d) before connecting",

@@ -301,6 +301,8 @@ void run_fail(run_t *r, double now, const char *why)
         stop_run(r, now, "Stopping: the run cannot go on");
     else if (r->phase == RUN_WAITING)
         end_run(r, now);
+    else if (r->phase == RUN_IDLE)
+        quit_all(r);   /* the web UI's master cannot go on either */
 }
 
 void run_interrupt(run_t *r, double now)
