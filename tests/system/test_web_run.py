@@ -34,6 +34,14 @@ def total(doc):
     return agg["num_requests"], agg["num_failures"]
 
 
+def matches_server(doc, answered):
+    """herd counted what the server answered: all of it, but for requests in flight at the
+    stop, which the server may have answered while herd aborted them (counted as
+    interrupted, not as requests)."""
+    agg = doc["stats"][-1]
+    return agg["num_requests"] <= answered <= agg["num_requests"] + agg["num_interrupted"]
+
+
 def test_tests_one_after_another(procs, tmp_path, http_server):
     f = write(tmp_path, "one.yaml", ONE_GET)
     web = start_web(procs, ["-f", f, "-H", http_server.url, "--local-workers", "2"])
@@ -53,8 +61,9 @@ def test_tests_one_after_another(procs, tmp_path, http_server):
     assert wait_for(lambda: total(web.state())[0] > 20, timeout=15)
     assert web.json("/api/stop", {})["success"]
     wait_state(web, "stopped")
-    first = total(web.state())
-    assert first[0] == http_server.count and first[1] == 0
+    doc = web.state()
+    first = total(doc)
+    assert matches_server(doc, http_server.count) and first[1] == 0
     assert web.state()["worker_count"] == 2   # the workers stay for the next test
 
     # Second test: fresh counts, its own summary.
@@ -65,8 +74,9 @@ def test_tests_one_after_another(procs, tmp_path, http_server):
     assert wait_for(lambda: total(web.state())[0] > 10, timeout=15)
     assert web.json("/api/stop", {})["success"]
     wait_state(web, "stopped")
-    second = total(web.state())
-    assert second[0] == http_server.count - before
+    doc = web.state()
+    second = total(doc)
+    assert matches_server(doc, http_server.count - before)
 
     # Ctrl-C between tests: exits at once with the last test's exit code.
     web.proc.send_signal(signal.SIGINT)
@@ -107,7 +117,8 @@ def test_autostart_autoquit(procs, tmp_path, http_server):
     out, err = web.proc.communicate(timeout=30)
     assert web.proc.returncode == 0, err
     assert "exiting in 2 s (--autoquit)" in err
-    assert aggregated(out) == total(doc) == (http_server.count, 0)
+    assert aggregated(out) == total(doc)
+    assert matches_server(doc, http_server.count) and total(doc)[1] == 0
 
 
 def test_interrupt_during_a_test_stops_it_and_exits(procs, tmp_path, http_server):
@@ -118,4 +129,5 @@ def test_interrupt_during_a_test_stops_it_and_exits(procs, tmp_path, http_server
     web.proc.send_signal(signal.SIGINT)
     out, err = web.proc.communicate(timeout=30)
     assert web.proc.returncode == 0, err
-    assert aggregated(out) == (http_server.count, 0)
+    reqs, fails = aggregated(out)
+    assert fails == 0 and reqs <= http_server.count
