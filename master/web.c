@@ -46,6 +46,7 @@
 #define WEB_MAX_BODY_BYTES (64 * 1024) /* a form is a few hundred bytes */
 #define WEB_COMMAND_WAIT_S 10.0        /* for the loop's verdict, then 503 */
 #define WEB_SSE_KEEPALIVE_S 15.0       /* a comment line when nothing was published */
+#define WEB_STOP_GRACE_S 1.0           /* for event streams to end cleanly at a stop */
 #define WEB_MAX_USERS 10000000L
 #define WEB_TLS_MAX_BYTES (1024 * 1024)
 
@@ -77,6 +78,7 @@ struct web {
     event_t *event;             /* the last published; one reference is the server's */
     uint64_t event_seq;         /* of the last published */
     bool events_stopping;       /* web_stop began: streams end */
+    size_t n_streams;           /* Server-Sent Events responses alive */
 
     pthread_mutex_t cmd_mu;
     pthread_cond_t cmd_cv;      /* a command answered, or stopping */
@@ -190,17 +192,19 @@ static enum MHD_Result answer_result(struct MHD_Connection *c, unsigned status, 
     return answer_json(c, status, j);
 }
 
-/* A stream open_memstream filled: answered, or 500 when writing failed. */
-static enum MHD_Result answer_stream(struct MHD_Connection *c, FILE *f, char *buf, size_t len,
-                                     bool ok, const char *type, const char *disposition)
+/* A stream open_memstream(buf, len) filled: closed, answered (or 500 when writing
+ * failed). */
+static enum MHD_Result answer_stream(struct MHD_Connection *c, FILE *f, char **buf,
+                                     size_t *len, bool ok, const char *type,
+                                     const char *disposition)
 {
     if (fclose(f) != 0)
         ok = false;
     if (!ok) {
-        free(buf);
+        free(*buf);
         return answer_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
     }
-    return answer(c, MHD_HTTP_OK, type, buf, len, true, disposition);
+    return answer(c, MHD_HTTP_OK, type, *buf, *len, true, disposition);
 }
 
 /* ---- basic authentication ------------------------------------------------------------------ */
@@ -722,8 +726,13 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
 static void sse_free(void *cls)
 {
     sse_t *c = cls;
-    event_release(c->w, c->cur);
+    web_t *w = c->w;
+    event_release(w, c->cur);
     free(c);
+    pthread_mutex_lock(&w->events_mu);
+    w->n_streams--;
+    pthread_cond_broadcast(&w->events_cv);
+    pthread_mutex_unlock(&w->events_mu);
 }
 
 static enum MHD_Result answer_events(web_t *w, struct MHD_Connection *conn)
@@ -758,6 +767,9 @@ static enum MHD_Result answer_events(web_t *w, struct MHD_Connection *conn)
         free(c);
         return MHD_NO;
     }
+    pthread_mutex_lock(&w->events_mu);
+    w->n_streams++;   /* sse_free counts it out */
+    pthread_mutex_unlock(&w->events_mu);
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
     MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     MHD_add_response_header(r, "X-Accel-Buffering", "no");
@@ -831,7 +843,7 @@ static enum MHD_Result answer_download(web_t *w, struct MHD_Connection *conn, do
                                          : "text/csv; charset=utf-8";
     char disp[128];
     disposition(disp, sizeof disp, prefix[what], ext[what]);
-    return answer_stream(conn, f, buf, len, ok, type, attachment ? disp : NULL);
+    return answer_stream(conn, f, &buf, &len, ok, type, attachment ? disp : NULL);
 }
 
 static enum MHD_Result answer_state(web_t *w, struct MHD_Connection *conn)
@@ -918,7 +930,7 @@ static enum MHD_Result answer_metrics(web_t *w, struct MHD_Connection *conn)
     pthread_mutex_lock(w->src.lock);
     bool ok = web_api_metrics(f, &w->src, clock_mono_s()) == 0;
     pthread_mutex_unlock(w->src.lock);
-    return answer_stream(conn, f, buf, len, ok, "text/plain; version=0.0.4; charset=utf-8",
+    return answer_stream(conn, f, &buf, &len, ok, "text/plain; version=0.0.4; charset=utf-8",
                          NULL);
 }
 
@@ -1410,9 +1422,14 @@ void web_stop(web_t *w)
 {
     if (!w)
         return;
+    /* Streams write their end event and end; a client that does not read is not waited
+     * for long. */
     pthread_mutex_lock(&w->events_mu);
     w->events_stopping = true;
     pthread_cond_broadcast(&w->events_cv);
+    struct timespec until = deadline_in(WEB_STOP_GRACE_S);
+    while (w->n_streams && pthread_cond_timedwait(&w->events_cv, &w->events_mu, &until) == 0)
+        ;
     pthread_mutex_unlock(&w->events_mu);
     pthread_mutex_lock(&w->cmd_mu);
     w->cmd_stopping = true;
