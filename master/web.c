@@ -601,7 +601,10 @@ void web_command_done(web_t *w, web_cmd_t *c, int status, const char *message)
     cmd_slot_t *s = (cmd_slot_t *)c;
     pthread_mutex_lock(&w->cmd_mu);
     c->status = status;
-    snprintf(c->message, sizeof c->message, "%s", message ? message : "");
+    if (!message)
+        c->message[0] = '\0';
+    else if (message != c->message)   /* the loop may answer with the command's own text */
+        snprintf(c->message, sizeof c->message, "%s", message);
     c->done = true;
     pthread_cond_broadcast(&w->cmd_cv);
     slot_release_locked(s);
