@@ -39,6 +39,7 @@
 #include "view.h"
 #include "web_api.h"
 #include "web_assets.h"
+#include "web_form.h"
 
 #define WEB_MAX_CONNECTIONS 64
 #define WEB_MAX_PER_IP 32
@@ -47,7 +48,6 @@
 #define WEB_COMMAND_WAIT_S 10.0        /* for the loop's verdict, then 503 */
 #define WEB_SSE_KEEPALIVE_S 15.0       /* a comment line when nothing was published */
 #define WEB_STOP_GRACE_S 1.0           /* for event streams to end cleanly at a stop */
-#define WEB_MAX_USERS 10000000L
 #define WEB_TLS_MAX_BYTES (1024 * 1024)
 
 /* An event as the clients receive it, shared: freed by whoever drops the last reference. */
@@ -86,7 +86,7 @@ struct web {
     bool cmd_stopping;          /* web_stop began: commands are refused */
 };
 
-/* ---- helpers ------------------------------------------------------------------------------ */
+/* ---- helpers --------------------------------------------------------------------------------- */
 
 static void cond_init_monotonic(pthread_cond_t *cv)
 {
@@ -122,7 +122,7 @@ static void event_release(web_t *w, event_t *e)
         free(e);
 }
 
-/* ---- responses ---------------------------------------------------------------------------- */
+/* ---- responses ------------------------------------------------------------------------------- */
 
 /* Queue a response with body[0..len) (owned: freed by libmicrohttpd when `owned`). */
 static enum MHD_Result answer(struct MHD_Connection *c, unsigned status, const char *type,
@@ -207,7 +207,7 @@ static enum MHD_Result answer_stream(struct MHD_Connection *c, FILE *f, char **b
     return answer(c, MHD_HTTP_OK, type, *buf, *len, true, disposition);
 }
 
-/* ---- basic authentication ------------------------------------------------------------------ */
+/* ---- basic authentication -------------------------------------------------------------------- */
 
 static int b64_value(unsigned char ch)
 {
@@ -288,50 +288,7 @@ static enum MHD_Result answer_unauthorized(struct MHD_Connection *c)
     return rc;
 }
 
-/* ---- forms -------------------------------------------------------------------------------- */
-
-enum field {
-    F_USER_COUNT, F_SPAWN_RATE, F_HOST, F_RUN_TIME, F_STAGES, F_TAGS, F_EXCLUDE_TAGS, N_FIELDS
-};
-static const char *const FIELD_NAMES[N_FIELDS] = {
-    "user_count", "spawn_rate", "host", "run_time", "stages", "tags", "exclude_tags",
-};
-#define FIELD_MAX 1024   /* as web_cmd_t's strings, with the NUL */
-
-/* The fields of a command's form (url-encoded, multipart or JSON), as text. */
-typedef struct form {
-    bool has[N_FIELDS];
-    bool too_long[N_FIELDS];
-    size_t len[N_FIELDS];
-    char val[N_FIELDS][FIELD_MAX];
-} form_t;
-
-static int field_of(const char *key)
-{
-    for (int i = 0; i < N_FIELDS; i++)
-        if (strcmp(key, FIELD_NAMES[i]) == 0)
-            return i;
-    return -1;
-}
-
-/* Append data to a field; a repeated tags field adds to the list. */
-static void form_add(form_t *f, int k, const char *data, size_t size, bool new_value)
-{
-    if (new_value && f->has[k]) {
-        if (k == F_TAGS || k == F_EXCLUDE_TAGS)
-            form_add(f, k, ",", 1, false);
-        else
-            f->len[k] = 0;   /* the last one given wins */
-    }
-    f->has[k] = true;
-    if (f->len[k] + size >= FIELD_MAX) {
-        f->too_long[k] = true;
-        return;
-    }
-    memcpy(f->val[k] + f->len[k], data, size);
-    f->len[k] += size;
-    f->val[k][f->len[k]] = '\0';
-}
+/* ---- requests -------------------------------------------------------------------------------- */
 
 typedef enum upload { UPLOAD_NONE, UPLOAD_FORM, UPLOAD_JSON, UPLOAD_OTHER } upload_t;
 
@@ -344,7 +301,7 @@ typedef struct request {
     size_t body_bytes;              /* received, whatever the kind */
     bool too_big;
     bool bad_form;                  /* the post processor refused the body */
-    form_t form;
+    web_form_t form;
 } request_t;
 
 static enum MHD_Result post_field(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -354,164 +311,13 @@ static enum MHD_Result post_field(void *cls, enum MHD_ValueKind kind, const char
 {
     (void)kind, (void)filename, (void)content_type, (void)transfer_encoding;
     request_t *q = cls;
-    int k = key ? field_of(key) : -1;
+    int k = key ? web_form_field(key) : -1;
     if (k >= 0)
-        form_add(&q->form, k, data ? data : "", data ? size : 0, off == 0);
+        web_form_add(&q->form, k, data ? data : "", data ? size : 0, off == 0);
     return MHD_YES;
 }
 
-/* A JSON body's fields as text: strings as they are, numbers written out, lists of strings
- * (tags) joined with commas. -1 with msg for anything else. */
-static int form_from_json(request_t *q, char *msg, size_t msglen)
-{
-    json_error_t jerr;
-    json_t *root = json_loadb(q->json ? q->json : "", q->json_len, 0, &jerr);
-    if (!root || !json_is_object(root)) {
-        snprintf(msg, msglen, "the body is not a JSON object%s%s", root ? "" : ": ",
-                 root ? "" : jerr.text);
-        json_decref(root);
-        return -1;
-    }
-    for (int k = 0; k < N_FIELDS; k++) {
-        json_t *v = json_object_get(root, FIELD_NAMES[k]);
-        char num[64];
-        if (!v || json_is_null(v))
-            continue;
-        if (json_is_string(v)) {
-            form_add(&q->form, k, json_string_value(v), json_string_length(v), true);
-        } else if (json_is_integer(v)) {
-            snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-            form_add(&q->form, k, num, strlen(num), true);
-        } else if (json_is_real(v)) {
-            snprintf(num, sizeof num, "%.17g", json_real_value(v));
-            form_add(&q->form, k, num, strlen(num), true);
-        } else if (json_is_array(v) && (k == F_TAGS || k == F_EXCLUDE_TAGS)) {
-            size_t i;
-            json_t *item;
-            json_array_foreach(v, i, item) {
-                if (!json_is_string(item)) {
-                    snprintf(msg, msglen, "%s: a list of names is expected", FIELD_NAMES[k]);
-                    json_decref(root);
-                    return -1;
-                }
-                form_add(&q->form, k, json_string_value(item), json_string_length(item),
-                         true);
-            }
-        } else {
-            snprintf(msg, msglen, "%s: a %s is expected", FIELD_NAMES[k],
-                     k <= F_SPAWN_RATE ? "number" : "string");
-            json_decref(root);
-            return -1;
-        }
-    }
-    json_decref(root);
-    return 0;
-}
-
-/* The field's text with surrounding blanks cut (in place); NULL when not given or empty. */
-static const char *field_text(form_t *f, int k)
-{
-    if (!f->has[k])
-        return NULL;
-    char *s = f->val[k];
-    size_t n = f->len[k];
-    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
-        n--;
-    s[n] = '\0';
-    while (*s == ' ' || *s == '\t')
-        s++;
-    return *s ? s : NULL;
-}
-
-/* What a command's numbers and texts must be. 0, or -1 with a message naming the field. */
-static int check_users(const char *text, long min, long *out, char *msg, size_t msglen)
-{
-    long v;
-    if (cli_parse_long(text, &v) < 0 || v < min) {
-        snprintf(msg, msglen, "user_count: '%.40s' is not a whole number >= %ld", text, min);
-        return -1;
-    }
-    if (v > WEB_MAX_USERS) {
-        snprintf(msg, msglen, "user_count: %ld is more than %ld", v, WEB_MAX_USERS);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-static int check_rate(const char *text, double *out, char *msg, size_t msglen)
-{
-    double v;
-    if (cli_parse_double(text, &v) < 0 || !isfinite(v) || !(v > 0)) {
-        snprintf(msg, msglen, "spawn_rate: '%.40s' is not a number > 0", text);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-static int check_form_lengths(const form_t *f, char *msg, size_t msglen)
-{
-    for (int k = 0; k < N_FIELDS; k++) {
-        if (f->too_long[k]) {
-            snprintf(msg, msglen, "%s: too long (%d bytes at most)", FIELD_NAMES[k],
-                     FIELD_MAX - 1);
-            return -1;
-        }
-    }
-    return 0;
-}
-
-/* START (or EDIT) from the form; what it leaves out is the defaults' (the last test's, or
- * the command line's): users and spawn rate from `users_default` and `rate_default`. */
-static int parse_start(form_t *f, web_cmd_t *c, long users_default, double rate_default,
-                       char *msg, size_t msglen)
-{
-    const char *s;
-    c->kind = WEB_CMD_START;
-    c->users = users_default;
-    c->spawn_rate = rate_default;
-    if ((s = field_text(f, F_USER_COUNT)) && check_users(s, 1, &c->users, msg, msglen) < 0)
-        return -1;
-    if ((s = field_text(f, F_SPAWN_RATE)) && check_rate(s, &c->spawn_rate, msg, msglen) < 0)
-        return -1;
-    if ((s = field_text(f, F_HOST))) {
-        if (strncasecmp(s, "http://", 7) != 0 && strncasecmp(s, "https://", 8) != 0) {
-            snprintf(msg, msglen, "host: '%.80s' must start with http:// or https://", s);
-            return -1;
-        }
-        snprintf(c->host, sizeof c->host, "%s", s);
-    }
-    if ((s = field_text(f, F_RUN_TIME)) &&
-        (cli_parse_duration(s, &c->run_time_s) < 0 || !(c->run_time_s >= 0))) {
-        snprintf(msg, msglen, "run_time: '%.40s' is not a duration (20, 20s, 3m, 2h, 1h20m)",
-                 s);
-        return -1;
-    }
-    if ((s = field_text(f, F_STAGES)))
-        snprintf(c->stages, sizeof c->stages, "%s", s);
-    if ((s = field_text(f, F_TAGS)))
-        snprintf(c->tags, sizeof c->tags, "%s", s);
-    if ((s = field_text(f, F_EXCLUDE_TAGS)))
-        snprintf(c->exclude_tags, sizeof c->exclude_tags, "%s", s);
-    return 0;
-}
-
-static int parse_edit(form_t *f, web_cmd_t *c, long users_now, double rate_now, char *msg,
-                      size_t msglen)
-{
-    const char *s;
-    c->kind = WEB_CMD_EDIT;
-    c->users = users_now;
-    c->spawn_rate = rate_now;
-    if ((s = field_text(f, F_USER_COUNT)) && check_users(s, 0, &c->users, msg, msglen) < 0)
-        return -1;
-    if ((s = field_text(f, F_SPAWN_RATE)) && check_rate(s, &c->spawn_rate, msg, msglen) < 0)
-        return -1;
-    return 0;
-}
-
-/* ---- commands ------------------------------------------------------------------------------ */
+/* ---- commands -------------------------------------------------------------------------------- */
 
 static void slot_release_locked(cmd_slot_t *s)
 {
@@ -611,7 +417,7 @@ void web_command_done(web_t *w, web_cmd_t *c, int status, const char *message)
     pthread_mutex_unlock(&w->cmd_mu);
 }
 
-/* ---- Server-Sent Events -------------------------------------------------------------------- */
+/* ---- Server-Sent Events ---------------------------------------------------------------------- */
 
 static event_t *event_make(json_t *doc)
 {
@@ -781,7 +587,7 @@ static enum MHD_Result answer_events(web_t *w, struct MHD_Connection *conn)
     return rc;
 }
 
-/* ---- routes --------------------------------------------------------------------------------- */
+/* ---- routes ---------------------------------------------------------------------------------- */
 
 static const char *arg(struct MHD_Connection *c, const char *key)
 {
@@ -964,11 +770,12 @@ static enum MHD_Result answer_command(web_t *w, struct MHD_Connection *conn, req
     if (q && q->bad_form)
         return answer_result(conn, MHD_HTTP_BAD_REQUEST, false, "the form cannot be read",
                              NULL);
-    if (q && q->body == UPLOAD_JSON && q->json_len && form_from_json(q, msg, sizeof msg) < 0)
+    if (q && q->body == UPLOAD_JSON && q->json_len &&
+        web_form_from_json(&q->form, q->json, q->json_len, msg, sizeof msg) < 0)
         return answer_result(conn, MHD_HTTP_BAD_REQUEST, false, msg, NULL);
-    form_t empty;
-    form_t *form = q ? &q->form : (memset(&empty, 0, sizeof empty), &empty);
-    if (check_form_lengths(form, msg, sizeof msg) < 0)
+    web_form_t empty;
+    web_form_t *form = q ? &q->form : (memset(&empty, 0, sizeof empty), &empty);
+    if (web_form_check(form, msg, sizeof msg) < 0)
         return answer_result(conn, MHD_HTTP_BAD_REQUEST, false, msg, NULL);
 
     web_cmd_t cmd;
@@ -989,11 +796,11 @@ static enum MHD_Result answer_command(web_t *w, struct MHD_Connection *conn, req
     int rc = 0;
     switch (route) {
     case CR_SWARM:
-        rc = running ? parse_edit(form, &cmd, users_now, rate_now, msg, sizeof msg)
-                     : parse_start(form, &cmd, users_now, rate_now, msg, sizeof msg);
+        rc = running ? web_form_edit(form, &cmd, users_now, rate_now, msg, sizeof msg)
+                     : web_form_start(form, &cmd, users_now, rate_now, msg, sizeof msg);
         break;
-    case CR_START: rc = parse_start(form, &cmd, users_now, rate_now, msg, sizeof msg); break;
-    case CR_EDIT: rc = parse_edit(form, &cmd, users_now, rate_now, msg, sizeof msg); break;
+    case CR_START: rc = web_form_start(form, &cmd, users_now, rate_now, msg, sizeof msg); break;
+    case CR_EDIT: rc = web_form_edit(form, &cmd, users_now, rate_now, msg, sizeof msg); break;
     case CR_STOP:
     case CR_LOCUST_STOP: cmd.kind = WEB_CMD_STOP; break;
     case CR_RESET:
@@ -1197,7 +1004,7 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     log_debug("web: %s", line);
 }
 
-/* ---- start and stop ---------------------------------------------------------------------------- */
+/* ---- start and stop -------------------------------------------------------------------------- */
 
 static bool is_loopback(const struct sockaddr *sa)
 {

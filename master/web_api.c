@@ -193,7 +193,8 @@ json_t *web_api_locust_stats(const web_source_t *src, double now)
 
     double rps = secs > 0 ? (double)rates_total.requests / secs : 0;
     double fps = secs > 0 ? (double)rates_total.failures / secs : 0;
-    ok = ok && put(doc, "total_rps", json_real(rps)) && put(doc, "total_fail_per_sec", json_real(fps)) &&
+    ok = ok && put(doc, "total_rps", json_real(rps)) &&
+         put(doc, "total_fail_per_sec", json_real(fps)) &&
          put(doc, "current_rps", json_real(rps)) &&
          put(doc, "fail_ratio", json_real(total.requests ? (double)total.failures /
                                                                (double)total.requests : 0)) &&
@@ -210,7 +211,7 @@ json_t *web_api_locust_stats(const web_source_t *src, double now)
     return doc;
 }
 
-/* ---- /metrics ------------------------------------------------------------------------------ */
+/* ---- /metrics -------------------------------------------------------------------------------- */
 
 /* A label value, escaped as the text format wants: \\, \" and \n. */
 static void label_value(FILE *f, const char *s)
