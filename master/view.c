@@ -71,7 +71,7 @@ static bool is_live(const run_t *r)
 
 /* Each stats row's current_rps and current_fail_per_sec (the Aggregated row last); the
  * document's totals too. */
-static bool add_current(json_t *doc, const run_t *r, const run_current_t *cur)
+static bool add_current(json_t *doc, const run_current_t *cur)
 {
     json_t *stats = json_object_get(doc, "stats");
     size_t n = json_array_size(stats);
@@ -99,7 +99,6 @@ static bool add_current(json_t *doc, const run_t *r, const run_current_t *cur)
                            !put(doc, "current_fail_per_sec", json_real(fps))))
             return false;
     }
-    (void)r;
     return true;
 }
 
@@ -255,7 +254,7 @@ json_t *view_state(const web_source_t *src, view_cache_t *cache, view_kind_t kin
               put(doc, "current_fail_per_sec", json_real(0)) &&
               put(doc, "fail_ratio",
                   json_real(requests ? (double)failures / (double)requests : 0)) &&
-              add_current(doc, r, live ? &cur : NULL) &&
+              add_current(doc, live ? &cur : NULL) &&
               put(doc, "history_total", json_integer((json_int_t)total_rows)) &&
               put(doc, "ratio", ratio_json(src, cache)) &&
               put(doc, "defaults", defaults_json(src)) &&
