@@ -59,6 +59,9 @@ report_run_t results_facts(const results_t *res, const run_t *r, report_worker_t
         workers[i].state = worker_state_name(w->state);
         workers[i].requests = w->requests;
         workers[i].failures = w->failures;
+        workers[i].users = w->users;
+        workers[i].cpu_percent = w->cpu_percent;
+        workers[i].memory_bytes = 0;   /* unknown until heartbeats carry it */
     }
     run.workers = workers;
     run.n_workers = r->reg.n;
