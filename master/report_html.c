@@ -201,13 +201,6 @@ int report_html_to(FILE *f, const stats_table_t *final, const history_t *h,
     return ferror(f) ? -1 : 0;
 }
 
-int report_html_to(FILE *f, const stats_table_t *final, const history_t *h,
-                   const report_run_t *run)
-{
-    static const report_run_t none;
-    return write_page(f, final, h, run ? run : &none);
-}
-
 int report_write_html(const char *path, const stats_table_t *final, const history_t *h,
                       const report_run_t *run, char *err, size_t errlen)
 {
