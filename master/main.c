@@ -148,6 +148,8 @@ int main(int argc, char **argv)
     if (log_setup("master", (log_level_t)log_level_parse(o.loglevel), o.logfile, err,
                   sizeof err) < 0)
         goto fail;
+    if (!o.headless)
+        log_keep_recent();
 
     size_t len = 0;
     text = file_read(o.file, MASTER_MAX_SCENARIO_BYTES, &len, err, sizeof err);

@@ -502,6 +502,7 @@ static void on_heartbeat(worker_t *w, const Herd__Heartbeat *hb)
 {
     w->users = hb->users;
     w->cpu_percent = hb->cpu_percent;
+    w->memory_bytes = hb->memory_bytes;
     if (w->cpu_warned)
         return;
     /* As Locust: a generator short of CPU measures its own queueing, not the server. It can
@@ -519,6 +520,33 @@ static void on_heartbeat(worker_t *w, const Herd__Heartbeat *hb)
                  worker_short_id(w), 100 * hb->engine_busy);
         w->cpu_warned = true;
     }
+}
+
+/* A worker's warnings and errors (worker/logship.h): kept for the web UI's Logs tab beside
+ * the master's own lines. A message beyond wire.h's limits is dropped whole. */
+static void on_log(const worker_t *w, const Herd__Log *log)
+{
+    const char *why = log->n_lines > WIRE_MAX_LOG_LINES ? "too many lines" : NULL;
+    for (size_t i = 0; i < log->n_lines && !why; i++) {
+        const Herd__LogLine *l = log->lines[i];
+        if (l->level > LOG_CRITICAL)
+            why = "a level out of range";
+        else if (!isfinite(l->unix_s) || l->unix_s < 0)
+            why = "a time out of range";
+        else if (l->text &&
+                 strnlen(l->text, WIRE_MAX_LOG_TEXT_BYTES + 1) > WIRE_MAX_LOG_TEXT_BYTES)
+            why = "a line too long";
+    }
+    if (why) {
+        log_warn("worker %s: invalid Log message dropped: %s", worker_short_id(w), why);
+        return;
+    }
+    char source[sizeof ((log_line_t *)0)->source];
+    /* a long host name is cut to fit */
+    snprintf(source, sizeof source, "worker %.8s (%.45s)", worker_short_id(w), w->hostname);
+    for (size_t i = 0; i < log->n_lines; i++)
+        log_add_remote(source, (log_level_t)log->lines[i]->level, log->lines[i]->unix_s,
+                       log->lines[i]->text ? log->lines[i]->text : "");
 }
 
 static void on_error(run_t *r, const worker_t *w, const Herd__Error *e, double now)
@@ -578,6 +606,9 @@ void run_message(run_t *r, const char *id, size_t id_len, const Herd__Envelope *
         break;
     case HERD__ENVELOPE__BODY_ERROR:
         on_error(r, w, env->error, now);
+        break;
+    case HERD__ENVELOPE__BODY_LOG:
+        on_log(w, env->log);
         break;
     default:
         log_warn("worker %s sent %s, which only the master sends; ignored", worker_short_id(w),

@@ -785,6 +785,76 @@ static void test_fatal_error_stops_the_run(void **state)
     assert_int_equal(exit_code(f), 1);
 }
 
+/* A worker's Log message of n lines, each at level with the text "<text> <i>". */
+static void say_log(fixture_t *f, fake_t *w, size_t n, uint32_t level, const char *text)
+{
+    static Herd__LogLine lines[WIRE_MAX_LOG_LINES + 1];
+    static Herd__LogLine *ptrs[WIRE_MAX_LOG_LINES + 1];
+    static char texts[WIRE_MAX_LOG_LINES + 1][64];
+    assert_true(n <= WIRE_MAX_LOG_LINES + 1);
+    for (size_t i = 0; i < n; i++) {
+        herd__log_line__init(&lines[i]);
+        lines[i].level = level;
+        lines[i].unix_s = WALL0 + (double)i;
+        snprintf(texts[i], sizeof texts[i], "%s %zu", text, i);
+        lines[i].text = texts[i];
+        ptrs[i] = &lines[i];
+    }
+    Herd__Log log = HERD__LOG__INIT;
+    log.n_lines = n;
+    log.lines = ptrs;
+    Herd__Envelope env = HERD__ENVELOPE__INIT;
+    env.body_case = HERD__ENVELOPE__BODY_LOG;
+    env.log = &log;
+    deliver(f, w, &env);
+}
+
+/* A worker's warnings and errors are kept beside the master's lines, named by the worker;
+ * a Log message beyond the limits is dropped whole. Heartbeats carry the worker's memory. */
+static void test_worker_log_lines_and_memory(void **state)
+{
+    fixture_t *f = *state;
+    fake_t *a = &f->fakes[0];
+    log_keep_recent();
+    static log_line_t kept[LOG_RECENT_LINES];
+    start_running(f, 1);
+    uint64_t base = 0;   /* the newest line kept so far */
+    for (size_t n; (n = log_recent(kept, LOG_RECENT_LINES, base)) > 0;)
+        base = kept[n - 1].seq;
+
+    say_log(f, a, 2, LOG_ERROR, "setup failed");
+    size_t n = log_recent(kept, LOG_RECENT_LINES, base);
+    assert_int_equal(n, 2);
+    assert_string_equal(kept[0].source, "worker aaaaaaaa (loadhost)");
+    assert_int_equal(kept[0].level, LOG_ERROR);
+    assert_string_equal(kept[0].text, "setup failed 0");
+    assert_true(kept[1].unix_s == WALL0 + 1);
+    base = kept[1].seq;
+
+    say_log(f, a, 1, 5, "bad level");
+    say_log(f, a, WIRE_MAX_LOG_LINES + 1, LOG_WARNING, "flood");
+    n = log_recent(kept, LOG_RECENT_LINES, base);
+    for (size_t i = 0; i < n; i++)
+        assert_string_equal(kept[i].source, "master");   /* only the master's warnings */
+    assert_non_null(strstr(log_text(), "worker aaaaaaaa: invalid Log message dropped: a level "
+                                       "out of range"));
+    assert_non_null(strstr(log_text(), "worker aaaaaaaa: invalid Log message dropped: too many "
+                                       "lines"));
+    say_log(f, a, WIRE_MAX_LOG_LINES, LOG_WARNING, "many");
+    assert_int_equal(log_recent(kept, LOG_RECENT_LINES, base), n + WIRE_MAX_LOG_LINES);
+    assert_int_equal(f->run.phase, RUN_RUNNING);   /* none of it changes the run */
+
+    assert_int_equal(registered(f, a)->memory_bytes, 0);
+    Herd__Heartbeat hb = HERD__HEARTBEAT__INIT;
+    hb.state = HERD__WORKER_STATE__WORKER_STATE_RUNNING;
+    hb.memory_bytes = 123456789;
+    Herd__Envelope env = HERD__ENVELOPE__INIT;
+    env.body_case = HERD__ENVELOPE__BODY_HEARTBEAT;
+    env.heartbeat = &hb;
+    deliver(f, a, &env);
+    assert_int_equal(registered(f, a)->memory_bytes, 123456789);
+}
+
 /* The fix: a worker that joins while the run stops has no users in it, and a Stop of a run
  * it never ran goes unanswered (worker/control.c), so it must not be waited for. */
 static void test_worker_joining_while_stopping_is_not_waited_for(void **state)
@@ -1226,6 +1296,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_interrupt_while_waiting_ends_the_run, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_fatal_error_stops_the_run, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_worker_log_lines_and_memory, setup, teardown),
         cmocka_unit_test_setup_teardown(test_worker_joining_while_stopping_is_not_waited_for,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
