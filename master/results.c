@@ -61,7 +61,7 @@ report_run_t results_facts(const results_t *res, const run_t *r, report_worker_t
         workers[i].failures = w->failures;
         workers[i].users = w->users;
         workers[i].cpu_percent = w->cpu_percent;
-        workers[i].memory_bytes = 0;   /* unknown until heartbeats carry it */
+        workers[i].memory_bytes = w->memory_bytes;
     }
     run.workers = workers;
     run.n_workers = r->reg.n;

@@ -56,8 +56,10 @@ def test_tests_one_after_another(procs, tmp_path, http_server):
     assert wait_for(lambda: web.state()["user_count"] == 4, timeout=10)
     assert web.json("/api/edit", {"user_count": 6, "spawn_rate": 100})["success"]
     assert wait_for(lambda: web.state()["user_count"] == 6, timeout=10)
-    shares = [w["users"] for w in web.state()["workers"]]
-    assert sorted(shares) == [3, 3], shares
+    workers = web.state()["workers"]
+    assert sorted(w["users"] for w in workers) == [3, 3], workers
+    # each worker's resident memory, from its heartbeats: a worker holds megabytes
+    assert all(w["memory_bytes"] and w["memory_bytes"] > 1 << 20 for w in workers), workers
     assert wait_for(lambda: total(web.state())[0] > 20, timeout=15)
     assert web.json("/api/stop", {})["success"]
     wait_state(web, "stopped")
