@@ -62,6 +62,9 @@ history_snapshot_t *history_add(history_t *h, int64_t unix_s, uint32_t users, si
 typedef struct report_worker {
     const char *id, *hostname, *state;
     uint64_t requests, failures;
+    uint32_t users;            /* users running on it, as it last reported */
+    double cpu_percent;        /* its CPU use, as it last reported */
+    uint64_t memory_bytes;     /* its resident memory; 0: unknown (null in JSON) */
 } report_worker_t;
 
 typedef struct report_threshold {
@@ -112,6 +115,14 @@ int report_write_html(const char *path, const stats_table_t *final, const histor
  * a write failed (ferror(f) tells which). */
 int report_html_to(FILE *f, const stats_table_t *final, const history_t *h,
                    const report_run_t *run);
+
+/* The CSV files' text, written to an open stream (the web UI's downloads): _stats.csv,
+ * _stats_history.csv (full_history: per-entry rows too), _failures.csv, _exceptions.csv.
+ * -1 when memory ran out; write errors are the stream's (ferror). */
+int report_csv_stats_to(FILE *f, const stats_table_t *final, const report_run_t *run);
+int report_csv_history_to(FILE *f, const history_t *h, bool full_history);
+void report_csv_failures_to(FILE *f, const stats_table_t *final);
+void report_csv_exceptions_to(FILE *f);
 
 /* The --json document (report_json.c) as a jansson object: what the page renders, live
  * (master/view.c adds the live parts) and in the HTML report. NULL when memory runs out. */

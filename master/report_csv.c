@@ -107,8 +107,7 @@ static void stats_csv_row(FILE *f, const stats_entry_t *e, double duration_s)
     fputs(CSV_EOL, f);
 }
 
-static int write_stats(const char *path, const stats_table_t *t, const report_run_t *run,
-                       char *err, size_t errlen)
+int report_csv_stats_to(FILE *f, const stats_table_t *t, const report_run_t *run)
 {
     stats_entry_t total;
     stats_entry_init(&total);
@@ -116,24 +115,32 @@ static int write_stats(const char *path, const stats_table_t *t, const report_ru
     if (!rows || stats_aggregate(t, &total) < 0) {
         free(rows);
         stats_entry_free(&total);
+        return -1;
+    }
+    double duration_s = report_stats_duration_s(run);
+    csv_header(f, STATS_COLUMNS, N_OF(STATS_COLUMNS), true);
+    csv_percentile_labels(f);
+    fputs(CSV_EOL, f);
+    for (size_t i = 0; i < t->n_entries; i++)
+        stats_csv_row(f, rows[i], duration_s);
+    stats_csv_row(f, &total, duration_s);
+    free(rows);
+    stats_entry_free(&total);
+    return 0;
+}
+
+static int write_stats(const char *path, const stats_table_t *t, const report_run_t *run,
+                       char *err, size_t errlen)
+{
+    report_file_t rf;
+    if (report_file_open(&rf, "--csv", path, err, errlen) < 0)
+        return -1;
+    if (report_csv_stats_to(rf.f, t, run) < 0) {
+        report_file_abort(&rf);
         snprintf(err, errlen, "--csv: cannot write '%s': out of memory", path);
         return -1;
     }
-    report_file_t rf;
-    int rc = report_file_open(&rf, "--csv", path, err, errlen);
-    if (rc == 0) {
-        double duration_s = report_stats_duration_s(run);
-        csv_header(rf.f, STATS_COLUMNS, N_OF(STATS_COLUMNS), true);
-        csv_percentile_labels(rf.f);
-        fputs(CSV_EOL, rf.f);
-        for (size_t i = 0; i < t->n_entries; i++)
-            stats_csv_row(rf.f, rows[i], duration_s);
-        stats_csv_row(rf.f, &total, duration_s);
-        rc = report_file_commit(&rf, err, errlen);
-    }
-    free(rows);
-    stats_entry_free(&total);
-    return rc;
+    return report_file_commit(&rf, err, errlen);
 }
 
 /* ---- _stats_history.csv ------------------------------------------------------------------- */
@@ -173,8 +180,7 @@ static int point_cmp(const void *a, const void *b)
     return c ? c : strcmp(x->method ? x->method : "", y->method ? y->method : "");
 }
 
-static int write_history(const char *path, const history_t *h, bool full_history, char *err,
-                         size_t errlen)
+int report_csv_history_to(FILE *f, const history_t *h, bool full_history)
 {
     /* Per-entry rows in Locust's order (by name, then method), then Aggregated. */
     size_t max_points = 1;
@@ -182,68 +188,85 @@ static int write_history(const char *path, const history_t *h, bool full_history
         if (h->snaps[i].n_points > max_points)
             max_points = h->snaps[i].n_points;
     const history_point_t **sorted = malloc(max_points * sizeof *sorted);
-    if (!sorted) {
-        snprintf(err, errlen, "--csv: cannot write '%s': out of memory", path);
+    if (!sorted)
         return -1;
-    }
-    report_file_t rf;
-    int rc = report_file_open(&rf, "--csv", path, err, errlen);
-    if (rc == 0) {
-        csv_header(rf.f, HISTORY_COLUMNS_HEAD, N_OF(HISTORY_COLUMNS_HEAD), true);
-        csv_percentile_labels(rf.f);
-        csv_header(rf.f, HISTORY_COLUMNS_TAIL, N_OF(HISTORY_COLUMNS_TAIL), false);
-        fputs(CSV_EOL, rf.f);
-        for (size_t i = 0; h && i < h->n; i++) {
-            const history_snapshot_t *s = &h->snaps[i];
-            if (s->n_points == 0)
-                continue;
-            if (full_history && s->n_points > 1) {
-                size_t n = s->n_points - 1;
-                for (size_t k = 0; k < n; k++)
-                    sorted[k] = &s->points[k + 1];
-                qsort(sorted, n, sizeof *sorted, point_cmp);
-                for (size_t k = 0; k < n; k++)
-                    history_row(rf.f, s, sorted[k], false);
-            }
-            history_row(rf.f, s, &s->points[0], true);
+    csv_header(f, HISTORY_COLUMNS_HEAD, N_OF(HISTORY_COLUMNS_HEAD), true);
+    csv_percentile_labels(f);
+    csv_header(f, HISTORY_COLUMNS_TAIL, N_OF(HISTORY_COLUMNS_TAIL), false);
+    fputs(CSV_EOL, f);
+    for (size_t i = 0; h && i < h->n; i++) {
+        const history_snapshot_t *s = &h->snaps[i];
+        if (s->n_points == 0)
+            continue;
+        if (full_history && s->n_points > 1) {
+            size_t n = s->n_points - 1;
+            for (size_t k = 0; k < n; k++)
+                sorted[k] = &s->points[k + 1];
+            qsort(sorted, n, sizeof *sorted, point_cmp);
+            for (size_t k = 0; k < n; k++)
+                history_row(f, s, sorted[k], false);
         }
-        rc = report_file_commit(&rf, err, errlen);
+        history_row(f, s, &s->points[0], true);
     }
     free(sorted);
-    return rc;
+    return 0;
 }
 
-/* ---- _failures.csv, _exceptions.csv ------------------------------------------------------- */
-
-static int write_failures(const char *path, const stats_table_t *t, char *err, size_t errlen)
+static int write_history(const char *path, const history_t *h, bool full_history, char *err,
+                         size_t errlen)
 {
-    static const char *const columns[] = { "Method", "Name", "Error", "Occurrences" };
     report_file_t rf;
     if (report_file_open(&rf, "--csv", path, err, errlen) < 0)
         return -1;
-    csv_header(rf.f, columns, N_OF(columns), true);
-    fputs(CSV_EOL, rf.f);
-    /* In the order the groups first occurred (Locust's order is that of a hash). */
-    for (size_t i = 0; i < t->n_failures; i++) {
-        const stats_failure_t *fl = &t->failures[i];
-        csv_field(rf.f, true, fl->method);
-        csv_field(rf.f, false, fl->name);
-        csv_field(rf.f, false, fl->message);
-        csv_u64(rf.f, fl->count);
-        fputs(CSV_EOL, rf.f);
+    if (report_csv_history_to(rf.f, h, full_history) < 0) {
+        report_file_abort(&rf);
+        snprintf(err, errlen, "--csv: cannot write '%s': out of memory", path);
+        return -1;
     }
     return report_file_commit(&rf, err, errlen);
 }
 
+/* ---- _failures.csv, _exceptions.csv ------------------------------------------------------- */
+
+void report_csv_failures_to(FILE *f, const stats_table_t *t)
+{
+    static const char *const columns[] = { "Method", "Name", "Error", "Occurrences" };
+    csv_header(f, columns, N_OF(columns), true);
+    fputs(CSV_EOL, f);
+    /* In the order the groups first occurred (Locust's order is that of a hash). */
+    for (size_t i = 0; i < t->n_failures; i++) {
+        const stats_failure_t *fl = &t->failures[i];
+        csv_field(f, true, fl->method);
+        csv_field(f, false, fl->name);
+        csv_field(f, false, fl->message);
+        csv_u64(f, fl->count);
+        fputs(CSV_EOL, f);
+    }
+}
+
 /* herd has no user-code exceptions: Locust's header and no rows. */
-static int write_exceptions(const char *path, char *err, size_t errlen)
+void report_csv_exceptions_to(FILE *f)
 {
     static const char *const columns[] = { "Count", "Message", "Traceback", "Nodes" };
+    csv_header(f, columns, N_OF(columns), true);
+    fputs(CSV_EOL, f);
+}
+
+static int write_failures(const char *path, const stats_table_t *t, char *err, size_t errlen)
+{
     report_file_t rf;
     if (report_file_open(&rf, "--csv", path, err, errlen) < 0)
         return -1;
-    csv_header(rf.f, columns, N_OF(columns), true);
-    fputs(CSV_EOL, rf.f);
+    report_csv_failures_to(rf.f, t);
+    return report_file_commit(&rf, err, errlen);
+}
+
+static int write_exceptions(const char *path, char *err, size_t errlen)
+{
+    report_file_t rf;
+    if (report_file_open(&rf, "--csv", path, err, errlen) < 0)
+        return -1;
+    report_csv_exceptions_to(rf.f);
     return report_file_commit(&rf, err, errlen);
 }
 

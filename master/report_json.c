@@ -181,7 +181,12 @@ static json_t *workers_json(const report_run_t *run)
         bool ok = o && put(o, "id", jstr(w->id)) && put(o, "hostname", jstr(w->hostname)) &&
                   put(o, "state", jstr(w->state)) &&
                   put(o, "num_requests", json_integer((json_int_t)w->requests)) &&
-                  put(o, "num_failures", json_integer((json_int_t)w->failures));
+                  put(o, "num_failures", json_integer((json_int_t)w->failures)) &&
+                  put(o, "users", json_integer(w->users)) &&
+                  put(o, "cpu_percent", json_real(w->cpu_percent)) &&
+                  put(o, "memory_bytes", w->memory_bytes
+                                             ? json_integer((json_int_t)w->memory_bytes)
+                                             : json_null());
         if (!ok || !append(arr, o)) {
             if (!ok)
                 json_decref(o);

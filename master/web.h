@@ -69,7 +69,9 @@ typedef struct web web_t;
  * certificate, ...). */
 int web_start(web_t **out, const master_options_t *o, const web_source_t *src, char *err,
               size_t errlen);
-/* Stop listening and end every connection (SSE clients get an end event first). */
+/* Stop listening and end every connection (SSE clients get an end event first; commands
+ * still waiting are answered 503). Call it without holding src.lock (the web threads may be
+ * waiting for it), once the loop takes no more commands. */
 void web_stop(web_t *w);
 
 /* Loop thread, holding src.lock: build this second's event (GET /api/state's document
@@ -77,7 +79,9 @@ void web_stop(web_t *w);
  * it at once after a command changed the state, so the page follows without waiting. */
 void web_publish(web_t *w, double now);
 
-/* Loop thread: the next command waiting, or NULL. Answer each with web_command_done. */
+/* Loop thread: the next command waiting, or NULL. Answer each with web_command_done (the
+ * message may be c->message itself); the web thread waits WEB_COMMAND_WAIT_S (10 s) at most,
+ * then answers 503 and forgets it. */
 web_cmd_t *web_next_command(web_t *w);
 void web_command_done(web_t *w, web_cmd_t *c, int status, const char *message);
 

@@ -122,8 +122,8 @@ static int setup(void **state)
     fx->history.snaps[1].points[0].cur_pct_ms[5] = -1;   /* no p95 in that window: N/A */
     fx->history.snaps[2].points[1].total_requests = 0;    /* no requests yet: all N/A */
 
-    fx->workers[0] = (report_worker_t){ "w1", "host-a", "running", 5, 1 };
-    fx->workers[1] = (report_worker_t){ "w2", "host-b", "stopped", 3, 1 };
+    fx->workers[0] = (report_worker_t){ "w1", "host-a", "running", 5, 1, 3, 12.5, 0 };
+    fx->workers[1] = (report_worker_t){ "w2", "host-b", "stopped", 3, 1, 0, 0, 0 };
     fx->thresholds[0] = (report_threshold_t){ "p95<300ms", true, 40, "ms" };
     fx->thresholds[1] = (report_threshold_t){ "fail_ratio<0.01", false, 0.25, "" };
     fx->run = (report_run_t){
