@@ -231,6 +231,21 @@ def test_page_drives_a_test(procs, browser):
         "return Array.from(document.querySelectorAll('#workers-table tbody tr'),"
         " tr => tr.cells[3].textContent)")) == 8, "the workers' users add up to 8")
 
+    worker = page.js("return Array.from(document.querySelectorAll('#workers-table tbody tr')[0]"
+                     ".cells, c => c.textContent)")
+    assert worker[2] == "running" and worker[5].endswith("MiB"), worker   # state, memory
+
+    # The other tabs: the master's log lines, the task ratio, no failures.
+    page.tab("logs")
+    page.wait(lambda: "Ramping to 4 users" in page.text("logs")
+              and "Changing to 8 users" in page.text("logs"), "the master's log lines")
+    page.tab("ratio")
+    ratio = page.text("ratio")
+    assert "AuthenticationLoad" in ratio and "16.7%createPlayer" in ratio.replace(" ", "") \
+        and "83.3%getPlayer" in ratio.replace(" ", ""), ratio
+    page.tab("failures")
+    assert page.text("failures-table").endswith("No failures.")
+
     # A reload mid-run: the charts still start at the test's second 0.
     hist = wait_history(web, 6)
     browser.refresh()
@@ -276,7 +291,15 @@ def test_page_drives_a_test(procs, browser):
                                 e["num_failures"]) for e in locust["stats"]]
     assert int(rows[-1]["Request Count"]) == agg["num_requests"]
 
+    # The HTML report of the test is the same page, with the test's figures.
+    browser.get(web.base + "/stats/report")
+    page.wait(lambda: len(page.rows()) == 2, "the report's table")
+    assert agg_requests(page) == agg["num_requests"]
+    assert not page.visible("actions") and page.text("h-state") == "stopped"
+
     # Reset stats: the table starts again from 0.
+    browser.get(web.base + "/")
+    page.wait(lambda: page.visible("main") and agg_requests(page) > 0, "the page is back")
     page.tab("stats")
     page.click("btn-reset")
     page.wait(lambda: agg_requests(page) == 0, "the table is reset")
