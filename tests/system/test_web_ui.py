@@ -17,7 +17,7 @@ import time
 
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import WebDriverException
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
@@ -100,6 +100,18 @@ class Page:
 
     def click(self, id_):
         self.el(id_).click()
+
+    def click_row(self, method):
+        """Click the first statistics row of that method (the table is rebuilt every second:
+        a row found may be replaced before the click lands, then it is found again)."""
+        xpath = "//tbody[@id='stats-body']/tr[td[1]='%s']" % method
+        for _ in range(20):
+            try:
+                self.d.find_element(By.XPATH, xpath).click()
+                return
+            except StaleElementReferenceException:
+                time.sleep(0.1)
+        pytest.fail("could not click a %s row" % method)
 
     def tab(self, name):
         self.d.find_element(By.CSS_SELECTOR, "#tabs button[data-tab='%s']" % name).click()
@@ -207,7 +219,7 @@ def test_page_drives_a_test(procs, browser):
 
     # A row's own charts, and back to Aggregated.
     page.tab("stats")
-    browser.find_element(By.XPATH, "//tbody[@id='stats-body']/tr[td[1]='POST']").click()
+    page.click_row("POST")
     page.wait(lambda: page.text("charts-title") == "POST /players"
               and page.chart("rps")["key"] == "POST /players"
               and len(page.chart("rps")["datasets"][0]["data"]) >= 2, "the row's charts")
@@ -452,7 +464,7 @@ def test_html_report_is_the_page_offline(tmp_path, procs, browser):
                                                            for h in doc["history"]]
     page.screenshot("report-charts.png")
     page.tab("stats")
-    browser.find_element(By.XPATH, "//tbody[@id='stats-body']/tr[td[1]='GET']").click()
+    page.click_row("GET")
     page.wait(lambda: page.chart("rps")["key"] == "GET /players/[playerUUID]"
               and page.chart("rps")["datasets"][0]["data"], "the row's charts from the report")
     # the dark theme follows the system's
