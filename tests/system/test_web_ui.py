@@ -21,7 +21,7 @@ from selenium.common.exceptions import StaleElementReferenceException, WebDriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
-from conftest import MASTER, ROOT, free_port, run_master, wait_for, write
+from conftest import MASTER, ROOT, WORKER, free_port, run_master, wait_for, write
 from webutil import SCENARIOS, Web, start_services, start_web
 
 ARTIFACTS = os.path.join(ROOT, "tests", "system", "artifacts")
@@ -356,9 +356,53 @@ def test_seed_command_line(procs, browser):
     browser.get("http://localhost:%d" % port)
     page.wait(lambda: page.visible("start-form"), "the start form is shown")
     assert page.el("f-users").get_attribute("value") == "1"
+    page.wait(lambda: page.el("f-start").is_enabled(), "Start waits for the local worker")
     page.click("f-start")
     page.wait(lambda: len(page.rows()) == 2 and agg_requests(page) > 0, "the table fills")
     assert "authentication_server.yaml" in page.text("scenario")
+    page.click("btn-stop")
+    page.wait(lambda: page.text("h-state") == "stopped", "the test stops")
+    assert page.js_errors() == []
+
+
+def test_start_waits_for_the_expected_workers(procs, browser):
+    svc = start_services(procs)
+    master_port = free_port()
+    web = start_web(procs, ["-f", AUTH, "-H", svc.url("profile"), "--expect-workers", "1",
+                            "--master-bind-host", "127.0.0.1", "--master-bind-port",
+                            str(master_port)], workers=False)
+    page = Page(browser)
+    browser.get(web.base + "/")
+    page.wait(lambda: page.visible("start-wait"), "the form says what Start waits for")
+    assert page.text("start-wait") == "Waiting for workers: 0 of 1 connected."
+    assert not page.el("f-start").is_enabled()
+    procs.start([WORKER, "--master-host", "127.0.0.1", "--master-port", str(master_port)])
+    page.wait(lambda: page.el("f-start").is_enabled() and not page.visible("start-wait"),
+              "Start is enabled once the worker is connected")
+    assert page.text("h-workers") == "1"
+    assert page.js_errors() == []
+
+
+def test_polling_when_events_fail(procs, browser):
+    """A browser (or a proxy) where Server-Sent Events keep failing: the page polls
+    /api/state instead, and still follows the test."""
+    svc = start_services(procs)
+    web = start_web(procs, ["-f", AUTH, "-H", svc.url("profile")])
+    browser.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": """
+        window.EventSource = function () {
+          var es = this, n = 0;
+          es.readyState = 0;
+          es.close = function () { es.readyState = 2; };
+          es.addEventListener = function () {};
+          var t = setInterval(function () { if (es.onerror) es.onerror(); if (++n >= 3) clearInterval(t); }, 50);
+        };
+        window.EventSource.CLOSED = 2;"""})
+    page = Page(browser)
+    browser.get(web.base + "/")
+    start_from_form(page, 2, 2)
+    page.wait(lambda: "polling every 2 s" in page.text("foot"), "the page polls")
+    first = page.wait(lambda: agg_requests(page), "the table fills")
+    page.wait(lambda: agg_requests(page) > first, "the table follows the test")
     page.click("btn-stop")
     page.wait(lambda: page.text("h-state") == "stopped", "the test stops")
     assert page.js_errors() == []
