@@ -527,11 +527,27 @@
 
   function cssVar(name) { return getComputedStyle(document.documentElement).getPropertyValue(name).trim(); }
 
+  /* The page's colours (light or dark, style.css) on the charts' text and lines: set on each
+     chart's options, since a chart keeps the defaults it resolved when it was made. */
   function themeCharts() {
     if (typeof Chart === 'undefined') return;
-    Chart.defaults.color = cssVar('--muted') || '#59636e';
-    Chart.defaults.borderColor = cssVar('--border') || '#d1d9e0';
+    var text = cssVar('--muted') || '#59636e', grid = cssVar('--border') || '#d1d9e0';
+    Chart.defaults.color = text;
+    Chart.defaults.borderColor = grid;
     Chart.defaults.font.family = getComputedStyle(document.body).fontFamily;
+    if (!charts) return;
+    [charts.rps, charts.times, charts.users].forEach(function (ch) {
+      var o = ch.options;
+      ['x', 'y'].forEach(function (axis) {
+        var sc = o.scales[axis];
+        sc.grid.color = grid;
+        sc.grid.borderColor = grid;
+        sc.ticks.color = text;
+        sc.title.color = text;
+      });
+      o.plugins.title.color = text;
+      o.plugins.legend.labels.color = text;
+    });
   }
 
   function makeChart(canvas, title, series, yTitle, integer) {
@@ -579,7 +595,7 @@
     }
     themeCharts();
     charts = {
-      rps: makeChart($('chart-rps'), 'Total requests per second',
+      rps: makeChart($('chart-rps'), 'Requests per second',
         [{ label: 'RPS', color: '#2da44e' }, { label: 'Failures/s', color: '#e5534b' }], ''),
       times: makeChart($('chart-times'), 'Response times (ms)',
         [{ label: 'Median', color: '#4c8ef7' }, { label: '95th percentile', color: '#d29922' },
@@ -590,6 +606,7 @@
       key: null,
     };
     window.herdCharts = charts;
+    themeCharts();
     if (window.matchMedia) {
       var mq = window.matchMedia('(prefers-color-scheme: dark)');
       var onChange = function () { themeCharts(); updateCharts(true); };

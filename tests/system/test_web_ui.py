@@ -216,6 +216,10 @@ def test_page_drives_a_test(procs, browser):
                                                        "99th percentile"]
     assert any(p["y"] for p in times["datasets"][1]["data"])
     assert max(p["y"] for p in page.chart("users")["datasets"][0]["data"]) >= 1
+    # the events carry the new seconds: the whole history is not fetched again and again
+    refetches = page.js("return performance.getEntriesByType('resource')"
+                        ".filter(e => new URL(e.name).pathname.endsWith('/api/history')).length")
+    assert refetches <= 1, refetches
 
     # A row's own charts, and back to Aggregated.
     page.tab("stats")
@@ -518,4 +522,8 @@ def test_html_report_is_the_page_offline(tmp_path, procs, browser):
               == "rgb(13, 17, 23)", "a dark background")
     page.tab("stats")
     page.screenshot("report-statistics-dark.png")
+    page.tab("charts")
+    page.wait(lambda: page.js("return herdCharts.rps.options.scales.x.grid.color") == "#30363d",
+              "dark charts")
+    page.screenshot("report-charts-dark.png")
     assert page.js_errors() == []
