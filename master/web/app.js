@@ -629,7 +629,8 @@
     return out;
   }
 
-  /* draw: redraw now (the Charts tab is visible); else only the data is kept current. */
+  /* The charts' data from the rows (only while the Charts tab shows: it costs a pass over
+     the whole history); draw: redraw them now. */
   function updateCharts(draw) {
     if (!charts) return;
     var rows = chartRows();
@@ -687,8 +688,7 @@
       .then(function (d) {
         if (S.row && S.row.method === want.method && S.row.name === want.name) {
           S.rowHist = d.history || [];
-          updateCharts(S.tab === 'charts');
-          renderChartsHeader();
+          if (S.tab === 'charts') { updateCharts(true); renderChartsHeader(); }
         }
       }).catch(function () {}).then(function () { S.rowFetching = false; });
   }
@@ -772,8 +772,7 @@
       var rows = d.history || [];
       S.hist = rows;
       S.histOffset = isNum(d.total) ? d.total - rows.length : 0;
-      updateCharts(S.tab === 'charts' && !S.row);
-      if (S.tab === 'charts') renderChartsHeader();
+      if (S.tab === 'charts') { updateCharts(true); renderChartsHeader(); }
     }).catch(function () {}).then(function () { S.histFetching = false; });
   }
 
@@ -793,7 +792,6 @@
     renderBanner(doc);
     renderForm(doc);
     renderCounts(doc);
-    updateCharts(false);
     if (first) showTab(S.tab);
     else if (!$('main').hidden) renderTab(doc, false);
     var foot = 'herd ' + (doc.herd_version || '') + ' · ' +
