@@ -299,7 +299,6 @@ typedef struct request {
     char *json;                     /* UPLOAD_JSON: the body so far; owned */
     size_t json_len;
     size_t body_bytes;              /* received, whatever the kind */
-    bool too_big;
     bool bad_form;                  /* the post processor refused the body */
     web_form_t form;
 } request_t;
@@ -760,9 +759,6 @@ static enum MHD_Result answer_command(web_t *w, struct MHD_Connection *conn, req
                                       command_route_t route)
 {
     char msg[512] = "";
-    if (q && q->too_big)
-        return answer_result(conn, MHD_HTTP_CONTENT_TOO_LARGE, false, "the body is too large",
-                             NULL);
     if (q && q->body == UPLOAD_OTHER && q->body_bytes)
         return answer_result(conn, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, false,
                              "send a form (application/x-www-form-urlencoded or "
@@ -958,10 +954,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         size_t n = *upload_data_size;
         *upload_data_size = 0;
         q->body_bytes += n;
-        if (q->body_bytes > WEB_MAX_BODY_BYTES) {
-            q->too_big = true;   /* read and dropped; answered at the end */
-            return MHD_YES;
-        }
+        if (q->body_bytes > WEB_MAX_BODY_BYTES)
+            return MHD_NO;   /* a body without Content-Length that goes on: cut it off */
         if (q->body == UPLOAD_FORM && q->pp && !q->bad_form) {
             if (MHD_post_process(q->pp, upload_data, n) != MHD_YES)
                 q->bad_form = true;
@@ -1217,7 +1211,7 @@ int web_start(web_t **out, const master_options_t *o, const web_source_t *src, c
     const char *scheme = tls ? "https" : "http";
     if (all)
         log_info("Web UI at %s://127.0.0.1:%ld (listening on every interface)", scheme, port);
-    else if (family == AF_INET6)
+    else if (strchr(o->web_host, ':'))   /* an IPv6 address */
         log_info("Web UI at %s://[%s]:%ld", scheme, o->web_host, port);
     else
         log_info("Web UI at %s://%s:%ld", scheme, o->web_host, port);
