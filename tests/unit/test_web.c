@@ -457,6 +457,7 @@ static void test_locust_stats_and_metrics(void **state)
         if (!json_object_get(agg, keys[i]))
             fail_msg("no %s in a row", keys[i]);
     assert_string_equal(jstr(agg, "name"), "Aggregated");
+    assert_true(json_is_null(json_object_get(agg, "method")));   /* Locust's None */
     assert_int_equal(json_integer_value(json_object_get(agg, "num_requests")), 11);
     assert_int_equal(json_integer_value(json_object_get(agg, "num_failures")), 1);
     json_t *err = json_array_get(json_object_get(doc, "errors"), 0);
