@@ -70,6 +70,7 @@ struct web {
     web_source_t src;           /* the loop's; read under src.lock */
     char *auth;                 /* --web-auth "user:password"; NULL: none; owned */
     size_t auth_len;
+    bool loopback;              /* listening on a loopback address only */
     char *tls_cert, *tls_key;   /* PEM text; owned (libmicrohttpd reads them until stop) */
     view_cache_t cache;         /* under src.lock */
 
@@ -286,6 +287,65 @@ static enum MHD_Result answer_unauthorized(struct MHD_Connection *c)
     enum MHD_Result rc = MHD_queue_basic_auth_fail_response(c, "herd", r);
     MHD_destroy_response(r);
     return rc;
+}
+
+/* ---- other sites ---------------------------------------------------------------------------- */
+
+/* The host of a Host header's host[:port] (an IPv6 address with its brackets), into out. */
+static void host_part(const char *s, char *out, size_t len)
+{
+    const char *end;
+    if (*s == '[') {
+        end = strchr(s, ']');
+        end = end ? end + 1 : s + strlen(s);
+    } else {
+        end = strchr(s, ':');
+        if (!end)
+            end = s + strlen(s);
+    }
+    snprintf(out, len, "%.*s", (int)(end - s), s);
+}
+
+/* A name only this machine answers to, or an address (what DNS rebinding cannot fake):
+ * localhost, *.localhost, an IPv4 address or a bracketed IPv6 one. */
+static bool local_name(const char *host)
+{
+    size_t n = strlen(host);
+    if (strcasecmp(host, "localhost") == 0 ||
+        (n > 10 && strcasecmp(host + n - 10, ".localhost") == 0))
+        return true;
+    if (host[0] == '[')
+        return true;
+    struct in_addr a;
+    return inet_pton(AF_INET, host, &a) == 1;
+}
+
+/* Why a request from another site's page is refused, or NULL. Any page can make a browser
+ * send a form here (a POST needs no permission): a command must come from this page, whose
+ * Origin is this server (scripts send no Origin). And while listening on loopback only without
+ * --web-auth, a Host header that is neither an address nor localhost is another site's name
+ * pointed at 127.0.0.1 (DNS rebinding); behind a proxy that passes its own name, --web-auth
+ * lifts that (a page elsewhere cannot know the password). */
+static const char *foreign(const web_t *w, struct MHD_Connection *c, const char *method)
+{
+    const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+    char h[256];
+    if (w->loopback && !w->auth && host) {
+        host_part(host, h, sizeof h);
+        if (!local_name(h))
+            return "without --web-auth, this server answers to localhost or its address only";
+    }
+    if (strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0)
+        return NULL;
+    const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
+    if (!origin)
+        return NULL;
+    /* a proxy in front may pass its own name as X-Forwarded-Host */
+    const char *fwd = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Forwarded-Host");
+    const char *after = strstr(origin, "://");
+    if (after && ((host && strcmp(after + 3, host) == 0) || (fwd && strcmp(after + 3, fwd) == 0)))
+        return NULL;
+    return "a command from another site's page is refused";
 }
 
 /* ---- requests -------------------------------------------------------------------------------- */
@@ -922,6 +982,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         /* The headers are in, the body (if any) is not: refuse what can be refused now. */
         if (!authorized(w, conn))
             return answer_unauthorized(conn);
+        const char *why = foreign(w, conn, method);
+        if (why)
+            return answer_result(conn, MHD_HTTP_FORBIDDEN, false, why, NULL);
         const char *len = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                       MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (len && strtoull(len, NULL, 10) > WEB_MAX_BODY_BYTES)
@@ -1181,6 +1244,7 @@ int web_start(web_t **out, const master_options_t *o, const web_source_t *src, c
         web_free(w);
         return -1;
     }
+    w->loopback = loopback;
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD |
                      MHD_USE_ERROR_LOG | (family == AF_INET6 ? MHD_USE_IPv6 : 0) |
                      (tls ? MHD_USE_TLS : 0);
