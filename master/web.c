@@ -20,7 +20,6 @@
 #include <jansson.h>
 #include <math.h>
 #include <microhttpd.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -40,6 +39,7 @@
 #include "web_api.h"
 #include "web_assets.h"
 #include "web_form.h"
+#include "web_listen.h"
 
 #define WEB_MAX_CONNECTIONS 64
 #define WEB_MAX_PER_IP 32
@@ -1063,102 +1063,6 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* ---- start and stop -------------------------------------------------------------------------- */
 
-static bool is_loopback(const struct sockaddr *sa)
-{
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-        return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
-    }
-    if (sa->sa_family == AF_INET6) {
-        const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
-        if (IN6_IS_ADDR_LOOPBACK(a))
-            return true;
-        return IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127;
-    }
-    return false;
-}
-
-/* Bind and listen on --web-host:--web-port. The socket, or -1 with err. *all: every
- * interface; *loopback: reachable only from this machine; *port_out: the port bound. */
-static int listen_on(const char *host, long port, bool *all, bool *loopback, int *family,
-                     long *port_out, char *err, size_t errlen)
-{
-    struct sockaddr_storage ss;
-    socklen_t sslen;
-    memset(&ss, 0, sizeof ss);
-    *all = !host || !*host || strcmp(host, "*") == 0 || strcmp(host, "::") == 0 ||
-           strcmp(host, "0.0.0.0") == 0;
-    if (*all && strcmp(host ? host : "*", "0.0.0.0") != 0) {
-        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-        in6->sin6_family = AF_INET6;
-        in6->sin6_addr = in6addr_any;
-        in6->sin6_port = htons((uint16_t)port);
-        sslen = sizeof *in6;
-    } else if (*all) {
-        struct sockaddr_in *in = (struct sockaddr_in *)&ss;
-        in->sin_family = AF_INET;
-        in->sin_addr.s_addr = htonl(INADDR_ANY);
-        in->sin_port = htons((uint16_t)port);
-        sslen = sizeof *in;
-    } else {
-        struct addrinfo hints, *res = NULL;
-        memset(&hints, 0, sizeof hints);
-        hints.ai_family = AF_UNSPEC;
-        hints.ai_socktype = SOCK_STREAM;
-        hints.ai_flags = AI_PASSIVE;
-        int rc = getaddrinfo(host, NULL, &hints, &res);
-        if (rc != 0 || !res) {
-            snprintf(err, errlen, "--web-host '%s': %s", host,
-                     rc ? gai_strerror(rc) : "no address");
-            return -1;
-        }
-        memcpy(&ss, res->ai_addr, res->ai_addrlen);
-        sslen = res->ai_addrlen;
-        freeaddrinfo(res);
-        if (ss.ss_family == AF_INET)
-            ((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)port);
-        else
-            ((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)port);
-    }
-    *loopback = !*all && is_loopback((struct sockaddr *)&ss);
-    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 && *all && ss.ss_family == AF_INET6) {
-        /* no IPv6 here: every IPv4 interface */
-        struct sockaddr_in *in = (struct sockaddr_in *)&ss;
-        memset(&ss, 0, sizeof ss);
-        in->sin_family = AF_INET;
-        in->sin_addr.s_addr = htonl(INADDR_ANY);
-        in->sin_port = htons((uint16_t)port);
-        sslen = sizeof *in;
-        fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    }
-    if (fd < 0) {
-        snprintf(err, errlen, "--web-port %ld: cannot create a socket: %s", port,
-                 strerror(errno));
-        return -1;
-    }
-    int one = 1, zero = 0;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (ss.ss_family == AF_INET6 && *all)
-        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
-    if (bind(fd, (struct sockaddr *)&ss, sslen) < 0 || listen(fd, 64) < 0) {
-        int e = errno;
-        close(fd);
-        if (e == EADDRINUSE)
-            snprintf(err, errlen, "--web-port %ld: address already in use", port);
-        else
-            snprintf(err, errlen, "--web-host %s --web-port %ld: cannot listen: %s",
-                     host ? host : "*", port, strerror(e));
-        return -1;
-    }
-    *family = ss.ss_family;
-    *port_out = port;
-    if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0)
-        *port_out = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
-                                                  : ((struct sockaddr_in6 *)&ss)->sin6_port);
-    return fd;
-}
-
 static char *read_pem(const char *option, const char *path, const char *what, char *err,
                       size_t errlen)
 {
@@ -1236,17 +1140,15 @@ int web_start(web_t **out, const master_options_t *o, const web_source_t *src, c
         }
     }
 
-    bool all, loopback;
-    int family;
-    long port;
-    int fd = listen_on(o->web_host, o->web_port, &all, &loopback, &family, &port, err, errlen);
+    web_listener_t l;
+    int fd = web_listen(o->web_host, o->web_port, &l, err, errlen);
     if (fd < 0) {
         web_free(w);
         return -1;
     }
-    w->loopback = loopback;
+    w->loopback = l.loopback;
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD |
-                     MHD_USE_ERROR_LOG | (family == AF_INET6 ? MHD_USE_IPv6 : 0) |
+                     MHD_USE_ERROR_LOG | (l.family == AF_INET6 ? MHD_USE_IPv6 : 0) |
                      (tls ? MHD_USE_TLS : 0);
     struct MHD_OptionItem tls_opts[] = {
         { MHD_OPTION_HTTPS_MEM_CERT, 0, w->tls_cert },
@@ -1268,18 +1170,18 @@ int web_start(web_t **out, const master_options_t *o, const web_source_t *src, c
                                   "them (not a valid certificate and key, or they do not "
                                   "match)", o->tls_cert, o->tls_key);
         else
-            snprintf(err, errlen, "--web-port %ld: cannot start the web server", port);
+            snprintf(err, errlen, "--web-port %ld: cannot start the web server", l.port);
         web_free(w);
         return -1;
     }
     const char *scheme = tls ? "https" : "http";
-    if (all)
-        log_info("Web UI at %s://127.0.0.1:%ld (listening on every interface)", scheme, port);
+    if (l.all)
+        log_info("Web UI at %s://127.0.0.1:%ld (listening on every interface)", scheme, l.port);
     else if (strchr(o->web_host, ':'))   /* an IPv6 address */
-        log_info("Web UI at %s://[%s]:%ld", scheme, o->web_host, port);
+        log_info("Web UI at %s://[%s]:%ld", scheme, o->web_host, l.port);
     else
-        log_info("Web UI at %s://%s:%ld", scheme, o->web_host, port);
-    if (!loopback && !w->auth)
+        log_info("Web UI at %s://%s:%ld", scheme, o->web_host, l.port);
+    if (!l.loopback && !w->auth)
         log_warn("The web UI is reachable beyond this machine without --web-auth: anyone who "
                  "reaches it can point load at any host");
     *out = w;
