@@ -4,11 +4,15 @@
  * Three kinds of request:
  *   - reads (the page, /api/state, the downloads, /metrics): the document is built holding
  *     src.lock, the lock released, then the bytes written;
- *   - commands (start, edit, stop, reset): the form is parsed and checked here (a bad one is
- *     answered 400 and never reaches the loop), then queued for the loop, and the answer
- *     waits for the loop's verdict (web_command_done), WEB_COMMAND_WAIT_S at most;
+ *   - commands (start, edit, stop, reset): the form is parsed and checked (web_form.h; a bad
+ *     one is answered 400 and never reaches the loop), then queued for the loop, and the
+ *     answer waits for the loop's verdict (web_command_done), WEB_COMMAND_WAIT_S at most;
  *   - Server-Sent Events (/api/events): each connection writes the event the loop published
  *     last (web_publish), the same bytes for every client, and waits for the next one.
+ *
+ * Before any of them: --web-auth, then other sites' pages (foreign()). Limits: a bounded
+ * number of connections, of them per address, a 64 KiB body; libmicrohttpd refuses a huge
+ * request line or header (414, 431).
  *
  * Locks, never nested the other way round: src.lock (the loop's data) may be held while
  * taking events_mu (web_publish); cmd_mu is never held with another.
