@@ -338,6 +338,13 @@ static void test_bad_form_is_400_naming_the_field_and_reaches_nobody(void **stat
         json_decref(doc);
         free(r.body);
     }
+    char long_host[2100] = "user_count=5&spawn_rate=1&host=http://";
+    memset(long_host + strlen(long_host), 'a', 2000);
+    long_host[sizeof long_host - 1] = '\0';
+    reply_t r = post_form(f, "/api/start", long_host);
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(r.body, "host: too long (1023 bytes at most)"));
+    free(r.body);
     assert_int_equal(commands_seen(f), 0);
 }
 
