@@ -52,6 +52,13 @@ $(BUILD)/%.o: %.c | $(PROTO_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
 
+# The web UI's files go into herd-master by the assembler's .incbin (master/web_assets.c),
+# which the compiler's .d files do not see: name them here, so a changed page rebuilds it.
+CHARTJS   ?= /usr/share/javascript/chart.js/chart.min.js
+WEB_FILES := master/web/index.html master/web/app.js master/web/style.css
+$(BUILD)/master/web_assets.o: CFLAGS += -DHERD_CHARTJS='"$(CHARTJS)"'
+$(BUILD)/master/web_assets.o: $(WEB_FILES) $(CHARTJS)
+
 $(BUILD)/proto/herd.pb-c.o: $(PROTO_C)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -Wno-unused-parameter -c $< -o $@
 

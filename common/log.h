@@ -36,16 +36,21 @@ typedef struct log_line {
     char source[64];            /* "master", or "worker <8-char id> (<hostname>)" */
     char text[512];             /* the message, cut at 511 bytes */
 } log_line_t;
+/* source and text are valid UTF-8 on one line (control characters become spaces, invalid
+ * bytes '?', cut between characters), whatever a worker sent. */
 
 /* Keep every line logged from now on (at the log level or above) for log_recent. */
 void log_keep_recent(void);
-/* A line a worker sent: kept beside the master's own (and logged at DEBUG). */
+/* A line a worker sent: kept beside the master's own whatever its level (the worker chose
+ * what to send), and logged at DEBUG as "<source>/<LEVEL>: text". */
 void log_add_remote(const char *source, log_level_t level, double unix_s, const char *text);
 /* Up to max kept lines with seq > after, oldest first, copied into out; returns how many. */
 size_t log_recent(log_line_t *out, size_t max, uint64_t after);
 
-/* Call fn (from whatever thread logs) for each line at level or above, after it is written:
- * how a worker ships its warnings and errors to the master. NULL: none. fn must not log. */
+/* Call fn (from whatever thread logs) for each line at level or above, after it is written
+ * (also when --loglevel is above it and it is not written): how a worker ships its warnings
+ * and errors to the master. NULL: none. fn is called outside the log's lock; a line it logs
+ * itself is written but not forwarded again. */
 void log_set_forward(log_level_t level, void (*fn)(log_level_t level, const char *text));
 
 #define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)

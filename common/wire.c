@@ -246,6 +246,7 @@ const char *wire_body_name(const Herd__Envelope *env)
     case HERD__ENVELOPE__BODY_SPAWNED: return "Spawned";
     case HERD__ENVELOPE__BODY_STOPPED: return "Stopped";
     case HERD__ENVELOPE__BODY_ERROR: return "Error";
+    case HERD__ENVELOPE__BODY_LOG: return "Log";
     default: return "?";
     }
 }

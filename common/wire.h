@@ -42,6 +42,14 @@
  * byte is 8 bytes decoded; a string about 1); the base covers the per-element overhead
  * (struct, pointer, protobuf-c's scan slots: up to ~300 bytes for an entry of 18 bytes) of
  * the elements whose number the worker bounds: 10 000 rows take ~3 MB of it.
+ *
+ * Log lines (a Log message): a worker sends at most WIRE_MAX_LOG_LINES lines of at most
+ * WIRE_MAX_LOG_TEXT_BYTES each (it cuts its lines at 511 bytes); the master drops a Log
+ * message beyond either, or with a level or time out of range.
+ *
+ * Version. Adding a field or a body is compatible and keeps the version: an older peer skips
+ * an unknown field (Heartbeat.memory_bytes) and drops an Envelope whose body it does not know
+ * (a Log from a newer worker) as a bad message, while everything else between them works.
  */
 #ifndef HERD_WIRE_H
 #define HERD_WIRE_H
@@ -58,6 +66,8 @@
 #define WIRE_DECODE_BASE_BYTES ((size_t)8 << 20)
 #define WIRE_DECODE_BYTES_PER_BYTE 8
 #define WIRE_MAX_ID_BYTES 255
+#define WIRE_MAX_LOG_LINES 100        /* lines in one Log message */
+#define WIRE_MAX_LOG_TEXT_BYTES 1024  /* bytes of one log line's text */
 
 /* Apply herd's socket options: linger 0, the message size limit of what this socket
  * receives (by its type: ROUTER, the master, gets worker messages; DEALER, a worker, gets

@@ -115,8 +115,8 @@ static int give_stdout_to_report(master_options_t *o, char *path_buf, size_t len
     return 0;
 }
 
-/* --autoquit: stay this long after the run (the web UI, once there is one, stays up
- * meanwhile); a signal ends the wait. */
+/* --autoquit without the web UI: stay this long after the run (a wrapper may still read
+ * the files); a signal ends the wait. With the web UI the loop waits, serving the page. */
 static void autoquit_wait(double seconds)
 {
     sig_atomic_t seen = interrupted;
@@ -148,6 +148,8 @@ int main(int argc, char **argv)
     if (log_setup("master", (log_level_t)log_level_parse(o.loglevel), o.logfile, err,
                   sizeof err) < 0)
         goto fail;
+    if (!o.headless)
+        log_keep_recent();
 
     size_t len = 0;
     text = file_read(o.file, MASTER_MAX_SCENARIO_BYTES, &len, err, sizeof err);
@@ -185,7 +187,7 @@ int main(int argc, char **argv)
         log_info("Starting herd-master: %s (%s)", o.file, sc->description);
     else
         log_info("Starting herd-master: %s", o.file);
-    if (o.run_time_s <= 0 && !o.stages && !sc->n_stages)
+    if (o.headless && o.run_time_s <= 0 && !o.stages && !sc->n_stages)
         log_info("No run time limit set, use CTRL+C to interrupt");
     char stdout_report[64];
     if (give_stdout_to_report(&o, stdout_report, sizeof stdout_report, err, sizeof err) < 0)
@@ -194,7 +196,7 @@ int main(int argc, char **argv)
     rc = master_run(&o, sc, text, &interrupted, err, sizeof err);
     if (rc != 0 && err[0])
         fprintf(stderr, "herd-master: %s\n", err);
-    if (rc != 2 && o.autoquit_s > 0)
+    if (rc != 2 && o.autoquit_s > 0 && o.headless)   /* the web UI's: master_run's */
         autoquit_wait(o.autoquit_s);
     goto out;
 fail:   /* err says why; rc is 2 (usage) unless set otherwise */

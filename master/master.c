@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,9 +19,11 @@
 #include "../common/log.h"
 #include "../common/runplan.h"
 #include "../common/wire.h"
+#include "command.h"
 #include "local.h"
 #include "results.h"
 #include "run.h"
+#include "web.h"
 
 #define LOCAL_CONNECT_WAIT_S 15.0   /* local workers that have not said hello by then: error */
 #define POLL_MS 100                 /* the run is ticked at least this often */
@@ -46,8 +49,19 @@ typedef struct master {
     bad_peer_t bad[BAD_LOG_PEERS + 1]; /* the last one: peers beyond BAD_LOG_PEERS */
     local_workers_t local;    /* started in local mode (no --expect-workers) */
     stage_t *cli_stages;      /* parsed --stages; owned */
+    const stage_t *stages;    /* the command line's or the file's; NULL: none */
+    size_t n_stages;
+    const scenario_t *sc;
+    const char *scenario_text;
     run_t run;
     results_t results;
+    /* The web UI (without --headless): its threads read run and results holding lock,
+     * which the loop holds whenever it is not waiting on the socket. */
+    pthread_mutex_t lock;
+    web_t *web;
+    uint32_t tests_finished;  /* tests whose results are written */
+    double next_publish;      /* the next second's event for the page */
+    double quit_at;           /* --autoquit with the web UI: quit then (0: not set) */
 } master_t;
 
 /* ---- the run's seams ----------------------------------------------------------------- */
@@ -178,7 +192,9 @@ static void bad_message(master_t *m, const char *id, size_t id_len, const char *
 static int receive(master_t *m, char *err, size_t errlen)
 {
     zmq_pollitem_t item = {m->sock, 0, ZMQ_POLLIN, 0};
+    pthread_mutex_unlock(&m->lock);
     int n = zmq_poll(&item, 1, POLL_MS);
+    pthread_mutex_lock(&m->lock);
     if (n < 0 && zmq_errno() != EINTR) {
         snprintf(err, errlen, "zmq_poll: %s", zmq_strerror(zmq_errno()));
         return -1;
@@ -204,11 +220,13 @@ static int receive(master_t *m, char *err, size_t errlen)
 
 /* ---- local workers ------------------------------------------------------------------- */
 
-/* A local worker that exits before the run starts will never connect: the run fails. */
+/* A local worker that exits before the run starts (or, with the web UI, between tests)
+ * will not run the next test: the master fails. */
 static void watch_local_workers(master_t *m, double now)
 {
     int st;
-    if (!m->local.n || local_workers_poll(&m->local, &st) == 0 || m->run.phase != RUN_WAITING)
+    if (!m->local.n || (m->run.phase != RUN_WAITING && m->run.phase != RUN_IDLE) ||
+        local_workers_poll(&m->local, &st) == 0)
         return;
     char why[256];
     snprintf(why, sizeof why, "a local herd-worker exited (%s %d) before connecting",
@@ -242,6 +260,7 @@ static int master_open(master_t *m, const master_options_t *o, scenario_t *sc,
 {
     memset(m, 0, sizeof *m);
     m->o = o;
+    pthread_mutex_init(&m->lock, NULL);
     if (results_init(&m->results, o, sc, err, errlen) < 0)
         return 2;
     run_config_t cfg = {
@@ -262,6 +281,10 @@ static int master_open(master_t *m, const master_options_t *o, scenario_t *sc,
     };
     if (choose_stages(m, sc, &p.stages, &p.n_stages, err, errlen) < 0)
         return 2;
+    m->stages = p.stages;
+    m->n_stages = p.n_stages;
+    m->sc = sc;
+    m->scenario_text = scenario_text;
     if (bind_socket(m, err, errlen) < 0)
         return 1;
     if (o->expect_workers > 0) {
@@ -281,17 +304,26 @@ static int master_open(master_t *m, const master_options_t *o, scenario_t *sc,
         .ctx = m,
         .send = send_to_worker,
         .each_second = record_second,
-        .live_table = o->only_summary ? NULL : print_live_table,
+        /* With the web UI the page is the live view, as with Locust. */
+        .live_table = o->only_summary || !o->headless ? NULL : print_live_table,
     };
     bool start_now = o->headless || o->autostart;
     if (run_init(&m->run, &cfg, &io, start_now ? &p : NULL, clock_mono_s(), clock_wall_s(), err,
                  errlen) < 0)
         return 1;
+    if (!o->headless) {
+        web_source_t src = {.lock = &m->lock, .run = &m->run, .results = &m->results, .o = o,
+                            .sc = sc};
+        if (web_start(&m->web, o, &src, err, errlen) < 0)
+            return 1;
+    }
     return 0;
 }
 
 static void master_close(master_t *m)
 {
+    if (m->web)
+        web_stop(m->web);   /* before what its threads read goes */
     bad_flush(m, clock_mono_s(), true);
     if (m->local.n)
         local_workers_finish(&m->local, 5.0);
@@ -307,6 +339,48 @@ static void master_close(master_t *m)
     run_free(&m->run);
     results_free(&m->results);
     free(m->cli_stages);
+    pthread_mutex_destroy(&m->lock);
+}
+
+/* ---- the web UI and the end of each test ------------------------------------------------ */
+
+/* The page's commands, applied in the order they came; the page hears at once. */
+static void take_commands(master_t *m, double now)
+{
+    if (!m->web)
+        return;
+    command_ctx_t ctx = {.run = &m->run, .results = &m->results, .o = m->o,
+                         .scenario_text = m->scenario_text, .stages = m->stages,
+                         .n_stages = m->n_stages};
+    bool any = false;
+    for (web_cmd_t *c; (c = web_next_command(m->web));) {
+        command_apply(&ctx, c, now);
+        if (c->kind == WEB_CMD_START && c->status == 200)
+            m->quit_at = 0;   /* a new test: --autoquit counts from its end */
+        web_command_done(m->web, c, c->status, c->message);
+        any = true;
+    }
+    if (any) {
+        web_publish(m->web, now);
+        m->next_publish = now + 1.0;
+    }
+}
+
+/* A test ended: its exit code, summary and files, now (with the web UI the master stays for
+ * the next test). */
+static void finish_tests(master_t *m, double now)
+{
+    if (m->run.tests_ended == m->tests_finished)
+        return;
+    m->tests_finished = m->run.tests_ended;
+    results_exit_code(&m->results, &m->run);
+    results_finish(&m->results, &m->run, now);
+    if (m->web && m->o->autoquit_s > 0 && m->run.phase == RUN_IDLE) {
+        m->quit_at = now + m->o->autoquit_s;
+        log_info("The test is over; exiting in %g s (--autoquit)", m->o->autoquit_s);
+    }
+    if (m->web)
+        web_publish(m->web, now);
 }
 
 int master_run(const master_options_t *o, scenario_t *sc, const char *scenario_text,
@@ -316,23 +390,37 @@ int master_run(const master_options_t *o, scenario_t *sc, const char *scenario_t
     int rc = master_open(&m, o, sc, scenario_text, err, errlen);
     if (rc != 0)
         goto out;
+    pthread_mutex_lock(&m.lock);
     int signals_seen = 0;
     while (m.run.phase != RUN_DONE) {
         if (receive(&m, err, errlen) < 0) {
             rc = 1;
-            goto out;
+            break;
         }
+        double now = clock_mono_s();
         if (*interrupted > signals_seen) {
             signals_seen = *interrupted;
-            run_interrupt(&m.run, clock_mono_s());
+            run_interrupt(&m.run, now);
         }
-        watch_local_workers(&m, clock_mono_s());
-        run_tick(&m.run, clock_mono_s());
+        take_commands(&m, now);
+        watch_local_workers(&m, now);
+        run_tick(&m.run, now);
+        finish_tests(&m, now);
+        if (m.quit_at > 0 && now >= m.quit_at && m.run.phase == RUN_IDLE)
+            run_quit(&m.run, now);
+        if (m.web && now >= m.next_publish) {
+            web_publish(m.web, now);
+            m.next_publish = now + 1.0;
+        }
     }
-    rc = results_exit_code(&m.results, &m.run);
-    if (m.run.failed)
-        snprintf(err, errlen, "%s", m.run.err);
-    rc = results_finish(&m.results, &m.run, clock_mono_s());
+    if (rc == 0) {
+        if (m.run.tests_ended == m.tests_finished && !m.run.started)
+            results_exit_code(&m.results, &m.run);   /* no test ran: failed or nothing */
+        rc = m.results.exit_code;
+        if (m.run.failed)
+            snprintf(err, errlen, "%s", m.run.err);
+    }
+    pthread_mutex_unlock(&m.lock);
 out:
     master_close(&m);
     return rc;

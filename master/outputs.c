@@ -32,6 +32,14 @@ int outputs_init(outputs_t *o, const scenario_t *sc, const cli_list_t *cli, char
     return 0;
 }
 
+void outputs_new_test(outputs_t *o)
+{
+    history_free(&o->history);
+    history_init(&o->history);
+    o->n_settled = 0;
+    memset(o->verdicts, 0, (o->n_thresholds ? o->n_thresholds : 1) * sizeof *o->verdicts);
+}
+
 void outputs_free(outputs_t *o)
 {
     history_free(&o->history);

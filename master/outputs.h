@@ -40,6 +40,8 @@ typedef struct outputs {
 int outputs_init(outputs_t *o, const scenario_t *sc, const cli_list_t *cli_thresholds,
                  char *err, size_t errlen);
 void outputs_free(outputs_t *o);
+/* A new test (the web UI's): an empty history and no verdicts; the thresholds stay. */
+void outputs_new_test(outputs_t *o);
 
 /* One history row for second now_s: users, totals from `total`, current response times
  * from `current` (run_current's times), and each row's share of the successes and failures

@@ -32,6 +32,7 @@ typedef struct worker {
     double last_seen;          /* monotonic seconds of the last message */
     uint32_t users;            /* as last reported */
     double cpu_percent;        /* as last reported */
+    uint64_t memory_bytes;     /* resident set size as last reported; 0: unknown */
     uint64_t last_applied;     /* every report seq up to here is merged into the run */
     uint64_t final_seq;        /* from Stopped */
     bool stopped;              /* Stopped received for the current run */

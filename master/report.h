@@ -110,16 +110,19 @@ int report_write_json(const char *path, const stats_table_t *final, const histor
                       const report_run_t *run, char *err, size_t errlen);
 int report_write_html(const char *path, const stats_table_t *final, const history_t *h,
                       const report_run_t *run, char *err, size_t errlen);
+/* The HTML report (the web UI's page with the run's document inlined, report_html.c) to an
+ * open stream: what --html writes and /stats/report serves. 0, or -1 when memory ran out or
+ * a write failed (ferror(f) tells which). */
+int report_html_to(FILE *f, const stats_table_t *final, const history_t *h,
+                   const report_run_t *run);
 
-/* The same files' text, written to an open stream (the web UI's downloads): _stats.csv,
- * _stats_history.csv (full_history: per-entry rows too), _failures.csv, _exceptions.csv,
- * and the HTML report. -1 when memory ran out; write errors are the stream's (ferror). */
+/* The CSV files' text, written to an open stream (the web UI's downloads): _stats.csv,
+ * _stats_history.csv (full_history: per-entry rows too), _failures.csv, _exceptions.csv.
+ * -1 when memory ran out; write errors are the stream's (ferror). */
 int report_csv_stats_to(FILE *f, const stats_table_t *final, const report_run_t *run);
 int report_csv_history_to(FILE *f, const history_t *h, bool full_history);
 void report_csv_failures_to(FILE *f, const stats_table_t *final);
 void report_csv_exceptions_to(FILE *f);
-int report_html_to(FILE *f, const stats_table_t *final, const history_t *h,
-                   const report_run_t *run);
 
 /* The --json document (report_json.c) as a jansson object: what the page renders, live
  * (master/view.c adds the live parts) and in the HTML report. NULL when memory runs out. */

@@ -1,483 +1,217 @@
 /*
- * report_html — --html FILE: one self-contained page (no scripts, no fetches, no third-party
- * code): the run's parameters, thresholds, the stats and percentile tables (the console's
- * figures: times in ms rounded as the console rounds them), failures, workers, and three
- * charts drawn as inline SVG from the history's Aggregated points: requests and failures per
- * second, median and 95th percentile response times, users.
+ * report_html — the HTML report (--html FILE, /stats/report): the web UI's page (master/web/,
+ * embedded by web_assets) with its style sheet, Chart.js and app.js inlined in place of the
+ * three tags that name them, and the run's document in
+ * <script id="herd-data" type="application/json">, which app.js renders instead of fetching
+ * the live one. One self-contained file that works offline, and the same page as the live
+ * UI, so the report and the UI cannot drift apart.
  *
- * Every string that comes from the scenario, the workers or the command line goes through
- * html_text (HTML-escaped).
+ * The document is report_json_document() (the --json report) plus "mode": "report",
+ * "state": "stopped", "user_count" (users at the stop: the history's last row),
+ * "stats_start_time" (with --reset-stats) and "row_history": every stats row's per-second
+ * history, for the charts a click on a row shows; left out when rows × seconds exceed
+ * ROW_HISTORY_MAX_POINTS (the page then says per-row charts are not in the report).
+ *
+ * Every '<' of the document is written as \u003c (the same string to a JSON parser), so no
+ * name, error or host can close the script element or open a comment in it: the document
+ * stays data whatever the scenario, the workers or the target put in it.
  */
 #include "report.h"
 #include "report_internal.h"
+#include "web_assets.h"
 
-#include <inttypes.h>
-#include <math.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
-static const char CSS[] =
-    "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:24px;"
-    "color:#1f2328;background:#fff}\n"
-    "h1{font-size:24px;margin:0 0 4px}h2{font-size:18px;margin:28px 0 8px;"
-    "border-bottom:1px solid #d0d7de;padding-bottom:4px}\n"
-    ".sub{color:#57606a;margin:0 0 16px}\n"
-    "table{border-collapse:collapse;font-size:13px;margin:4px 0}\n"
-    "th,td{border:1px solid #d0d7de;padding:4px 8px;text-align:left;vertical-align:top}\n"
-    "th{background:#f6f8fa}tr:nth-child(even) td{background:#fbfcfd}\n"
-    "td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}\n"
-    "tr.total td{font-weight:600;background:#eef2f6}\n"
-    ".pass{color:#1a7f37;font-weight:600}.fail{color:#cf222e;font-weight:600}\n"
-    ".params th{width:160px}.none{color:#57606a;font-style:italic}\n"
-    "svg{display:block;margin:8px 0 16px;max-width:100%;height:auto}\n"
-    "svg text{font-family:inherit;font-size:11px;fill:#57606a}\n"
-    "svg .title{font-size:13px;font-weight:600;fill:#1f2328}\n";
+/* Above this many (row, second) points the rows' histories stay out of the report: each is
+ * about 250 bytes of JSON, and the page must still open. */
+#define ROW_HISTORY_MAX_POINTS 2000000u
 
-/* s with &, <, >, " and ' escaped; NULL prints nothing. */
-static void html_text(FILE *f, const char *s)
+/* The tags of index.html that the report replaces with the files' contents, in the order
+ * they appear in it. */
+#define TAG_CSS "<link rel=\"stylesheet\" href=\"style.css\">"
+#define TAG_CHART "<script src=\"chart.umd.js\"></script>"
+#define TAG_APP "<script src=\"app.js\"></script>"
+
+/* json_dump_callback's sink: to the FILE in data, every '<' as \u003c. */
+static int write_escaped(const char *buf, size_t size, void *data)
 {
-    for (; s && *s; s++) {
-        switch (*s) {
-        case '&': fputs("&amp;", f); break;
-        case '<': fputs("&lt;", f); break;
-        case '>': fputs("&gt;", f); break;
-        case '"': fputs("&quot;", f); break;
-        case '\'': fputs("&#39;", f); break;
-        default: fputc(*s, f);
-        }
-    }
-}
-
-static void td_text(FILE *f, const char *s)
-{
-    fputs("<td>", f);
-    html_text(f, s);
-    fputs("</td>", f);
-}
-
-static void td_u64(FILE *f, uint64_t v)
-{
-    fprintf(f, "<td class=\"num\">%" PRIu64 "</td>", v);
-}
-
-static void td_ms(FILE *f, uint64_t us)
-{
-    fprintf(f, "<td class=\"num\">%lld</td>", report_us_to_ms_rounded(us));
-}
-
-static void td_double(FILE *f, const char *fmt, double v)
-{
-    fputs("<td class=\"num\">", f);
-    fprintf(f, fmt, v);
-    fputs("</td>", f);
-}
-
-static void param_row(FILE *f, const char *label, const char *value)
-{
-    fprintf(f, "<tr><th>%s</th>", label);
-    td_text(f, value);
-    fputs("</tr>\n", f);
-}
-
-static void format_seconds(char *buf, size_t len, double s)
-{
-    long total = lround(s);
-    if (total >= 3600)
-        snprintf(buf, len, "%ld:%02ld:%02ld", total / 3600, total / 60 % 60, total % 60);
-    else
-        snprintf(buf, len, "%ld:%02ld", total / 60, total % 60);
-}
-
-/* ---- tables ------------------------------------------------------------------------------- */
-
-static void write_params(FILE *f, const report_run_t *run, const stats_entry_t *total)
-{
-    char buf[128];
-    fputs("<h2>Run</h2>\n<table class=\"params\">\n", f);
-    param_row(f, "Scenario", run->scenario_file ? run->scenario_file : "");
-    if (run->description)
-        param_row(f, "Description", run->description);
-    param_row(f, "Host", run->host ? run->host : "(per user class)");
-    snprintf(buf, sizeof buf, "%ld", run->users);
-    param_row(f, "Users", buf);
-    snprintf(buf, sizeof buf, "%g/s", run->spawn_rate);
-    param_row(f, "Spawn rate", buf);
-    if (run->run_time_s > 0) {
-        snprintf(buf, sizeof buf, "%g s", run->run_time_s);
-        param_row(f, "Run time", buf);
-    }
-    report_format_iso8601(buf, sizeof buf, run->start_unix);
-    param_row(f, "Start (UTC)", buf);
-    report_format_iso8601(buf, sizeof buf, run->end_unix);
-    param_row(f, "End (UTC)", buf);
-    snprintf(buf, sizeof buf, "%.1f s", report_duration_s(run));
-    param_row(f, "Duration", buf);
-    if (run->stats_start_unix > run->start_unix) {
-        report_format_iso8601(buf, sizeof buf, run->stats_start_unix);
-        param_row(f, "Statistics from (UTC)", buf);   /* --reset-stats */
-    }
-    snprintf(buf, sizeof buf, "%" PRIu32, run->peak_users);
-    param_row(f, "Peak users", buf);
-    snprintf(buf, sizeof buf, "%zu", run->n_workers);
-    param_row(f, "Workers", buf);
-    snprintf(buf, sizeof buf, "%" PRIu64, total->requests);
-    param_row(f, "Requests", buf);
-    snprintf(buf, sizeof buf, "%" PRIu64 " (%.2f%%)", total->failures,
-             total->requests ? 100.0 * (double)total->failures / (double)total->requests : 0);
-    param_row(f, "Failures", buf);
-    snprintf(buf, sizeof buf, "%d", run->exit_code);
-    param_row(f, "Exit code", buf);
-    fputs("</table>\n", f);
-}
-
-static void write_thresholds(FILE *f, const report_run_t *run)
-{
-    if (run->n_thresholds == 0)
-        return;
-    fputs("<h2>Thresholds</h2>\n<table>\n<tr><th>Threshold</th><th class=\"num\">Observed</th>"
-          "<th>Result</th></tr>\n",
-          f);
-    for (size_t i = 0; i < run->n_thresholds; i++) {
-        const report_threshold_t *th = &run->thresholds[i];
-        fputs("<tr>", f);
-        td_text(f, th->text);
-        fprintf(f, "<td class=\"num\">%g", th->observed);
-        if (th->unit && *th->unit) {
-            fputc(' ', f);
-            html_text(f, th->unit);
-        }
-        fprintf(f, "</td><td class=\"%s\">%s</td></tr>\n", th->passed ? "pass" : "fail",
-                th->passed ? "passed" : "FAILED");
-    }
-    fputs("</table>\n", f);
-}
-
-static void stats_html_row(FILE *f, const stats_entry_t *e, double duration_s, bool total)
-{
-    fputs(total ? "<tr class=\"total\">" : "<tr>", f);
-    td_text(f, e->method);
-    td_text(f, e->name);
-    td_u64(f, e->requests);
-    td_u64(f, e->failures);
-    td_ms(f, stats_entry_percentile_us(e, 50));
-    td_double(f, "%.1f", e->requests ? (double)e->sum_us / (double)e->requests / 1000.0 : 0);
-    td_ms(f, e->requests ? e->min_us : 0);
-    td_ms(f, e->max_us);
-    td_double(f, "%.0f", e->requests ? (double)e->bytes / (double)e->requests : 0);
-    td_double(f, "%.2f", duration_s > 0 ? (double)e->requests / duration_s : 0);
-    td_double(f, "%.2f", duration_s > 0 ? (double)e->failures / duration_s : 0);
-    fputs("</tr>\n", f);
-}
-
-static void write_stats(FILE *f, const stats_entry_t *const *rows, size_t n,
-                        const stats_entry_t *total, double duration_s)
-{
-    fputs("<h2>Request statistics</h2>\n<table>\n<tr><th>Type</th><th>Name</th>"
-          "<th class=\"num\"># Requests</th><th class=\"num\"># Fails</th>"
-          "<th class=\"num\">Median (ms)</th><th class=\"num\">Average (ms)</th>"
-          "<th class=\"num\">Min (ms)</th><th class=\"num\">Max (ms)</th>"
-          "<th class=\"num\">Average size (bytes)</th><th class=\"num\">RPS</th>"
-          "<th class=\"num\">Failures/s</th></tr>\n",
-          f);
-    for (size_t i = 0; i < n; i++)
-        stats_html_row(f, rows[i], duration_s, false);
-    stats_html_row(f, total, duration_s, true);
-    fputs("</table>\n", f);
-}
-
-static void percentile_html_row(FILE *f, const stats_entry_t *e, bool total)
-{
-    uint64_t pct[REPORT_N_PCT];
-    report_entry_percentiles_us(e, pct);
-    fputs(total ? "<tr class=\"total\">" : "<tr>", f);
-    td_text(f, e->method);
-    td_text(f, e->name);
-    for (size_t i = 0; i < REPORT_N_PCT; i++)
-        td_ms(f, pct[i]);
-    td_u64(f, e->requests);
-    fputs("</tr>\n", f);
-}
-
-/* Rows without requests are left out, as the console's percentile table does. */
-static void write_percentiles(FILE *f, const char *title, const stats_entry_t *const *rows,
-                              size_t n, const stats_entry_t *total)
-{
-    fprintf(f, "<h2>%s</h2>\n<table>\n<tr><th>Type</th><th>Name</th>", title);
-    for (size_t i = 0; i < REPORT_N_PCT; i++)
-        fprintf(f, "<th class=\"num\">%s</th>", report_percentile_labels[i]);
-    fputs("<th class=\"num\"># reqs</th></tr>\n", f);
-    for (size_t i = 0; i < n; i++)
-        if (rows[i]->requests)
-            percentile_html_row(f, rows[i], false);
-    if (total->requests)
-        percentile_html_row(f, total, true);
-    fputs("</table>\n", f);
-}
-
-static void write_failures(FILE *f, const stats_table_t *t)
-{
-    fputs("<h2>Failures</h2>\n", f);
-    if (t->n_failures == 0) {
-        fputs("<p class=\"none\">No failures.</p>\n", f);
-        return;
-    }
-    fputs("<table>\n<tr><th class=\"num\"># Occurrences</th><th>Method</th><th>Name</th>"
-          "<th>Error</th></tr>\n",
-          f);
-    for (size_t i = 0; i < t->n_failures; i++) {
-        const stats_failure_t *fl = &t->failures[i];
-        fputs("<tr>", f);
-        td_u64(f, fl->count);
-        td_text(f, fl->method);
-        td_text(f, fl->name);
-        td_text(f, fl->message);
-        fputs("</tr>\n", f);
-    }
-    fputs("</table>\n", f);
-}
-
-static void write_workers(FILE *f, const report_run_t *run)
-{
-    if (run->n_workers == 0)
-        return;
-    fputs("<h2>Workers</h2>\n<table>\n<tr><th>Worker</th><th>Host</th><th>State</th>"
-          "<th class=\"num\"># Requests</th><th class=\"num\"># Fails</th></tr>\n",
-          f);
-    for (size_t i = 0; i < run->n_workers; i++) {
-        const report_worker_t *w = &run->workers[i];
-        fputs("<tr>", f);
-        td_text(f, w->id);
-        td_text(f, w->hostname);
-        td_text(f, w->state);
-        td_u64(f, w->requests);
-        td_u64(f, w->failures);
-        fputs("</tr>\n", f);
-    }
-    fputs("</table>\n", f);
-}
-
-/* ---- charts ------------------------------------------------------------------------------- */
-
-#define SVG_W 960
-#define SVG_H 280
-#define SVG_LEFT 64
-#define SVG_RIGHT 20
-#define SVG_TOP 40
-#define SVG_BOTTOM 36
-#define PLOT_W (SVG_W - SVG_LEFT - SVG_RIGHT)
-#define PLOT_H (SVG_H - SVG_TOP - SVG_BOTTOM)
-
-typedef struct chart_series {
-    const char *label;
-    const char *color;
-    const double *y;   /* n values; < 0 (or NaN) is a gap */
-} chart_series_t;
-
-/* Gridline step for an axis from 0 to max: 1, 2, 2.5 or 5 times a power of ten, ~5 lines. */
-static double nice_step(double max)
-{
-    if (!(max > 0))
-        return 1;
-    double raw = max / 5;
-    double mag = pow(10, floor(log10(raw)));
-    double r = raw / mag;
-    double m = r <= 1 ? 1 : r <= 2 ? 2 : r <= 2.5 ? 2.5 : r <= 5 ? 5 : 10;
-    return m * mag;
-}
-
-static void svg_chart(FILE *f, const char *title, const int64_t *x, size_t n,
-                      const chart_series_t *series, size_t n_series)
-{
-    double ymax = 0;
-    for (size_t s = 0; s < n_series; s++)
-        for (size_t i = 0; i < n; i++)
-            if (series[s].y[i] > ymax)
-                ymax = series[s].y[i];
-    double step = nice_step(ymax);
-    double top = ymax > 0 ? ceil(ymax / step) * step : step * 5;
-    if (top <= 0)
-        top = 1;
-    double x0 = (double)x[0];
-    double span = n > 1 && x[n - 1] > x[0] ? (double)(x[n - 1] - x[0]) : 1;
-
-    fprintf(f, "<svg viewBox=\"0 0 %d %d\" width=\"%d\" height=\"%d\" role=\"img\">\n", SVG_W,
-            SVG_H, SVG_W, SVG_H);
-    fputs("<text class=\"title\" x=\"8\" y=\"18\">", f);
-    html_text(f, title);
-    fputs("</text>\n", f);
-    /* legend, right of the title */
-    double lx = SVG_LEFT + 260;
-    for (size_t s = 0; s < n_series; s++) {
-        fprintf(f, "<rect x=\"%.0f\" y=\"9\" width=\"12\" height=\"12\" fill=\"%s\"/>", lx,
-                series[s].color);
-        fprintf(f, "<text x=\"%.0f\" y=\"19\">", lx + 16);
-        html_text(f, series[s].label);
-        fputs("</text>\n", f);
-        lx += 24 + 7.0 * (double)strlen(series[s].label);
-    }
-    /* horizontal gridlines with their values */
-    for (int k = 0; k * step <= top + step / 2; k++) {
-        double v = k * step;
-        double y = SVG_TOP + PLOT_H - v / top * PLOT_H;
-        fprintf(f, "<line stroke=\"#e5e8eb\" x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\"/>", SVG_LEFT,
-                y, SVG_LEFT + PLOT_W, y);
-        fprintf(f, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%.12g</text>\n", SVG_LEFT - 6,
-                y + 4, v);
-    }
-    /* axes, and elapsed-time ticks along the bottom */
-    fprintf(f, "<line stroke=\"#8c959f\" x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\"/>\n", SVG_LEFT,
-            SVG_TOP + PLOT_H, SVG_LEFT + PLOT_W, SVG_TOP + PLOT_H);
-    for (int k = 0; k <= 5; k++) {
-        double px = SVG_LEFT + PLOT_W * k / 5.0;
-        char label[32];
-        format_seconds(label, sizeof label, span * k / 5.0);
-        fprintf(f, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%s</text>\n", px,
-                SVG_TOP + PLOT_H + 16, label);
-    }
-    fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">elapsed (m:ss)</text>\n",
-            SVG_LEFT + PLOT_W, SVG_H - 4);
-    /* the series: one path each, broken where a value is missing */
-    for (size_t s = 0; s < n_series; s++) {
-        fprintf(f, "<path fill=\"none\" stroke-width=\"2\" stroke-linejoin=\"round\" stroke=\"%s\" d=\"", series[s].color);
-        bool pen_down = false;
-        for (size_t i = 0; i < n; i++) {
-            double v = series[s].y[i];
-            if (!(v >= 0)) {
-                pen_down = false;
-                continue;
-            }
-            double px = SVG_LEFT + ((double)x[i] - x0) / span * PLOT_W;
-            double py = SVG_TOP + PLOT_H - v / top * PLOT_H;
-            fprintf(f, "%s%.1f %.1f ", pen_down ? "L" : "M", px, py);
-            pen_down = true;
-        }
-        fputs("\"/>\n", f);
-        if (n == 1 && series[s].y[0] >= 0)
-            fprintf(f, "<circle cx=\"%d\" cy=\"%.1f\" r=\"3\" fill=\"%s\"/>\n", SVG_LEFT,
-                    SVG_TOP + PLOT_H - series[s].y[0] / top * PLOT_H, series[s].color);
-    }
-    fputs("</svg>\n", f);
-}
-
-/* Charts from the Aggregated point of each snapshot. -1 if memory ran out. */
-static int write_charts(FILE *f, const history_t *h)
-{
-    fputs("<h2>Charts</h2>\n", f);
-    size_t n = 0;
-    for (size_t i = 0; h && i < h->n; i++)
-        if (h->snaps[i].n_points > 0)
-            n++;
-    if (n == 0) {
-        fputs("<p class=\"none\">No history was recorded.</p>\n", f);
-        return 0;
-    }
-    int64_t *x = malloc(n * sizeof *x);
-    double *v = malloc(5 * n * sizeof *v);
-    if (!x || !v) {
-        free(x);
-        free(v);
-        return -1;
-    }
-    double *rps = v, *fps = v + n, *p50 = v + 2 * n, *p95 = v + 3 * n, *users = v + 4 * n;
-    size_t k = 0;
-    for (size_t i = 0; i < h->n; i++) {
-        const history_snapshot_t *s = &h->snaps[i];
-        if (s->n_points == 0)
+    FILE *f = data;
+    size_t from = 0;
+    for (size_t i = 0; i < size; i++) {
+        if (buf[i] != '<')
             continue;
-        const history_point_t *p = &s->points[0];
-        x[k] = s->unix_s;
-        rps[k] = p->rps;
-        fps[k] = p->fails_per_s;
-        p50[k] = p->cur_pct_ms[0];
-        p95[k] = p->cur_pct_ms[5];
-        users[k] = s->users;
-        k++;
+        if (fwrite(buf + from, 1, i - from, f) != i - from || fputs("\\u003c", f) == EOF)
+            return -1;
+        from = i + 1;
     }
-    const chart_series_t rate_series[] = { { "Requests/s", "#2da44e", rps },
-                                           { "Failures/s", "#cf222e", fps } };
-    const chart_series_t time_series[] = { { "Median (ms)", "#0969da", p50 },
-                                           { "95th percentile (ms)", "#bf8700", p95 } };
-    const chart_series_t user_series[] = { { "Users", "#8250df", users } };
-    svg_chart(f, "Total requests per second", x, n, rate_series, 2);
-    svg_chart(f, "Response times (ms)", x, n, time_series, 2);
-    svg_chart(f, "Number of users", x, n, user_series, 1);
-    free(x);
-    free(v);
-    return 0;
+    return fwrite(buf + from, 1, size - from, f) == size - from ? 0 : -1;
 }
 
-/* ---- the page ----------------------------------------------------------------------------- */
-
-static int write_page(FILE *f, const stats_table_t *t, const history_t *h, const report_run_t *run)
+static int dump(FILE *f, const json_t *j)
 {
-    stats_entry_t total, corr_total;
-    stats_entry_init(&total);
-    stats_entry_init(&corr_total);
+    return json_dump_callback(j, write_escaped, f,
+                              JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
+}
+
+/* A JSON string as report_json.c makes it (invalid UTF-8 bytes become '?'), so the keys of
+ * row_history are the stats rows' "<method> <name>" exactly. */
+static json_t *key_string(const char *method, const char *name)
+{
+    size_t len = strlen(method) + 1 + strlen(name);
+    char *s = malloc(len + 1);
+    if (!s)
+        return NULL;
+    snprintf(s, len + 1, "%s %s", method, name);
+    json_t *j = json_string(s);
+    if (!j) {
+        for (char *p = s; *p; p++)
+            if ((unsigned char)*p >= 0x80)
+                *p = '?';
+        j = json_string(s);
+    }
+    free(s);
+    return j;
+}
+
+/* ,"row_history":{"<method> <name>": [rows], ...}, streamed: one row's history in memory at
+ * a time. */
+static int write_row_history(FILE *f, const stats_table_t *t, const history_t *h)
+{
     const stats_entry_t **rows = stats_sorted_entries(t);
-    const stats_entry_t **corr_rows = run->corrected ? stats_sorted_entries(run->corrected) : NULL;
-    int rc = -1;
-    if (!rows || stats_aggregate(t, &total) < 0)
-        goto out;
-    if (run->corrected && (!corr_rows || stats_aggregate(run->corrected, &corr_total) < 0))
-        goto out;
-
-    fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-          "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-          "<title>herd report",
-          f);
-    if (run->scenario_file) {
-        fputs(" — ", f);
-        html_text(f, run->scenario_file);
+    if (!rows)
+        return -1;
+    int rc = fputs(",\"row_history\":{", f) == EOF ? -1 : 0;
+    for (size_t i = 0; rc == 0 && i < t->n_entries; i++) {
+        json_t *key = key_string(rows[i]->method, rows[i]->name);
+        json_t *hist = report_json_history(h, rows[i]->method, rows[i]->name, 0);
+        if (!key || !hist || (i > 0 && fputc(',', f) == EOF) || dump(f, key) < 0 ||
+            fputc(':', f) == EOF || dump(f, hist) < 0)
+            rc = -1;
+        json_decref(key);
+        json_decref(hist);
     }
-    fprintf(f, "</title>\n<style>\n%s</style>\n</head>\n<body>\n", CSS);
-    fputs("<h1>herd load test report</h1>\n<p class=\"sub\">", f);
-    html_text(f, run->scenario_file);
-    if (run->host) {
-        fputs(" against ", f);
-        html_text(f, run->host);
-    }
-    fputs(" · herd " HERD_VERSION "</p>\n", f);
-
-    write_params(f, run, &total);
-    write_thresholds(f, run);
-    write_stats(f, rows, t->n_entries, &total, report_stats_duration_s(run));
-    write_percentiles(f, "Response time percentiles (ms)", rows, t->n_entries, &total);
-    if (run->corrected)
-        write_percentiles(f, "Response time percentiles, corrected for coordinated omission (ms)",
-                          corr_rows, run->corrected->n_entries, &corr_total);
-    write_failures(f, t);
-    write_workers(f, run);
-    if (write_charts(f, h) < 0)
-        goto out;
-    fputs("</body>\n</html>\n", f);
-    rc = 0;
-out:
     free(rows);
-    free(corr_rows);
-    stats_entry_free(&total);
-    stats_entry_free(&corr_total);
+    if (rc == 0 && fputc('}', f) == EOF)
+        rc = -1;
     return rc;
+}
+
+static bool put(json_t *o, const char *key, json_t *v)
+{
+    return v && json_object_set_new(o, key, v) == 0;
+}
+
+/* The document, as one JSON object written escaped. */
+static int write_document(FILE *f, const stats_table_t *t, const history_t *h,
+                          const report_run_t *run)
+{
+    json_t *doc = report_json_document(t, h, run);
+    if (!doc)
+        return -1;
+    uint32_t users_at_stop = h && h->n ? h->snaps[h->n - 1].users : 0;
+    bool ok = put(doc, "mode", json_string("report")) &&
+              put(doc, "state", json_string("stopped")) &&
+              put(doc, "user_count", json_integer(users_at_stop));
+    if (ok && run->stats_start_unix > run->start_unix) {   /* --reset-stats */
+        char iso[40];
+        report_format_iso8601(iso, sizeof iso, run->stats_start_unix);
+        ok = put(doc, "stats_start_time", json_string(iso));
+    }
+    /* The object without its closing brace, then row_history, then the brace. */
+    char *text = ok ? json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
+    json_decref(doc);
+    if (!text)
+        return -1;
+    size_t len = strlen(text);
+    int rc = len >= 2 && text[len - 1] == '}' && write_escaped(text, len - 1, f) == 0 ? 0 : -1;
+    free(text);
+    size_t seconds = h ? h->n : 0;
+    if (rc == 0 && t->n_entries > 0 && seconds > 0 &&
+        (double)t->n_entries * (double)seconds <= ROW_HISTORY_MAX_POINTS)
+        rc = write_row_history(f, t, h);
+    if (rc == 0 && fputc('}', f) == EOF)
+        rc = -1;
+    return rc;
+}
+
+/* Whether data holds "</script" in any case, or "<!--": either would end (or confuse) the
+ * script element it is inlined in. */
+static bool breaks_script(const unsigned char *data, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (data[i] != '<')
+            continue;
+        if (len - i >= 8 && strncasecmp((const char *)data + i, "</script", 8) == 0)
+            return true;
+        if (len - i >= 4 && memcmp(data + i, "<!--", 4) == 0)
+            return true;
+    }
+    return false;
+}
+
+static int write_bytes(FILE *f, const void *p, size_t n)
+{
+    return fwrite(p, 1, n, f) == n ? 0 : -1;
+}
+
+static int write_asset(FILE *f, const char *before, const char *path, const char *after)
+{
+    const web_asset_t *a = web_asset_find(path);
+    if (!a || fputs(before, f) == EOF || write_bytes(f, a->data, a->len) < 0 ||
+        fputs(after, f) == EOF)
+        return -1;
+    return 0;
 }
 
 int report_html_to(FILE *f, const stats_table_t *final, const history_t *h,
                    const report_run_t *run)
 {
     static const report_run_t none;
-    return write_page(f, final, h, run ? run : &none);
+    if (!run)
+        run = &none;
+    const web_asset_t *page = web_asset_find("/index.html");
+    const web_asset_t *app = web_asset_find("/app.js");
+    const web_asset_t *chart = web_asset_find("/chart.umd.js");
+    if (!page || !app || !chart || breaks_script(app->data, app->len) ||
+        breaks_script(chart->data, chart->len))
+        return -1;
+    const char *text = (const char *)page->data;
+    const char *end = text + page->len;
+    const char *css = memmem(text, page->len, TAG_CSS, strlen(TAG_CSS));
+    const char *js1 = css ? memmem(css, (size_t)(end - css), TAG_CHART, strlen(TAG_CHART)) : NULL;
+    const char *js2 = js1 ? memmem(js1, (size_t)(end - js1), TAG_APP, strlen(TAG_APP)) : NULL;
+    if (!js2)
+        return -1;
+    const char *after_css = css + strlen(TAG_CSS);
+    const char *after_js1 = js1 + strlen(TAG_CHART);
+    const char *after_js2 = js2 + strlen(TAG_APP);
+    if (write_bytes(f, text, (size_t)(css - text)) < 0 ||
+        write_asset(f, "<style>\n", "/style.css", "</style>") < 0 ||
+        write_bytes(f, after_css, (size_t)(js1 - after_css)) < 0 ||
+        write_asset(f, "<script>\n", "/chart.umd.js", "\n</script>") < 0 ||
+        write_bytes(f, after_js1, (size_t)(js2 - after_js1)) < 0 ||
+        fputs("<script id=\"herd-data\" type=\"application/json\">", f) == EOF ||
+        write_document(f, final, h, run) < 0 || fputs("</script>\n", f) == EOF ||
+        write_asset(f, "<script>\n", "/app.js", "\n</script>") < 0 ||
+        write_bytes(f, after_js2, (size_t)(end - after_js2)) < 0)
+        return -1;
+    return ferror(f) ? -1 : 0;
 }
 
 int report_write_html(const char *path, const stats_table_t *final, const history_t *h,
                       const report_run_t *run, char *err, size_t errlen)
 {
-    static const report_run_t none;
-    if (!run)
-        run = &none;
     report_file_t rf;
     if (report_file_open(&rf, "--html", path, err, errlen) < 0)
         return -1;
-    if (write_page(rf.f, final, h, run) < 0) {
+    if (report_html_to(rf.f, final, h, run) < 0) {
+        bool io = ferror(rf.f);
         report_file_abort(&rf);
-        snprintf(err, errlen, "--html: cannot write '%s': out of memory", path);
+        snprintf(err, errlen, "--html: cannot write '%s': %s", path,
+                 io ? "output error" : "out of memory");
         return -1;
     }
     return report_file_commit(&rf, err, errlen);

@@ -21,6 +21,14 @@ int results_init(results_t *res, const master_options_t *o, const scenario_t *sc
     return outputs_init(&res->out, sc, &o->thresholds, err, errlen);
 }
 
+void results_new_test(results_t *res)
+{
+    outputs_new_test(&res->out);
+    stats_clear(&res->corrected);
+    res->has_corrected = false;
+    res->exit_code = 0;
+}
+
 void results_free(results_t *res)
 {
     outputs_free(&res->out);
@@ -41,7 +49,7 @@ report_run_t results_facts(const results_t *res, const run_t *r, report_worker_t
     run.run_time_s = r->p.run_time_s;
     run.start_unix = r->run_started_wall;
     run.stats_start_unix = r->stats_started_wall;
-    run.end_unix = r->phase == RUN_DONE ? r->run_ended_wall : run_wall_s(r, now);
+    run.end_unix = r->run_ended_wall > 0 ? r->run_ended_wall : run_wall_s(r, now);
     run.peak_users = r->peak_users;
     run.exit_code = res->exit_code;
     for (size_t i = 0; i < r->reg.n; i++) {
@@ -53,7 +61,7 @@ report_run_t results_facts(const results_t *res, const run_t *r, report_worker_t
         workers[i].failures = w->failures;
         workers[i].users = w->users;
         workers[i].cpu_percent = w->cpu_percent;
-        workers[i].memory_bytes = 0;   /* unknown until heartbeats carry it */
+        workers[i].memory_bytes = w->memory_bytes;
     }
     run.workers = workers;
     run.n_workers = r->reg.n;

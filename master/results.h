@@ -35,6 +35,8 @@ typedef struct results {
 int results_init(results_t *res, const master_options_t *o, const scenario_t *sc, char *err,
                  size_t errlen);
 void results_free(results_t *res);
+/* Before a new test (the web UI's): the last test's history and verdicts go. */
+void results_new_test(results_t *res);
 
 /* The facts the report files show beside the statistics (the test's parameters, times,
  * workers). workers: r->reg.n slots, filled; the strings point into r. */

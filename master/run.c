@@ -183,7 +183,9 @@ static void start_run(run_t *r, double now)
     r->run_started_wall = run_wall_s(r, now);
     r->run_started_unix = (int64_t)r->run_started_wall;
     r->stats_started_wall = r->run_started_wall;
-    r->run_id = (uint64_t)r->run_started_wall * 1000 + 1;
+    /* From the wall clock, so a restarted master's runs differ; above the last test's. */
+    uint64_t id = (uint64_t)r->run_started_wall * 1000 + 1;
+    r->run_id = id > r->run_id ? id : r->run_id + 1;
     r->next_table = now + RUN_TABLE_INTERVAL_S;
     r->next_snapshot = now + 1.0;
     if (r->p.n_stages) {
@@ -299,6 +301,8 @@ void run_fail(run_t *r, double now, const char *why)
         stop_run(r, now, "Stopping: the run cannot go on");
     else if (r->phase == RUN_WAITING)
         end_run(r, now);
+    else if (r->phase == RUN_IDLE)
+        quit_all(r);   /* the web UI's master cannot go on either */
 }
 
 void run_interrupt(run_t *r, double now)
@@ -498,6 +502,7 @@ static void on_heartbeat(worker_t *w, const Herd__Heartbeat *hb)
 {
     w->users = hb->users;
     w->cpu_percent = hb->cpu_percent;
+    w->memory_bytes = hb->memory_bytes;
     if (w->cpu_warned)
         return;
     /* As Locust: a generator short of CPU measures its own queueing, not the server. It can
@@ -515,6 +520,33 @@ static void on_heartbeat(worker_t *w, const Herd__Heartbeat *hb)
                  worker_short_id(w), 100 * hb->engine_busy);
         w->cpu_warned = true;
     }
+}
+
+/* A worker's warnings and errors (worker/logship.h): kept for the web UI's Logs tab beside
+ * the master's own lines. A message beyond wire.h's limits is dropped whole. */
+static void on_log(const worker_t *w, const Herd__Log *log)
+{
+    const char *why = log->n_lines > WIRE_MAX_LOG_LINES ? "too many lines" : NULL;
+    for (size_t i = 0; i < log->n_lines && !why; i++) {
+        const Herd__LogLine *l = log->lines[i];
+        if (l->level > LOG_CRITICAL)
+            why = "a level out of range";
+        else if (!isfinite(l->unix_s) || l->unix_s < 0)
+            why = "a time out of range";
+        else if (l->text &&
+                 strnlen(l->text, WIRE_MAX_LOG_TEXT_BYTES + 1) > WIRE_MAX_LOG_TEXT_BYTES)
+            why = "a line too long";
+    }
+    if (why) {
+        log_warn("worker %s: invalid Log message dropped: %s", worker_short_id(w), why);
+        return;
+    }
+    char source[sizeof ((log_line_t *)0)->source];
+    /* a long host name is cut to fit */
+    snprintf(source, sizeof source, "worker %.8s (%.45s)", worker_short_id(w), w->hostname);
+    for (size_t i = 0; i < log->n_lines; i++)
+        log_add_remote(source, (log_level_t)log->lines[i]->level, log->lines[i]->unix_s,
+                       log->lines[i]->text ? log->lines[i]->text : "");
 }
 
 static void on_error(run_t *r, const worker_t *w, const Herd__Error *e, double now)
@@ -575,6 +607,9 @@ void run_message(run_t *r, const char *id, size_t id_len, const Herd__Envelope *
     case HERD__ENVELOPE__BODY_ERROR:
         on_error(r, w, env->error, now);
         break;
+    case HERD__ENVELOPE__BODY_LOG:
+        on_log(w, env->log);
+        break;
     default:
         log_warn("worker %s sent %s, which only the master sends; ignored", worker_short_id(w),
                  wire_body_name(env));
@@ -607,9 +642,15 @@ static void check_liveness(run_t *r, double now)
         rebalance(r, false);
 }
 
+/* The test is over: its length is fixed, every report it will get is in. */
+static bool test_over(const run_t *r)
+{
+    return r->phase == RUN_DONE || (r->phase == RUN_IDLE && r->started);
+}
+
 int64_t run_settled_through(const run_t *r, double now)
 {
-    if (r->phase == RUN_DONE)
+    if (test_over(r))
         return INT64_MAX;
     return (int64_t)floor(run_wall_s(r, now) - 1 - RUN_SETTLE_S);
 }
@@ -618,7 +659,7 @@ double run_stats_duration_s(const run_t *r, double now)
 {
     if (!r->started)
         return 0;
-    double end = r->phase == RUN_DONE ? r->run_ended_wall : run_wall_s(r, now);
+    double end = test_over(r) ? r->run_ended_wall : run_wall_s(r, now);
     return end > r->stats_started_wall ? end - r->stats_started_wall : 0;
 }
 
@@ -626,7 +667,7 @@ run_current_t run_current(run_t *r, double now)
 {
     /* Rates: the timeline's complete seconds. Once done, every report is in, and the last
      * complete second is the last before the stop. */
-    int64_t last = r->phase == RUN_DONE ? (int64_t)floor(r->run_ended_wall) - 1
+    int64_t last = test_over(r) ? (int64_t)floor(r->run_ended_wall) - 1
                                         : run_settled_through(r, now);
     int64_t first = (int64_t)ceil(r->stats_started_wall);
     if (first < last - (RUN_CURRENT_SECONDS - 1))

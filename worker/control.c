@@ -26,6 +26,7 @@
 #include "../common/vec.h"
 #include "../common/wire.h"
 #include "engine.h"
+#include "logship.h"
 #include "prep.h"
 
 #define REPORT_INTERVAL_S 1.0
@@ -36,6 +37,9 @@
  * eventfd per engine, libcurl's, the log. */
 #define FD_RESERVE_BASE 64
 #define FD_RESERVE_PER_ENGINE 4
+/* Log lines shipped to the master: at most this many a second, in bursts of at most as
+ * many (a worker logging in a loop must not flood the master's log or its web page). */
+#define LOG_SHIP_PER_S 50
 
 typedef enum run_state {
     RUN_IDLE,       /* no users */
@@ -99,6 +103,11 @@ typedef struct control {
     size_t n_queue, cap_queue;
 
     double cpu_mark, wall_mark, cpu_percent;
+
+    /* log lines to the master (logship.h) */
+    double log_tokens;           /* lines that may go now: LOG_SHIP_PER_S a second, capped */
+    double log_mark;             /* monotonic; when log_tokens was last topped up */
+    uint64_t log_lost;           /* lines taken but not sent (a failed send), not told yet */
 } control_t;
 
 /* ---- sending ------------------------------------------------------------------------- */
@@ -145,6 +154,19 @@ static uint32_t target_total(const control_t *c)
     return n;
 }
 
+/* The process's resident set size (/proc/self/statm's second field, in pages), 0 if unknown. */
+static uint64_t resident_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "re");
+    if (!f)
+        return 0;
+    unsigned long long size, resident;
+    int n = fscanf(f, "%llu %llu", &size, &resident);
+    fclose(f);
+    long page = sysconf(_SC_PAGESIZE);
+    return n == 2 && page > 0 ? (uint64_t)resident * (uint64_t)page : 0;
+}
+
 static void send_heartbeat(control_t *c)
 {
     static const Herd__WorkerState states[] = {
@@ -161,6 +183,7 @@ static void send_heartbeat(control_t *c)
             hb.engine_busy = b;
     }
     hb.run_id = c->run_id;
+    hb.memory_bytes = resident_bytes();
     Herd__Envelope env = HERD__ENVELOPE__INIT;
     env.body_case = HERD__ENVELOPE__BODY_HEARTBEAT;
     env.heartbeat = &hb;
@@ -195,6 +218,54 @@ static void send_report(control_t *c, pending_t *p)
     if (send_env(c, &env) == 0)
         p->sent_at = clock_mono_s();
     stats_report_release(&r);
+}
+
+/* Send the log lines queued by logship (warnings and errors from any thread) as one Log
+ * message, LOG_SHIP_PER_S a second at most; with one line saying how many were dropped,
+ * when some were. Lines wait while there is no master. */
+static void ship_logs(control_t *c, double now)
+{
+    if (now > c->log_mark) {
+        c->log_tokens += (now - c->log_mark) * LOG_SHIP_PER_S;
+        if (c->log_tokens > LOG_SHIP_PER_S)
+            c->log_tokens = LOG_SHIP_PER_S;
+        c->log_mark = now;
+    }
+    if (!c->welcomed || c->log_tokens < 1)
+        return;
+    logship_line_t lines[LOG_SHIP_PER_S + 1];
+    uint64_t dropped = 0;
+    size_t n = logship_take(lines, (size_t)c->log_tokens, &dropped);
+    dropped += c->log_lost;
+    c->log_lost = 0;
+    if (dropped) {
+        logship_line_t *l = &lines[n++];
+        l->level = LOG_WARNING;
+        l->unix_s = clock_wall_s();
+        snprintf(l->text, sizeof l->text, "%" PRIu64 " log line%s dropped: the worker "
+                 "logged faster than its lines could be sent to the master", dropped,
+                 dropped == 1 ? "" : "s");
+    }
+    if (n == 0)
+        return;
+    Herd__LogLine msgs[LOG_SHIP_PER_S + 1];
+    Herd__LogLine *ptrs[LOG_SHIP_PER_S + 1];
+    for (size_t i = 0; i < n; i++) {
+        herd__log_line__init(&msgs[i]);
+        msgs[i].level = (uint32_t)lines[i].level;
+        msgs[i].unix_s = lines[i].unix_s;
+        msgs[i].text = lines[i].text;
+        ptrs[i] = &msgs[i];
+    }
+    Herd__Log log = HERD__LOG__INIT;
+    log.n_lines = n;
+    log.lines = ptrs;
+    Herd__Envelope env = HERD__ENVELOPE__INIT;
+    env.body_case = HERD__ENVELOPE__BODY_LOG;
+    env.log = &log;
+    c->log_tokens -= (double)n;
+    if (send_env(c, &env) < 0)
+        c->log_lost = n - (dropped ? 1 : 0) + dropped;   /* said in the next batch */
 }
 
 /* ---- the report queue ---------------------------------------------------------------- */
@@ -705,6 +776,9 @@ static void tick(control_t *c, double now)
         c->state = RUN_RUNNING;
         log_info("All %u users spawned", sp.users);
     }
+    /* Before Stopped can go: the lines that say why a run failed reach the master while
+     * it still listens to this worker. */
+    ship_logs(c, now);
     if (c->state == RUN_STOPPING && (user_count(c) == 0 || now >= c->stop_deadline))
         finish_stop(c);
     send_stopped_when_drained(c);
@@ -825,6 +899,8 @@ int control_run(const worker_options_t *o, const worker_signals_t *signals)
     c.next_report = now + REPORT_INTERVAL_S;
     log_info("Worker %s (%u engine threads, room for %" PRIu64 " users) connecting to %s", c.id,
              c.threads, c.max_users, c.endpoint);
+    c.log_mark = now;
+    logship_start();
 
     int signals_seen = 0;
     for (;;) {
@@ -885,6 +961,7 @@ int control_run(const worker_options_t *o, const worker_signals_t *signals)
             break;
         }
     }
+    logship_stop();
     free_run(&c);
     drains_collect(&c, true);
     free(c.drains);

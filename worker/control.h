@@ -1,7 +1,8 @@
 /*
  * control — herd-worker's control thread (the process's main thread): the DEALER socket to
  * the master, hello/welcome, heartbeats every second whatever the engines are doing, the
- * Spawn/Stop/Quit commands, and the report stream.
+ * Spawn/Stop/Quit commands, the report stream, and the worker's warnings and errors on their
+ * way to the master (logship.h).
  *
  * Reports are deltas numbered by seq. Each stays queued until the master acknowledges it
  * (cumulative Ack); after a reconnect the master's Welcome says what it has applied, and

@@ -2,12 +2,15 @@
 """make bench: herd beside wrk, a plain libcurl multi loop (curl_loop.c, built here with cc)
 and Locust when python3-locust is installed, all against one loopback nginx, in one run. Prints requests, CPU seconds of the load generator (every
 process it started, master and workers together), requests per CPU-second and the ratio to
-wrk; then the paced-users figures.
+wrk; then the web UI's cost (herd-master's own CPU with 0 and 10 Server-Sent Events clients
+during a full-load test) and the paced-users figures.
 
 A benchmark, not a test: it prints figures and never fails on them.
 Environment: BENCH_SECONDS (default 10), BENCH_USERS (50), BENCH_PACED_USERS (5000),
-BENCH_GAMING (1; 0 skips the five gaming scenarios against herd-sample-services).
+BENCH_GAMING (1; 0 skips the five gaming scenarios against herd-sample-services), BENCH_WEB
+(1; 0 skips the web UI's figures).
 """
+import json
 import os
 import re
 import resource
@@ -217,6 +220,77 @@ def gaming(wrk_rate):
                                                        rate / wrk_rate if wrk_rate else 0, agg[1]))
 
 
+def master_cpu_s(pid):
+    """CPU seconds of one process (not its children), from /proc."""
+    with open("/proc/%d/stat" % pid) as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def web_master_cpu(url, tmp, clients):
+    """herd-master serving the web UI, a test of USERS users for SECONDS started with
+    --autostart, `clients` browsers' worth of Server-Sent Events readers: (master CPU s,
+    events read, requests)."""
+    import threading
+    import urllib.request
+    f = os.path.join(tmp, "one.yaml")
+    port = free_port()
+    base = "http://127.0.0.1:%d" % port
+    p = subprocess.Popen([os.path.join(BIN, "herd-master"), "-f", f, "-H", url, "--autostart",
+                          "-u", str(USERS), "-r", str(USERS * 100), "-t", "%ds" % SECONDS,
+                          "--web-port", str(port), "--autoquit", "30"],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    events = [0] * clients
+    stop = threading.Event()
+
+    def reader(k):
+        while not stop.is_set():
+            try:
+                with urllib.request.urlopen(base + "/api/events", timeout=5) as r:
+                    for line in r:
+                        if line.startswith(b"event: state"):
+                            events[k] += 1
+                        if stop.is_set():
+                            return
+            except OSError:
+                time.sleep(0.1)
+    threads = [threading.Thread(target=reader, args=(k,), daemon=True) for k in range(clients)]
+    for t in threads:
+        t.start()
+    state, doc = None, {}
+    deadline = time.time() + SECONDS + 30
+    while time.time() < deadline and state != "stopped":
+        time.sleep(0.5)
+        try:
+            with urllib.request.urlopen(base + "/api/state", timeout=5) as r:
+                doc = json.load(r)
+                state = doc.get("state")
+        except OSError:
+            pass
+    cpu = master_cpu_s(p.pid) if p.poll() is None else 0.0
+    stop.set()
+    p.terminate()
+    p.communicate(timeout=30)
+    reqs = doc.get("stats", [{}])[-1].get("num_requests", 0) if doc.get("stats") else 0
+    return cpu, sum(events), reqs
+
+
+def web_sse(url, tmp):
+    print()
+    print("web UI: herd-master's own CPU during a %d s test at full load (%d users), "
+          "Server-Sent Events clients reading the page's live data" % (SECONDS, USERS))
+    print("%-30s %10s %12s %10s %12s" % ("clients", "CPU s", "% of a core", "events",
+                                         "requests"))
+    rows = []
+    for clients in (0, 10):
+        cpu, events, reqs = web_master_cpu(url, tmp, clients)
+        rows.append(cpu)
+        print("%-30s %10.2f %12.2f %10d %12d" % (clients, cpu, 100 * cpu / SECONDS, events,
+                                                  reqs))
+    print("%-30s %10.2f %12.2f" % ("difference (10 - 0)", rows[1] - rows[0],
+                                   100 * (rows[1] - rows[0]) / SECONDS))
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="herd-bench-")
     nginx, url = start_nginx(tmp)
@@ -250,6 +324,8 @@ def main():
                                                           rate / wrk_rate if wrk_rate else 0))
         if os.environ.get("BENCH_GAMING", "1") != "0":
             gaming(wrk_rate)
+        if os.environ.get("BENCH_WEB", "1") != "0":
+            web_sse(url, tmp)
         if PACED:
             reqs, secs, peak_kb, spawn, err = paced(url, tmp)
             print()

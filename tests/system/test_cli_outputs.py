@@ -102,7 +102,7 @@ def test_symlinks_are_written_through(tmp_path, http_server):
         assert os.path.islink(tmp_path / link), link
     reqs, _ = aggregated(r.stdout)
     assert json_requests(json.loads((reports / "run.json").read_text())) == reqs
-    assert "<svg" in (reports / "new.html").read_text()
+    assert '<script id="herd-data" type="application/json">' in (reports / "new.html").read_text()
     assert (reports / "kept_stats.csv").read_text().startswith("Type,Name,Request Count,")
     assert not list(tmp_path.glob("*.tmp")) and not list(reports.glob("*.tmp"))
 

@@ -199,11 +199,16 @@ def test_no_host(tmp_path):
     assert "no host for user class 'Getter': pass -H/--host" in r.stderr
 
 
-def test_web_ui_not_yet(tmp_path):
+def test_web_port_in_use(tmp_path):
+    import socket
     f = write(tmp_path, "one.yaml", ONE_GET)
-    r = run_master(["-f", f, "-H", "http://127.0.0.1:1"])
-    assert r.returncode == 2
-    assert "web UI is not available yet" in r.stderr
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        r = run_master(["-f", f, "-H", "http://127.0.0.1:1", "--web-port", str(port)])
+    assert r.returncode == 1
+    assert "--web-port %d: address already in use" % port in r.stderr
 
 
 def test_port_in_use(tmp_path):

@@ -43,9 +43,14 @@ def test_all_outputs_agree_with_server(tmp_path, http_server):
     jagg = [e for e in doc["stats"] if e["name"] == "Aggregated"][0]
     assert jagg["num_requests"] == reqs and jagg["num_failures"] == 0
 
+    # the HTML report is the web UI's page with this document inlined: the same figures
     html = open(tmp_path / "run.html").read()
-    assert re.search(r"Aggregated.*?%d" % reqs, html, re.S)
-    assert "<svg" in html or "<canvas" in html
+    m = re.search(r'<script id="herd-data" type="application/json">(.*?)</script>', html, re.S)
+    assert m, html[:2000]
+    hdoc = json.loads(m.group(1))
+    assert hdoc["mode"] == "report"
+    assert hdoc["stats"] == doc["stats"] and hdoc["history"] == doc["history"]
+    assert "<canvas" in html and "Chart.js v3" in html
     assert not re.search(r"""(src|href)=["']?https?:""", html)
 
     # Locust's exact headers

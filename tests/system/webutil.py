@@ -77,8 +77,10 @@ class Web:
         return self.json("/api/state")
 
 
-def start_web(procs, args, auth=None, port=None):
-    """herd-master ARGS --web-port PORT (a free one); waits until /api/state answers."""
+def start_web(procs, args, auth=None, port=None, workers=True):
+    """herd-master ARGS --web-port PORT (a free one); waits until /api/state answers and,
+    with workers, until the workers a test needs are connected (a start before is refused
+    with 409, as the page's button waits)."""
     port = port or free_port()
     p = procs.start([MASTER, "--web-port", str(port)] + list(args))
     web = Web(p, "http://127.0.0.1:%d" % port, auth)
@@ -90,4 +92,10 @@ def start_web(procs, args, auth=None, port=None):
         except OSError:
             return False
     assert wait_for(up, timeout=20), "the web UI did not come up on port %d" % port
+
+    def connected():
+        doc = web.state()
+        return doc["worker_count"] >= doc["expect_workers"]
+    if workers:
+        assert wait_for(connected, timeout=20), "workers did not connect: %s" % web.state()
     return web

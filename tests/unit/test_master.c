@@ -95,6 +95,7 @@ typedef struct fixture {
     int64_t seconds[64]; /* each_second's unix seconds, in order */
     size_t n_seconds;
     double wall0;        /* the wall clock at T0; 0: WALL0 */
+    bool web;            /* the web UI's run: IDLE between tests */
     results_t *results;  /* when set, each second of the run goes to results_second too */
 } fixture_t;
 
@@ -343,9 +344,10 @@ static double advance_while(fixture_t *f, run_phase_t phase, double max_s)
     return now_of(f) - from;
 }
 
-static void start(fixture_t *f)
+static void start_as(fixture_t *f, bool idle)
 {
     run_config_t cfg = {
+        .web = f->web,
         .o = &f->o,
         .sc = f->sc,
         .scenario_text = SCENARIO,
@@ -363,9 +365,14 @@ static void start(fixture_t *f)
         .n_stages = f->n_stages,
     };
     char err[256];
-    assert_int_equal(run_init(&f->run, &cfg, &io, &p, now_of(f), f->wall0 ? f->wall0 : WALL0,
-                              err, sizeof err), 0);
+    assert_int_equal(run_init(&f->run, &cfg, &io, idle ? NULL : &p, now_of(f),
+                              f->wall0 ? f->wall0 : WALL0, err, sizeof err), 0);
     f->started = true;
+}
+
+static void start(fixture_t *f)
+{
+    start_as(f, false);
 }
 
 /* Every fake says hello, the run starts, every worker reports all its users spawned. */
@@ -778,6 +785,76 @@ static void test_fatal_error_stops_the_run(void **state)
     assert_int_equal(exit_code(f), 1);
 }
 
+/* A worker's Log message of n lines, each at level with the text "<text> <i>". */
+static void say_log(fixture_t *f, fake_t *w, size_t n, uint32_t level, const char *text)
+{
+    static Herd__LogLine lines[WIRE_MAX_LOG_LINES + 1];
+    static Herd__LogLine *ptrs[WIRE_MAX_LOG_LINES + 1];
+    static char texts[WIRE_MAX_LOG_LINES + 1][64];
+    assert_true(n <= WIRE_MAX_LOG_LINES + 1);
+    for (size_t i = 0; i < n; i++) {
+        herd__log_line__init(&lines[i]);
+        lines[i].level = level;
+        lines[i].unix_s = WALL0 + (double)i;
+        snprintf(texts[i], sizeof texts[i], "%s %zu", text, i);
+        lines[i].text = texts[i];
+        ptrs[i] = &lines[i];
+    }
+    Herd__Log log = HERD__LOG__INIT;
+    log.n_lines = n;
+    log.lines = ptrs;
+    Herd__Envelope env = HERD__ENVELOPE__INIT;
+    env.body_case = HERD__ENVELOPE__BODY_LOG;
+    env.log = &log;
+    deliver(f, w, &env);
+}
+
+/* A worker's warnings and errors are kept beside the master's lines, named by the worker;
+ * a Log message beyond the limits is dropped whole. Heartbeats carry the worker's memory. */
+static void test_worker_log_lines_and_memory(void **state)
+{
+    fixture_t *f = *state;
+    fake_t *a = &f->fakes[0];
+    log_keep_recent();
+    static log_line_t kept[LOG_RECENT_LINES];
+    start_running(f, 1);
+    uint64_t base = 0;   /* the newest line kept so far */
+    for (size_t n; (n = log_recent(kept, LOG_RECENT_LINES, base)) > 0;)
+        base = kept[n - 1].seq;
+
+    say_log(f, a, 2, LOG_ERROR, "setup failed");
+    size_t n = log_recent(kept, LOG_RECENT_LINES, base);
+    assert_int_equal(n, 2);
+    assert_string_equal(kept[0].source, "worker aaaaaaaa (loadhost)");
+    assert_int_equal(kept[0].level, LOG_ERROR);
+    assert_string_equal(kept[0].text, "setup failed 0");
+    assert_true(kept[1].unix_s == WALL0 + 1);
+    base = kept[1].seq;
+
+    say_log(f, a, 1, 5, "bad level");
+    say_log(f, a, WIRE_MAX_LOG_LINES + 1, LOG_WARNING, "flood");
+    n = log_recent(kept, LOG_RECENT_LINES, base);
+    for (size_t i = 0; i < n; i++)
+        assert_string_equal(kept[i].source, "master");   /* only the master's warnings */
+    assert_non_null(strstr(log_text(), "worker aaaaaaaa: invalid Log message dropped: a level "
+                                       "out of range"));
+    assert_non_null(strstr(log_text(), "worker aaaaaaaa: invalid Log message dropped: too many "
+                                       "lines"));
+    say_log(f, a, WIRE_MAX_LOG_LINES, LOG_WARNING, "many");
+    assert_int_equal(log_recent(kept, LOG_RECENT_LINES, base), n + WIRE_MAX_LOG_LINES);
+    assert_int_equal(f->run.phase, RUN_RUNNING);   /* none of it changes the run */
+
+    assert_int_equal(registered(f, a)->memory_bytes, 0);
+    Herd__Heartbeat hb = HERD__HEARTBEAT__INIT;
+    hb.state = HERD__WORKER_STATE__WORKER_STATE_RUNNING;
+    hb.memory_bytes = 123456789;
+    Herd__Envelope env = HERD__ENVELOPE__INIT;
+    env.body_case = HERD__ENVELOPE__BODY_HEARTBEAT;
+    env.heartbeat = &hb;
+    deliver(f, a, &env);
+    assert_int_equal(registered(f, a)->memory_bytes, 123456789);
+}
+
 /* The fix: a worker that joins while the run stops has no users in it, and a Stop of a run
  * it never ran goes unanswered (worker/control.c), so it must not be waited for. */
 static void test_worker_joining_while_stopping_is_not_waited_for(void **state)
@@ -845,6 +922,113 @@ static void test_worker_of_the_run_returning_while_stopping_is_asked_to_stop(voi
     assert_int_equal(f->run.phase, RUN_DONE);
     assert_int_equal(stats_total_requests(&f->run.stats), 13);
     assert_null(strstr(log_text(), "sent no final report"));
+}
+
+/* ---- the web UI: tests one after another ------------------------------------------------- */
+
+static uint32_t spawned_users(const fixture_t *f, const fake_t *a, const fake_t *b)
+{
+    const sent_t *sa = last_sent(f, a, HERD__ENVELOPE__BODY_SPAWN);
+    const sent_t *sb = last_sent(f, b, HERD__ENVELOPE__BODY_SPAWN);
+    assert_non_null(sa);
+    assert_non_null(sb);
+    assert_int_equal(sa->run_id, sb->run_id);
+    assert_int_equal(sa->run_id, f->run.run_id);
+    return sa->users + sb->users;
+}
+
+static void test_web_tests_start_change_stop_and_start_again(void **state)
+{
+    fixture_t *f = *state;
+    fake_t *a = &f->fakes[0], *b = &f->fakes[1];
+    char err[256];
+    f->web = true;
+    f->expect = 2;
+    start_as(f, true);
+    assert_int_equal(f->run.phase, RUN_IDLE);
+    assert_string_equal(run_state_name(&f->run), "ready");
+    say_hello(f, a);
+    run_params_t p = {.users = 4, .spawn_rate = 2};
+    assert_int_equal(run_start(&f->run, &p, now_of(f), err, sizeof err), -1);
+    assert_non_null(strstr(err, "1 of 2 connected"));
+    say_hello(f, b);
+    advance(f, 1.0);
+    assert_int_equal(f->run.phase, RUN_IDLE);   /* a test starts when asked, not by itself */
+    assert_int_equal(count_sent(f, NULL, HERD__ENVELOPE__BODY_SPAWN), 0);
+
+    assert_int_equal(run_start(&f->run, &p, now_of(f), err, sizeof err), 0);
+    assert_int_equal(f->run.phase, RUN_RUNNING);
+    assert_string_equal(run_state_name(&f->run), "spawning");
+    assert_int_equal(spawned_users(f, a, b), 4);
+    uint64_t first_run = f->run.run_id;
+    assert_int_equal(run_start(&f->run, &p, now_of(f), err, sizeof err), -1);   /* running */
+    say_spawned(f, a);
+    say_spawned(f, b);
+    assert_string_equal(run_state_name(&f->run), "running");
+
+    /* Edit: the same dispatch as -u, the new rate shared too. */
+    assert_int_equal(run_edit(&f->run, 10, 6, now_of(f), err, sizeof err), 0);
+    assert_int_equal(spawned_users(f, a, b), 10);
+    assert_float_equal(last_sent(f, a, HERD__ENVELOPE__BODY_SPAWN)->rate +
+                       last_sent(f, b, HERD__ENVELOPE__BODY_SPAWN)->rate, 6.0, 1e-9);
+    say_report(f, a, 1, 1, 10, 1);
+    advance(f, 1.0);
+
+    /* Stop: final reports, then IDLE with the workers kept. */
+    assert_int_equal(run_stop(&f->run, now_of(f), err, sizeof err), 0);
+    assert_int_equal(f->run.phase, RUN_STOPPING);
+    say_stopped(f, a, 1);
+    say_stopped(f, b, 0);
+    advance(f, TICK_S);
+    assert_int_equal(f->run.phase, RUN_IDLE);
+    assert_string_equal(run_state_name(&f->run), "stopped");
+    assert_int_equal(f->run.tests_ended, 1);
+    assert_int_equal(count_sent(f, NULL, HERD__ENVELOPE__BODY_QUIT), 0);
+    assert_int_equal(stats_total_requests(&f->run.stats), 10);
+    assert_int_equal(exit_code(f), 1);   /* a request failed */
+    assert_int_equal(run_stop(&f->run, now_of(f), err, sizeof err), -1);
+    assert_int_equal(run_edit(&f->run, 3, 1, now_of(f), err, sizeof err), -1);
+    advance(f, 2.0);   /* heartbeats go on between tests: nobody goes missing */
+    assert_int_equal(registry_count_active(&f->run.reg), 2);
+
+    /* A new test at once (the same second): its own run id, nothing of the last one. */
+    run_params_t q = {.users = 2, .spawn_rate = 1};
+    forget_sent(f);
+    assert_int_equal(run_start(&f->run, &q, now_of(f), err, sizeof err), 0);
+    assert_true(f->run.run_id > first_run);
+    assert_int_equal(spawned_users(f, a, b), 2);
+    assert_int_equal(stats_total_requests(&f->run.stats), 0);
+    assert_int_equal(registered(f, a)->requests, 0);
+    assert_int_equal(stats_total_failures(&f->run.stats), 0);
+    say_report(f, a, 2, 2, 5, 0);
+    assert_int_equal(stats_total_requests(&f->run.stats), 5);
+
+    /* Ctrl-C while a test runs: it stops, and its end is the end. */
+    run_interrupt(&f->run, now_of(f));
+    assert_int_equal(f->run.phase, RUN_STOPPING);
+    say_stopped(f, a, 2);
+    say_stopped(f, b, 0);
+    advance(f, TICK_S);
+    assert_int_equal(f->run.phase, RUN_DONE);
+    assert_int_equal(f->run.tests_ended, 2);
+    assert_int_equal(count_sent(f, a, HERD__ENVELOPE__BODY_QUIT), 1);
+    assert_int_equal(count_sent(f, b, HERD__ENVELOPE__BODY_QUIT), 1);
+}
+
+static void test_web_interrupt_while_idle_quits(void **state)
+{
+    fixture_t *f = *state;
+    fake_t *a = &f->fakes[0];
+    f->web = true;
+    f->expect = 1;
+    start_as(f, true);
+    say_hello(f, a);
+    advance(f, 1.0);
+    run_interrupt(&f->run, now_of(f));
+    assert_int_equal(f->run.phase, RUN_DONE);
+    assert_int_equal(count_sent(f, a, HERD__ENVELOPE__BODY_QUIT), 1);
+    assert_int_equal(f->run.tests_ended, 0);
+    assert_int_equal(exit_code(f), 0);   /* no test ran: nothing failed */
 }
 
 /* ---- stages ------------------------------------------------------------------------------- */
@@ -1112,12 +1296,16 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_interrupt_while_waiting_ends_the_run, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_fatal_error_stops_the_run, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_worker_log_lines_and_memory, setup, teardown),
         cmocka_unit_test_setup_teardown(test_worker_joining_while_stopping_is_not_waited_for,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_worker_of_the_run_returning_while_stopping_is_asked_to_stop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stages_change_the_shares_then_stop, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_web_tests_start_change_stop_and_start_again, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_web_interrupt_while_idle_quits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_current_rates_exact_from_the_first_complete_second,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_history_rows_are_the_timeline_and_a_step_is_a_step,

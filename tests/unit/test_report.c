@@ -1,6 +1,6 @@
 /* Unit tests for master/report: the Locust-compatible CSV files (headers copied from Locust
  * 2.12.1's locust/stats.py, StatsCSV / StatsCSVFileWriter), the JSON summary (read back with
- * jansson) and the self-contained HTML page, written from a known table and history into a
+ * jansson) and the HTML report (the web UI's page with the run's document inlined), written from a known table and history into a
  * temporary directory; plus the history container and its per-second columns from a
  * timeline (master/outputs.h), Python float formatting and the error path. */
 #include <setjmp.h>
@@ -502,6 +502,32 @@ static void test_json_corrected(void **state)
 
 /* ---- HTML --------------------------------------------------------------------------------- */
 
+/* The document inlined in an HTML report (what the page renders), parsed. No '<' may appear
+ * in it: every one is written \u003c, so no string closes the script element. */
+static json_t *html_document(const char *html)
+{
+    static const char open_tag[] = "<script id=\"herd-data\" type=\"application/json\">";
+    const char *start = strstr(html, open_tag);
+    assert_non_null(start);
+    assert_null(strstr(start + 1, open_tag));   /* one document */
+    start += strlen(open_tag);
+    const char *end = strstr(start, "</script>");
+    assert_non_null(end);
+    assert_null(memchr(start, '<', (size_t)(end - start)));
+    json_error_t jerr;
+    json_t *doc = json_loadb(start, (size_t)(end - start), 0, &jerr);
+    if (!doc)
+        fail_msg("the report's document does not parse: %s", jerr.text);
+    return doc;
+}
+
+static const char *str(json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+    assert_true(json_is_string(v));
+    return json_string_value(v);
+}
+
 static void test_html(void **state)
 {
     fixture_t *fx = *state;
@@ -512,44 +538,82 @@ static void test_html(void **state)
     assert_int_equal(count_tmp_files(fx->dir), 0);
     char *html = slurp(path);
 
-    assert_non_null(strstr(html, "<!DOCTYPE html>"));
+    assert_true(strncmp(html, "<!DOCTYPE html>", 15) == 0);
     assert_non_null(strstr(html, "</html>"));
-    /* scenario strings escaped: no live <script>, the name shown as text */
-    assert_null(strstr(html, "<script"));
-    assert_non_null(strstr(html, "&lt;script&gt;alert(1)&lt;/script&gt;"));
-    assert_non_null(strstr(html, "games &amp; &lt;friends&gt;.yaml"));
-    assert_non_null(strstr(html, "said &quot;no&quot;, twice"));
-    /* the Aggregated row with the table's counts */
-    assert_non_null(strstr(html, "<td>Aggregated</td><td class=\"num\">8</td>"
-                                 "<td class=\"num\">2</td>"));
-    assert_non_null(strstr(html, "<td>/items</td><td class=\"num\">4</td>"
-                                 "<td class=\"num\">1</td>"));
-    /* thresholds: escaped text, the result of each */
-    assert_non_null(strstr(html, "p95&lt;300ms"));
-    assert_non_null(strstr(html, "class=\"pass\">passed"));
-    assert_non_null(strstr(html, "class=\"fail\">FAILED"));
-    /* workers */
-    assert_non_null(strstr(html, "<td>host-b</td>"));
-    assert_null(strstr(html, "Statistics from"));   /* no --reset-stats */
-    /* three inline charts */
-    int charts = 0;
-    for (const char *p = html; (p = strstr(p, "<svg")) != NULL; p++)
-        charts++;
-    assert_int_equal(charts, 3);
-    assert_non_null(strstr(html, "stroke=\"#2da44e\" d=\"M"));   /* the requests/s line is drawn */
-    /* self-contained: nothing fetched. The host is printed as text only (escaped). */
-    assert_null(strstr(html, "https://"));
-    assert_null(strstr(html, "src="));
-    assert_null(strstr(html, "href="));
-    assert_null(strstr(html, "<link"));
+    /* the page's three files inlined: Chart.js, the document, app.js, and nothing else */
+    int scripts = 0;
+    for (const char *p = html; (p = strstr(p, "<script")) != NULL; p++)
+        scripts++;
+    assert_int_equal(scripts, 3);
+    assert_non_null(strstr(html, "<style>"));
+    assert_non_null(strstr(html, "Chart.js v3"));
+    assert_non_null(strstr(html, "herdCharts"));
+    /* self-contained: nothing named to fetch */
+    assert_null(strstr(html, "src=\""));
+    assert_null(strstr(html, "<link rel=\"stylesheet\""));
+    assert_null(strstr(html, "href=\"http"));
     assert_null(strstr(html, "@import"));
     assert_null(strstr(html, "url("));
-    const char *http = strstr(html, "http://");
-    while (http) {   /* only the -H host, inside a table cell or the subtitle */
-        assert_true(strncmp(http, "http://127.0.0.1:8080", 21) == 0);
-        http = strstr(http + 1, "http://");
-    }
+    /* the scenario's strings are data, never markup */
+    assert_null(strstr(html, SCRIPT_NAME));
+    assert_null(strstr(html, "<friends>"));
+
+    json_t *doc = html_document(html);
+    assert_string_equal(str(doc, "mode"), "report");
+    assert_string_equal(str(doc, "state"), "stopped");
+    assert_string_equal(str(doc, "scenario"), "games & <friends>.yaml");
+    assert_string_equal(str(doc, "host"), "http://127.0.0.1:8080");
+    assert_int_equal(num(doc, "user_count"), 30);   /* the last second's users */
+    assert_null(json_object_get(doc, "stats_start_time"));   /* no --reset-stats */
+    /* the same figures as the --json report */
+    json_t *stats = json_object_get(doc, "stats");
+    json_t *agg = json_array_get(stats, json_array_size(stats) - 1);
+    assert_string_equal(str(agg, "name"), "Aggregated");
+    assert_int_equal(num(agg, "num_requests"), 8);
+    assert_int_equal(num(agg, "num_failures"), 2);
+    json_t *items = stats_entry_named(stats, "GET", "/items");
+    assert_int_equal(num(items, "num_requests"), 4);
+    assert_int_equal(num(items, "num_failures"), 1);
+    assert_non_null(stats_entry_named(stats, "GET", SCRIPT_NAME));
+    json_t *fl = json_object_get(doc, "failures");
+    assert_int_equal(json_array_size(fl), 2);
+    json_t *th = json_object_get(doc, "thresholds");
+    assert_string_equal(str(json_array_get(th, 0), "threshold"), "p95<300ms");
+    assert_true(json_is_true(json_object_get(json_array_get(th, 0), "passed")));
+    assert_true(json_is_false(json_object_get(json_array_get(th, 1), "passed")));
+    assert_string_equal(str(json_array_get(json_object_get(doc, "workers"), 1), "hostname"),
+                        "host-b");
+    /* the charts' data: the Aggregated history, and each row's */
+    json_t *hist = json_object_get(doc, "history");
+    assert_int_equal(json_array_size(hist), 3);
+    assert_int_equal(num(json_array_get(hist, 0), "time"), T0 + 1);
+    assert_near(num(json_array_get(hist, 2), "current_rps"), 37.5, 1e-9);
+    json_t *rows = json_object_get(doc, "row_history");
+    assert_true(json_is_object(rows));
+    assert_int_equal(json_object_size(rows), fx->table.n_entries);
+    json_t *items_hist = json_object_get(rows, "GET /items");
+    assert_int_equal(json_array_size(items_hist), 3);
+    assert_near(num(json_array_get(items_hist, 1), "current_rps"), 4, 1e-9);
+    assert_int_equal(json_array_size(json_object_get(rows, "POST /login")), 3);
+    assert_int_equal(json_array_size(json_object_get(rows, "GET " SCRIPT_NAME)), 0);
+    json_decref(doc);
     free(html);
+}
+
+/* report_html_to writes the same page to a stream (what /stats/report serves). */
+static void test_html_to_stream(void **state)
+{
+    fixture_t *fx = *state;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    assert_int_equal(report_html_to(f, &fx->table, &fx->history, &fx->run), 0);
+    assert_int_equal(fclose(f), 0);
+    json_t *doc = html_document(buf);
+    assert_int_equal(json_array_size(json_object_get(doc, "stats")), fx->table.n_entries + 1);
+    json_decref(doc);
+    free(buf);
 }
 
 /* --reset-stats: every rate over the run divides by the time since the cut, not the whole
@@ -585,9 +649,13 @@ static void test_rates_count_from_the_reset(void **state)
     assert_int_equal(report_write_html(path, &fx->table, &fx->history, &fx->run, err, sizeof err),
                      0);
     char *html = slurp(path);
-    assert_non_null(strstr(html, "<tr><th>Statistics from (UTC)</th><td>2023-11-14T22:13:22.000Z"));
-    assert_non_null(strstr(html, "<tr><th>Duration</th><td>10.0 s</td>"));
-    assert_non_null(strstr(html, "<td class=\"num\">1.00</td><td class=\"num\">0.25</td></tr>"));
+    json_t *doc = html_document(html);
+    assert_string_equal(str(doc, "stats_start_time"), "2023-11-14T22:13:22.000Z");
+    assert_near(num(doc, "duration_s"), 10, 0);
+    agg = json_array_get(json_object_get(doc, "stats"), 5);
+    assert_near(num(agg, "num_reqs_per_sec"), 1.0, 1e-12);
+    assert_near(num(agg, "num_fail_per_sec"), 0.25, 1e-12);
+    json_decref(doc);
     free(html);
 }
 
@@ -601,10 +669,14 @@ static void test_html_corrected_and_no_history(void **state)
     snprintf(path, sizeof path, "%s/report.html", fx->dir);
     assert_int_equal(report_write_html(path, &fx->table, &empty, &fx->run, err, sizeof err), 0);
     char *html = slurp(path);
-    assert_non_null(strstr(html, "corrected for coordinated omission"));
-    assert_non_null(strstr(html, "<td class=\"num\">900</td>"));
-    assert_null(strstr(html, "<svg"));
-    assert_non_null(strstr(html, "No history was recorded."));
+    json_t *doc = html_document(html);
+    json_t *stats = json_object_get(doc, "stats");
+    json_t *corr = json_object_get(stats_entry_named(stats, "GET", "/items"), "corrected");
+    assert_near(num(json_object_get(corr, "percentiles"), "100"), 900, 0);
+    assert_int_equal(json_array_size(json_object_get(doc, "history")), 0);
+    assert_null(json_object_get(doc, "row_history"));   /* no seconds: no row charts */
+    assert_int_equal(num(doc, "user_count"), 0);
+    json_decref(doc);
     free(html);
     history_free(&empty);
 }
@@ -823,6 +895,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_json, setup, teardown),
         cmocka_unit_test_setup_teardown(test_json_corrected, setup, teardown),
         cmocka_unit_test_setup_teardown(test_html, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_html_to_stream, setup, teardown),
         cmocka_unit_test_setup_teardown(test_html_corrected_and_no_history, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unwritable_path, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rewrite_replaces, setup, teardown),

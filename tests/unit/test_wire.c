@@ -94,6 +94,51 @@ static void test_round_trip(void **state)
     wire_free(got);
 }
 
+/* A worker's log lines and its memory reach the master as sent. */
+static void test_log_and_memory_round_trip(void **state)
+{
+    pair_t *p = *state;
+    char err[256];
+    Herd__LogLine l1 = HERD__LOG_LINE__INIT, l2 = HERD__LOG_LINE__INIT;
+    l1.level = 2;
+    l1.unix_s = 1700000000.125;
+    l1.text = "Lost the master";
+    l2.level = 3;
+    l2.unix_s = 1700000001.5;
+    l2.text = "setup step GET / failed: HTTP 500";
+    Herd__LogLine *lines[] = {&l1, &l2};
+    Herd__Log log = HERD__LOG__INIT;
+    log.n_lines = 2;
+    log.lines = lines;
+    Herd__Envelope env = HERD__ENVELOPE__INIT;
+    env.body_case = HERD__ENVELOPE__BODY_LOG;
+    env.log = &log;
+    assert_int_equal(wire_send(p->dealer, NULL, 0, &env, err, sizeof err), 0);
+    char id[WIRE_MAX_ID_BYTES + 1];
+    size_t id_len = 0;
+    Herd__Envelope *got = recv_wait(p->router, true, id, &id_len, err);
+    assert_non_null(got);
+    assert_int_equal(got->body_case, HERD__ENVELOPE__BODY_LOG);
+    assert_string_equal(wire_body_name(got), "Log");
+    assert_int_equal(got->log->n_lines, 2);
+    assert_int_equal(got->log->lines[0]->level, 2);
+    assert_true(got->log->lines[0]->unix_s == 1700000000.125);
+    assert_string_equal(got->log->lines[0]->text, "Lost the master");
+    assert_int_equal(got->log->lines[1]->level, 3);
+    assert_string_equal(got->log->lines[1]->text, "setup step GET / failed: HTTP 500");
+    wire_free(got);
+
+    Herd__Heartbeat hb = HERD__HEARTBEAT__INIT;
+    hb.memory_bytes = (uint64_t)5 << 30;
+    env.body_case = HERD__ENVELOPE__BODY_HEARTBEAT;
+    env.heartbeat = &hb;
+    assert_int_equal(wire_send(p->dealer, NULL, 0, &env, err, sizeof err), 0);
+    got = recv_wait(p->router, true, id, &id_len, err);
+    assert_non_null(got);
+    assert_int_equal(got->heartbeat->memory_bytes, (uint64_t)5 << 30);
+    wire_free(got);
+}
+
 static void test_rejects_garbage_and_versions(void **state)
 {
     pair_t *p = *state;
@@ -313,6 +358,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_log_and_memory_round_trip),
         cmocka_unit_test(test_rejects_garbage_and_versions),
         cmocka_unit_test(test_decode_budget),
         cmocka_unit_test(test_budget_fits_real_reports),
