@@ -188,7 +188,7 @@ json_t *web_api_locust_stats(const web_source_t *src, double now)
                       put(o, "state", json_string(worker_state_name(w->state))) &&
                       put(o, "user_count", json_integer(w->users)) &&
                       put(o, "cpu_usage", json_real(w->cpu_percent)) &&
-                      put(o, "memory_usage", json_integer(0));   /* bytes; 0: unknown */
+                      put(o, "memory_usage", json_integer((json_int_t)w->memory_bytes));
         if (!row_ok)
             json_decref(o);
         ok = row_ok && append(workers, o);

@@ -78,6 +78,7 @@ def test_locust_api_as_a_ci_script(procs):
         "response_time_percentile_0.5", "response_time_percentile_0.95"}
     assert [w["user_count"] for w in doc["workers"]] == [4]
     assert {"id", "state", "user_count", "cpu_usage", "memory_usage"} <= set(doc["workers"][0])
+    assert doc["workers"][0]["memory_usage"] > 1 << 20   # bytes, from the worker's heartbeats
 
     # GET /stop, then the counts are final and equal the services' own.
     status, _, body = web.request("/stop")
