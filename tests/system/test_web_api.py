@@ -33,7 +33,6 @@ LOCUST_ROW_KEYS = {
 def auth_master(procs, extra=(), auth=None):
     svc = start_services(procs)
     web = start_web(procs, ["-f", AUTH_FILE, "-H", svc.url("profile")] + list(extra), auth=auth)
-    # the local worker connects (a start before it does is refused: "waiting for workers")
     assert wait_for(lambda: web.state()["worker_count"] == 1, timeout=15)
     return svc, web
 
