@@ -38,6 +38,8 @@
     tab: 'stats',
     rendered: [],       // the stats rows as last rendered, by data-i
     statsHtml: '',
+    statsEmpty: '',
+    rowH: 0,            // a stats row's height in pixels, once measured
     logs: [],           // sorted by seq
     lastSeq: -1,
     logsFetching: false,
@@ -140,9 +142,12 @@
   }
 
   function renderHeader(doc) {
-    setText('scenario', doc.scenario || '');
-    $('scenario').title = doc.description || '';
-    var host = doc.host || (doc.defaults && doc.defaults.host) || '(per user class)';
+    var file = String(doc.scenario || '');
+    setText('scenario', file.slice(file.lastIndexOf('/') + 1));
+    $('scenario').title = file + (doc.description ? ': ' + doc.description : '');
+    /* Before a test, the host a start would use; during and after one, the test's. */
+    var d = doc.defaults || {};
+    var host = (doc.state === 'ready' ? d.host || doc.host : doc.host || d.host) || '(per user class)';
     setText('h-host', host);
     $('h-host').title = host;
     var state = doc.state || '—';
@@ -258,7 +263,7 @@
     for (var i = 0; i < COLS.length; i++) {
       var c = COLS[i], v = c.get(r);
       if (c.text) {
-        html += '<td' + (c.cls ? ' class="' + c.cls + '"' : '') + '>' + esc(v) + '</td>';
+        html += c.cls ? '<td class="' + c.cls + '"><span title="' + esc(v) + '">' + esc(v) + '</span></td>' : '<td>' + esc(v) + '</td>';
       } else {
         var cls = 'num';
         if (c.key === 'num_failures' && v > 0) cls += ' fails-nonzero';
@@ -286,7 +291,14 @@
     return S.row && S.row.method === (r.method || '') && S.row.name === r.name;
   }
 
+  /* Above VIRTUAL_FROM rows only those in view, and ROW_MARGIN either side, are in the
+     table; spacer rows stand for the others. A thousand rows then cost what a hundred do,
+     each second. Rows are one line high (long names are cut, with the whole one as title). */
+  var VIRTUAL_FROM = 150;
+  var ROW_MARGIN = 40;
+
   function renderStats(doc) {
+    var started = window.performance ? performance.now() : 0;
     var rows = statsRows(doc);
     var agg = aggregated(doc);
     var list = [];
@@ -297,19 +309,10 @@
       list.push({ r: r, i: i });
     }
     if (S.sort.key && COL_BY_KEY[S.sort.key]) list.sort(compareRows(COL_BY_KEY[S.sort.key], S.sort.dir));
-    var parts = new Array(list.length);
     S.rendered = new Array(list.length);
-    for (var k = 0; k < list.length; k++) {
-      S.rendered[k] = list[k].r;
-      parts[k] = '<tr data-i="' + k + '"' + (isSelected(list[k].r) ? ' class="selected"' : '') + '>' + cellsHtml(list[k].r) + '</tr>';
-    }
-    var html = parts.join('');
-    if (!list.length)
-      html = '<tr><td colspan="' + COLS.length + '" class="empty">' + (rows.length ? 'No row matches the filter.' : 'No requests yet.') + '</td></tr>';
-    if (html !== S.statsHtml) {
-      $('stats-body').innerHTML = html;
-      S.statsHtml = html;
-    }
+    for (var k = 0; k < list.length; k++) S.rendered[k] = list[k].r;
+    S.statsEmpty = rows.length ? 'No row matches the filter.' : 'No requests yet.';
+    renderStatsRows();
     var foot = agg ? '<tr data-agg="1" title="Aggregated: click for its charts">' + cellsHtml(agg) + '</tr>' : '';
     if ($('stats-foot').innerHTML !== foot) $('stats-foot').innerHTML = foot;
     setText('stats-shown', rows.length ? (list.length === rows.length ? rows.length + ' rows' : list.length + ' of ' + rows.length + ' rows') : '');
@@ -319,6 +322,36 @@
     var hasCorr = !!(agg && agg.corrected);
     $('corr-details').hidden = !hasCorr;
     if (hasCorr && $('corr-details').open) renderPercentiles(doc, 'corr-table', true);
+    if (window.performance) window.herdStatsRenderMs = performance.now() - started;   // the tests read it
+  }
+
+  /* The rows of S.rendered that are in view (all of them up to VIRTUAL_FROM). */
+  function renderStatsRows() {
+    var list = S.rendered, n = list.length, body = $('stats-body');
+    var from = 0, to = n;
+    if (n > VIRTUAL_FROM) {
+      var wrap = $('stats-wrap'), rowH = S.rowH || 28;
+      from = Math.max(0, Math.floor(wrap.scrollTop / rowH) - ROW_MARGIN);
+      to = Math.min(n, from + Math.ceil((wrap.clientHeight || 800) / rowH) + 2 * ROW_MARGIN);
+    }
+    var spacer = '<tr class="spacer"><td colspan="' + COLS.length + '"></td></tr>';
+    var parts = [];
+    if (from > 0) parts.push(spacer);
+    for (var k = from; k < to; k++)
+      parts.push('<tr data-i="' + k + '"' + (isSelected(list[k]) ? ' class="selected"' : '') + '>' + cellsHtml(list[k]) + '</tr>');
+    if (to < n) parts.push(spacer);
+    var html = n ? parts.join('') : '<tr><td colspan="' + COLS.length + '" class="empty">' + S.statsEmpty + '</td></tr>';
+    if (html === S.statsHtml) return;
+    body.innerHTML = html;
+    S.statsHtml = html;
+    if (!S.rowH) {   // measured once: reading a height forces a layout
+      var first = body.querySelector('tr[data-i]');
+      if (first && first.offsetHeight) S.rowH = first.offsetHeight;
+    }
+    var spacers = body.querySelectorAll('tr.spacer');
+    var rowH = S.rowH || 28, si = 0;
+    if (from > 0) spacers[si++].style.height = from * rowH + 'px';
+    if (to < n) spacers[si].style.height = (n - to) * rowH + 'px';
   }
 
   function renderPercentiles(doc, tableId, corrected) {
@@ -494,14 +527,30 @@
 
   function cssVar(name) { return getComputedStyle(document.documentElement).getPropertyValue(name).trim(); }
 
+  /* The page's colours (light or dark, style.css) on the charts' text and lines: set on each
+     chart's options, since a chart keeps the defaults it resolved when it was made. */
   function themeCharts() {
     if (typeof Chart === 'undefined') return;
-    Chart.defaults.color = cssVar('--muted') || '#59636e';
-    Chart.defaults.borderColor = cssVar('--border') || '#d1d9e0';
+    var text = cssVar('--muted') || '#59636e', grid = cssVar('--border') || '#d1d9e0';
+    Chart.defaults.color = text;
+    Chart.defaults.borderColor = grid;
     Chart.defaults.font.family = getComputedStyle(document.body).fontFamily;
+    if (!charts) return;
+    [charts.rps, charts.times, charts.users].forEach(function (ch) {
+      var o = ch.options;
+      ['x', 'y'].forEach(function (axis) {
+        var sc = o.scales[axis];
+        sc.grid.color = grid;
+        sc.grid.borderColor = grid;
+        sc.ticks.color = text;
+        sc.title.color = text;
+      });
+      o.plugins.title.color = text;
+      o.plugins.legend.labels.color = text;
+    });
   }
 
-  function makeChart(canvas, title, series, yTitle) {
+  function makeChart(canvas, title, series, yTitle, integer) {
     return new Chart(canvas, {
       type: 'line',
       data: {
@@ -520,7 +569,7 @@
         scales: {
           x: { type: 'linear', min: 0, title: { display: true, text: 'elapsed (m:ss)' },
                ticks: { maxTicksLimit: 12, precision: 0, callback: function (v) { return fmtElapsed(v); } } },
-          y: { beginAtZero: true, title: { display: !!yTitle, text: yTitle || '' } },
+          y: { beginAtZero: true, title: { display: !!yTitle, text: yTitle || '' }, ticks: { precision: integer ? 0 : undefined } },
         },
         plugins: {
           title: { display: true, text: title },
@@ -546,17 +595,18 @@
     }
     themeCharts();
     charts = {
-      rps: makeChart($('chart-rps'), 'Total requests per second',
+      rps: makeChart($('chart-rps'), 'Requests per second',
         [{ label: 'RPS', color: '#2da44e' }, { label: 'Failures/s', color: '#e5534b' }], ''),
       times: makeChart($('chart-times'), 'Response times (ms)',
         [{ label: 'Median', color: '#4c8ef7' }, { label: '95th percentile', color: '#d29922' },
          { label: '99th percentile', color: '#a371f7' }], 'ms'),
-      users: makeChart($('chart-users'), 'Number of users', [{ label: 'Users', color: '#8250df' }], ''),
+      users: makeChart($('chart-users'), 'Number of users', [{ label: 'Users', color: '#8250df' }], '', true),
       t0: null,
       rows: [],
       key: null,
     };
     window.herdCharts = charts;
+    themeCharts();
     if (window.matchMedia) {
       var mq = window.matchMedia('(prefers-color-scheme: dark)');
       var onChange = function () { themeCharts(); updateCharts(true); };
@@ -590,8 +640,10 @@
     var fields = [[charts.rps, ['current_rps', 'current_fail_per_sec']],
                   [charts.times, ['response_time_percentile_50', 'response_time_percentile_95', 'response_time_percentile_99']],
                   [charts.users, ['user_count']]];
+    var lastX = t0 !== null && rows.length ? rows[rows.length - 1].time - t0 : undefined;
     fields.forEach(function (cf) {
       cf[1].forEach(function (field, i) { cf[0].data.datasets[i].data = t0 === null ? [] : series(rows, t0, field); });
+      cf[0].options.scales.x.max = lastX > 0 ? lastX : undefined;   // the axis ends with the data
       if (draw) cf[0].update('none');
     });
   }
@@ -936,6 +988,12 @@
       if (e.target.closest('tr[data-agg]')) selectRow(null);
     });
     $('charts-back').addEventListener('click', function () { selectRow(null); });
+    var scrollPending = false;
+    $('stats-wrap').addEventListener('scroll', function () {
+      if (scrollPending || S.rendered.length <= VIRTUAL_FROM) return;
+      scrollPending = true;
+      requestAnimationFrame(function () { scrollPending = false; renderStatsRows(); });
+    });
     $('stats-filter').addEventListener('input', function () {
       S.filter = $('stats-filter').value.trim();
       if (S.doc) renderStats(S.doc);
