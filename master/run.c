@@ -727,6 +727,14 @@ static void tick_waiting(run_t *r, double now)
         char why[sizeof r->err];
         snprintf(why, sizeof why, "%s: only %zu of %zu worker(s) connected within %.0f s",
                  r->cfg.connect_wait_what, ready, r->cfg.expect_workers, max_wait);
+        if (r->cfg.web && !r->quitting) {
+            /* The page stays: this test is given up, the next may find its workers. */
+            log_error("%s; the test is given up", why);
+            snprintf(r->err, sizeof r->err, "%s", why);
+            r->failed = true;
+            r->phase = RUN_IDLE;
+            return;
+        }
         run_fail(r, now, why);
     }
 }
@@ -849,12 +857,6 @@ int run_start(run_t *r, const run_params_t *p, double now, char *err, size_t err
         snprintf(err, errlen, "a test is %s: stop it first", run_state_name(r));
         return -1;
     }
-    size_t ready = registry_count_active(&r->reg);
-    if (ready < r->cfg.expect_workers || ready == 0) {
-        snprintf(err, errlen, "waiting for workers: %zu of %zu connected", ready,
-                 r->cfg.expect_workers ? r->cfg.expect_workers : 1);
-        return -1;
-    }
     run_params_t copy;
     if (params_copy(&copy, p) < 0) {
         snprintf(err, errlen, "out of memory");
@@ -879,7 +881,16 @@ int run_start(run_t *r, const run_params_t *p, double now, char *err, size_t err
     r->peak_users = r->users_at_stop = 0;
     r->run_ended = r->run_ended_wall = 0;
     r->stage_idx = 0;
-    start_run(r, now);
+    size_t ready = registry_count_active(&r->reg);
+    if (ready >= r->cfg.expect_workers && ready > 0) {
+        start_run(r, now);
+        return 0;
+    }
+    /* As a headless run does: the test starts when they are there (tick_waiting). */
+    r->phase = RUN_WAITING;
+    r->wait_started = now;
+    log_info("Waiting for workers: %zu of %zu connected; the test starts when they are", ready,
+             r->cfg.expect_workers ? r->cfg.expect_workers : 1);
     return 0;
 }
 

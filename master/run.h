@@ -170,8 +170,10 @@ void run_fail(run_t *r, double now, const char *why);
 
 /* ---- what the web UI asks (cfg.web); each returns 0, or -1 with one line in err ---- */
 
-/* IDLE: a new test with p, at once: fresh statistics, history and run id. Refused while a
- * test runs, and with fewer workers connected than expected. */
+/* IDLE: a new test with p: fresh statistics, history and run id. It starts at once when
+ * the expected workers are connected, else it waits for them (WAITING) as a headless run
+ * does; past the connect limit it is given up (IDLE, failed, err says why). Refused while
+ * a test runs. */
 int run_start(run_t *r, const run_params_t *p, double now, char *err, size_t errlen);
 /* RUNNING without stages: users and spawn rate from now on, through the same dispatch as
  * -u (users 0 stops every user but not the test). */

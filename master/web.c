@@ -4,11 +4,15 @@
  * Three kinds of request:
  *   - reads (the page, /api/state, the downloads, /metrics): the document is built holding
  *     src.lock, the lock released, then the bytes written;
- *   - commands (start, edit, stop, reset): the form is parsed and checked here (a bad one is
- *     answered 400 and never reaches the loop), then queued for the loop, and the answer
- *     waits for the loop's verdict (web_command_done), WEB_COMMAND_WAIT_S at most;
+ *   - commands (start, edit, stop, reset): the form is parsed and checked (web_form.h; a bad
+ *     one is answered 400 and never reaches the loop), then queued for the loop, and the
+ *     answer waits for the loop's verdict (web_command_done), WEB_COMMAND_WAIT_S at most;
  *   - Server-Sent Events (/api/events): each connection writes the event the loop published
  *     last (web_publish), the same bytes for every client, and waits for the next one.
+ *
+ * Before any of them: --web-auth, then other sites' pages (foreign()). Limits: a bounded
+ * number of connections, of them per address, a 64 KiB body; libmicrohttpd refuses a huge
+ * request line or header (414, 431).
  *
  * Locks, never nested the other way round: src.lock (the loop's data) may be held while
  * taking events_mu (web_publish); cmd_mu is never held with another.
@@ -20,7 +24,6 @@
 #include <jansson.h>
 #include <math.h>
 #include <microhttpd.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -40,6 +43,7 @@
 #include "web_api.h"
 #include "web_assets.h"
 #include "web_form.h"
+#include "web_listen.h"
 
 #define WEB_MAX_CONNECTIONS 64
 #define WEB_MAX_PER_IP 32
@@ -70,6 +74,7 @@ struct web {
     web_source_t src;           /* the loop's; read under src.lock */
     char *auth;                 /* --web-auth "user:password"; NULL: none; owned */
     size_t auth_len;
+    bool loopback;              /* listening on a loopback address only */
     char *tls_cert, *tls_key;   /* PEM text; owned (libmicrohttpd reads them until stop) */
     view_cache_t cache;         /* under src.lock */
 
@@ -288,6 +293,65 @@ static enum MHD_Result answer_unauthorized(struct MHD_Connection *c)
     return rc;
 }
 
+/* ---- other sites ---------------------------------------------------------------------------- */
+
+/* The host of a Host header's host[:port] (an IPv6 address with its brackets), into out. */
+static void host_part(const char *s, char *out, size_t len)
+{
+    const char *end;
+    if (*s == '[') {
+        end = strchr(s, ']');
+        end = end ? end + 1 : s + strlen(s);
+    } else {
+        end = strchr(s, ':');
+        if (!end)
+            end = s + strlen(s);
+    }
+    snprintf(out, len, "%.*s", (int)(end - s), s);
+}
+
+/* A name only this machine answers to, or an address (what DNS rebinding cannot fake):
+ * localhost, *.localhost, an IPv4 address or a bracketed IPv6 one. */
+static bool local_name(const char *host)
+{
+    size_t n = strlen(host);
+    if (strcasecmp(host, "localhost") == 0 ||
+        (n > 10 && strcasecmp(host + n - 10, ".localhost") == 0))
+        return true;
+    if (host[0] == '[')
+        return true;
+    struct in_addr a;
+    return inet_pton(AF_INET, host, &a) == 1;
+}
+
+/* Why a request from another site's page is refused, or NULL. Any page can make a browser
+ * send a form here (a POST needs no permission): a command must come from this page, whose
+ * Origin is this server (scripts send no Origin). And while listening on loopback only without
+ * --web-auth, a Host header that is neither an address nor localhost is another site's name
+ * pointed at 127.0.0.1 (DNS rebinding); behind a proxy that passes its own name, --web-auth
+ * lifts that (a page elsewhere cannot know the password). */
+static const char *foreign(const web_t *w, struct MHD_Connection *c, const char *method)
+{
+    const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+    char h[256];
+    if (w->loopback && !w->auth && host) {
+        host_part(host, h, sizeof h);
+        if (!local_name(h))
+            return "without --web-auth, this server answers to localhost or its address only";
+    }
+    if (strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0)
+        return NULL;
+    const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
+    if (!origin)
+        return NULL;
+    /* a proxy in front may pass its own name as X-Forwarded-Host */
+    const char *fwd = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Forwarded-Host");
+    const char *after = strstr(origin, "://");
+    if (after && ((host && strcmp(after + 3, host) == 0) || (fwd && strcmp(after + 3, fwd) == 0)))
+        return NULL;
+    return "a command from another site's page is refused";
+}
+
 /* ---- requests -------------------------------------------------------------------------------- */
 
 typedef enum upload { UPLOAD_NONE, UPLOAD_FORM, UPLOAD_JSON, UPLOAD_OTHER } upload_t;
@@ -299,7 +363,6 @@ typedef struct request {
     char *json;                     /* UPLOAD_JSON: the body so far; owned */
     size_t json_len;
     size_t body_bytes;              /* received, whatever the kind */
-    bool too_big;
     bool bad_form;                  /* the post processor refused the body */
     web_form_t form;
 } request_t;
@@ -760,9 +823,6 @@ static enum MHD_Result answer_command(web_t *w, struct MHD_Connection *conn, req
                                       command_route_t route)
 {
     char msg[512] = "";
-    if (q && q->too_big)
-        return answer_result(conn, MHD_HTTP_CONTENT_TOO_LARGE, false, "the body is too large",
-                             NULL);
     if (q && q->body == UPLOAD_OTHER && q->body_bytes)
         return answer_result(conn, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, false,
                              "send a form (application/x-www-form-urlencoded or "
@@ -926,6 +986,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         /* The headers are in, the body (if any) is not: refuse what can be refused now. */
         if (!authorized(w, conn))
             return answer_unauthorized(conn);
+        const char *why = foreign(w, conn, method);
+        if (why)
+            return answer_result(conn, MHD_HTTP_FORBIDDEN, false, why, NULL);
         const char *len = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                       MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (len && strtoull(len, NULL, 10) > WEB_MAX_BODY_BYTES)
@@ -958,10 +1021,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         size_t n = *upload_data_size;
         *upload_data_size = 0;
         q->body_bytes += n;
-        if (q->body_bytes > WEB_MAX_BODY_BYTES) {
-            q->too_big = true;   /* read and dropped; answered at the end */
-            return MHD_YES;
-        }
+        if (q->body_bytes > WEB_MAX_BODY_BYTES)
+            return MHD_NO;   /* a body without Content-Length that goes on: cut it off */
         if (q->body == UPLOAD_FORM && q->pp && !q->bad_form) {
             if (MHD_post_process(q->pp, upload_data, n) != MHD_YES)
                 q->bad_form = true;
@@ -1005,102 +1066,6 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 }
 
 /* ---- start and stop -------------------------------------------------------------------------- */
-
-static bool is_loopback(const struct sockaddr *sa)
-{
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-        return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
-    }
-    if (sa->sa_family == AF_INET6) {
-        const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
-        if (IN6_IS_ADDR_LOOPBACK(a))
-            return true;
-        return IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127;
-    }
-    return false;
-}
-
-/* Bind and listen on --web-host:--web-port. The socket, or -1 with err. *all: every
- * interface; *loopback: reachable only from this machine; *port_out: the port bound. */
-static int listen_on(const char *host, long port, bool *all, bool *loopback, int *family,
-                     long *port_out, char *err, size_t errlen)
-{
-    struct sockaddr_storage ss;
-    socklen_t sslen;
-    memset(&ss, 0, sizeof ss);
-    *all = !host || !*host || strcmp(host, "*") == 0 || strcmp(host, "::") == 0 ||
-           strcmp(host, "0.0.0.0") == 0;
-    if (*all && strcmp(host ? host : "*", "0.0.0.0") != 0) {
-        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-        in6->sin6_family = AF_INET6;
-        in6->sin6_addr = in6addr_any;
-        in6->sin6_port = htons((uint16_t)port);
-        sslen = sizeof *in6;
-    } else if (*all) {
-        struct sockaddr_in *in = (struct sockaddr_in *)&ss;
-        in->sin_family = AF_INET;
-        in->sin_addr.s_addr = htonl(INADDR_ANY);
-        in->sin_port = htons((uint16_t)port);
-        sslen = sizeof *in;
-    } else {
-        struct addrinfo hints, *res = NULL;
-        memset(&hints, 0, sizeof hints);
-        hints.ai_family = AF_UNSPEC;
-        hints.ai_socktype = SOCK_STREAM;
-        hints.ai_flags = AI_PASSIVE;
-        int rc = getaddrinfo(host, NULL, &hints, &res);
-        if (rc != 0 || !res) {
-            snprintf(err, errlen, "--web-host '%s': %s", host,
-                     rc ? gai_strerror(rc) : "no address");
-            return -1;
-        }
-        memcpy(&ss, res->ai_addr, res->ai_addrlen);
-        sslen = res->ai_addrlen;
-        freeaddrinfo(res);
-        if (ss.ss_family == AF_INET)
-            ((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)port);
-        else
-            ((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)port);
-    }
-    *loopback = !*all && is_loopback((struct sockaddr *)&ss);
-    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 && *all && ss.ss_family == AF_INET6) {
-        /* no IPv6 here: every IPv4 interface */
-        struct sockaddr_in *in = (struct sockaddr_in *)&ss;
-        memset(&ss, 0, sizeof ss);
-        in->sin_family = AF_INET;
-        in->sin_addr.s_addr = htonl(INADDR_ANY);
-        in->sin_port = htons((uint16_t)port);
-        sslen = sizeof *in;
-        fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    }
-    if (fd < 0) {
-        snprintf(err, errlen, "--web-port %ld: cannot create a socket: %s", port,
-                 strerror(errno));
-        return -1;
-    }
-    int one = 1, zero = 0;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (ss.ss_family == AF_INET6 && *all)
-        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
-    if (bind(fd, (struct sockaddr *)&ss, sslen) < 0 || listen(fd, 64) < 0) {
-        int e = errno;
-        close(fd);
-        if (e == EADDRINUSE)
-            snprintf(err, errlen, "--web-port %ld: address already in use", port);
-        else
-            snprintf(err, errlen, "--web-host %s --web-port %ld: cannot listen: %s",
-                     host ? host : "*", port, strerror(e));
-        return -1;
-    }
-    *family = ss.ss_family;
-    *port_out = port;
-    if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0)
-        *port_out = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
-                                                  : ((struct sockaddr_in6 *)&ss)->sin6_port);
-    return fd;
-}
 
 static char *read_pem(const char *option, const char *path, const char *what, char *err,
                       size_t errlen)
@@ -1179,16 +1144,15 @@ int web_start(web_t **out, const master_options_t *o, const web_source_t *src, c
         }
     }
 
-    bool all, loopback;
-    int family;
-    long port;
-    int fd = listen_on(o->web_host, o->web_port, &all, &loopback, &family, &port, err, errlen);
+    web_listener_t l;
+    int fd = web_listen(o->web_host, o->web_port, &l, err, errlen);
     if (fd < 0) {
         web_free(w);
         return -1;
     }
+    w->loopback = l.loopback;
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD |
-                     MHD_USE_ERROR_LOG | (family == AF_INET6 ? MHD_USE_IPv6 : 0) |
+                     MHD_USE_ERROR_LOG | (l.family == AF_INET6 ? MHD_USE_IPv6 : 0) |
                      (tls ? MHD_USE_TLS : 0);
     struct MHD_OptionItem tls_opts[] = {
         { MHD_OPTION_HTTPS_MEM_CERT, 0, w->tls_cert },
@@ -1210,18 +1174,18 @@ int web_start(web_t **out, const master_options_t *o, const web_source_t *src, c
                                   "them (not a valid certificate and key, or they do not "
                                   "match)", o->tls_cert, o->tls_key);
         else
-            snprintf(err, errlen, "--web-port %ld: cannot start the web server", port);
+            snprintf(err, errlen, "--web-port %ld: cannot start the web server", l.port);
         web_free(w);
         return -1;
     }
     const char *scheme = tls ? "https" : "http";
-    if (all)
-        log_info("Web UI at %s://127.0.0.1:%ld (listening on every interface)", scheme, port);
-    else if (family == AF_INET6)
-        log_info("Web UI at %s://[%s]:%ld", scheme, o->web_host, port);
+    if (l.all)
+        log_info("Web UI at %s://127.0.0.1:%ld (listening on every interface)", scheme, l.port);
+    else if (strchr(o->web_host, ':'))   /* an IPv6 address */
+        log_info("Web UI at %s://[%s]:%ld", scheme, o->web_host, l.port);
     else
-        log_info("Web UI at %s://%s:%ld", scheme, o->web_host, port);
-    if (!loopback && !w->auth)
+        log_info("Web UI at %s://%s:%ld", scheme, o->web_host, l.port);
+    if (!l.loopback && !w->auth)
         log_warn("The web UI is reachable beyond this machine without --web-auth: anyone who "
                  "reaches it can point load at any host");
     *out = w;

@@ -75,7 +75,9 @@ static json_t *jms_round(uint64_t us)
     return json_integer((json_int_t)((us + 500) / 1000));
 }
 
-static json_t *row_json(const stats_entry_t *e, const stats_entry_t *cur, double secs)
+/* One row; the Aggregated one has no method (Locust's null). */
+static json_t *row_json(const stats_entry_t *e, const stats_entry_t *cur, double secs,
+                        bool aggregated)
 {
     uint64_t pct[REPORT_N_PCT];
     report_entry_percentiles_us(e, pct);
@@ -83,7 +85,8 @@ static json_t *row_json(const stats_entry_t *e, const stats_entry_t *cur, double
     double rps = cur && secs > 0 ? (double)cur->requests / secs : 0;
     double fps = cur && secs > 0 ? (double)cur->failures / secs : 0;
     json_t *o = json_object();
-    bool ok = o && put(o, "method", jstr(e->method)) && put(o, "name", jstr(e->name)) &&
+    bool ok = o && put(o, "method", aggregated ? json_null() : jstr(e->method)) &&
+              put(o, "name", jstr(e->name)) &&
               put(o, "safe_name", jhtml(e->name, false)) &&
               put(o, "num_requests", json_integer((json_int_t)e->requests)) &&
               put(o, "num_failures", json_integer((json_int_t)e->failures)) &&
@@ -144,7 +147,7 @@ json_t *web_api_locust_stats(const web_source_t *src, double now)
             if (k >= 0)
                 c = &cur.rates->entries[k];
         }
-        ok = append(stats, row_json(e, c, secs));
+        ok = append(stats, row_json(e, c, secs, false));
     }
     stats_entry_t rates_total;
     memset(&rates_total, 0, sizeof rates_total);
@@ -152,7 +155,7 @@ json_t *web_api_locust_stats(const web_source_t *src, double now)
         rates_total.requests = stats_total_requests(cur.rates);
         rates_total.failures = stats_total_failures(cur.rates);
     }
-    ok = ok && append(stats, row_json(&total, secs > 0 ? &rates_total : NULL, secs));
+    ok = ok && append(stats, row_json(&total, secs > 0 ? &rates_total : NULL, secs, true));
 
     for (size_t i = 0; ok && i < r->stats.n_failures; i++) {
         const stats_failure_t *f = &r->stats.failures[i];
@@ -185,7 +188,7 @@ json_t *web_api_locust_stats(const web_source_t *src, double now)
                       put(o, "state", json_string(worker_state_name(w->state))) &&
                       put(o, "user_count", json_integer(w->users)) &&
                       put(o, "cpu_usage", json_real(w->cpu_percent)) &&
-                      put(o, "memory_usage", json_integer(0));   /* bytes; 0: unknown */
+                      put(o, "memory_usage", json_integer((json_int_t)w->memory_bytes));
         if (!row_ok)
             json_decref(o);
         ok = row_ok && append(workers, o);

@@ -33,7 +33,6 @@ LOCUST_ROW_KEYS = {
 def auth_master(procs, extra=(), auth=None):
     svc = start_services(procs)
     web = start_web(procs, ["-f", AUTH_FILE, "-H", svc.url("profile")] + list(extra), auth=auth)
-    # the local worker connects (a start before it does is refused: "waiting for workers")
     assert wait_for(lambda: web.state()["worker_count"] == 1, timeout=15)
     return svc, web
 
@@ -78,6 +77,7 @@ def test_locust_api_as_a_ci_script(procs):
         "response_time_percentile_0.5", "response_time_percentile_0.95"}
     assert [w["user_count"] for w in doc["workers"]] == [4]
     assert {"id", "state", "user_count", "cpu_usage", "memory_usage"} <= set(doc["workers"][0])
+    assert doc["workers"][0]["memory_usage"] > 1 << 20   # bytes, from the worker's heartbeats
 
     # GET /stop, then the counts are final and equal the services' own.
     status, _, body = web.request("/stop")
@@ -99,8 +99,9 @@ def test_locust_api_as_a_ci_script(procs):
     assert headers["Content-Disposition"].startswith("attachment;filename=requests_")
     rows = list(csv.DictReader(io.StringIO(body.decode())))
     assert [(r["Type"], r["Name"], int(r["Request Count"]), int(r["Failure Count"]))
-            for r in rows] == [(s["method"], s["name"], s["num_requests"], s["num_failures"])
-                               for s in final["stats"]]
+            for r in rows] == [(s["method"] or "", s["name"], s["num_requests"],
+                                s["num_failures"]) for s in final["stats"]]
+    assert final["stats"][-1]["method"] is None   # Locust's Aggregated row
 
     # /metrics, read by Prometheus' parser: the same request count.
     from prometheus_client.parser import text_string_to_metric_families

@@ -109,6 +109,21 @@ def test_refusals_leave_the_state_alone(procs, tmp_path, http_server):
     assert http_server.count == 0
 
 
+def test_a_start_before_the_workers_waits_for_them(procs, tmp_path, http_server):
+    """A script may POST right after starting herd-master: the test waits for the local
+    workers as a headless run does."""
+    f = write(tmp_path, "one.yaml", ONE_GET)
+    web = start_web(procs, ["-f", f, "-H", http_server.url, "--local-workers", "2"],
+                    workers=False)
+    assert web.json("/api/start", {"user_count": 2, "spawn_rate": 100})["success"]
+    assert web.state()["state"] in ("waiting", "spawning", "running")
+    wait_state(web, "running")
+    assert web.state()["worker_count"] == 2
+    assert web.json("/api/stop", {})["success"]
+    wait_state(web, "stopped")
+    assert matches_server(web.state(), http_server.count)
+
+
 def test_autostart_autoquit(procs, tmp_path, http_server):
     f = write(tmp_path, "one.yaml", ONE_GET)
     web = start_web(procs, ["-f", f, "-H", http_server.url, "--autostart", "-u", "2",

@@ -948,14 +948,12 @@ static void test_web_tests_start_change_stop_and_start_again(void **state)
     assert_int_equal(f->run.phase, RUN_IDLE);
     assert_string_equal(run_state_name(&f->run), "ready");
     say_hello(f, a);
-    run_params_t p = {.users = 4, .spawn_rate = 2};
-    assert_int_equal(run_start(&f->run, &p, now_of(f), err, sizeof err), -1);
-    assert_non_null(strstr(err, "1 of 2 connected"));
     say_hello(f, b);
     advance(f, 1.0);
     assert_int_equal(f->run.phase, RUN_IDLE);   /* a test starts when asked, not by itself */
     assert_int_equal(count_sent(f, NULL, HERD__ENVELOPE__BODY_SPAWN), 0);
 
+    run_params_t p = {.users = 4, .spawn_rate = 2};
     assert_int_equal(run_start(&f->run, &p, now_of(f), err, sizeof err), 0);
     assert_int_equal(f->run.phase, RUN_RUNNING);
     assert_string_equal(run_state_name(&f->run), "spawning");
@@ -1013,6 +1011,48 @@ static void test_web_tests_start_change_stop_and_start_again(void **state)
     assert_int_equal(f->run.tests_ended, 2);
     assert_int_equal(count_sent(f, a, HERD__ENVELOPE__BODY_QUIT), 1);
     assert_int_equal(count_sent(f, b, HERD__ENVELOPE__BODY_QUIT), 1);
+}
+
+/* A start before the workers are there waits for them, as a headless run does; past the
+ * connect limit the test is given up and the page stays. */
+static void test_web_start_waits_for_workers(void **state)
+{
+    fixture_t *f = *state;
+    fake_t *a = &f->fakes[0], *b = &f->fakes[1];
+    char err[256];
+    f->web = true;
+    f->expect = 2;
+    f->connect_wait_s = 5;
+    start_as(f, true);
+    say_hello(f, a);
+    run_params_t p = {.users = 4, .spawn_rate = 2};
+    assert_int_equal(run_start(&f->run, &p, now_of(f), err, sizeof err), 0);
+    assert_int_equal(f->run.phase, RUN_WAITING);
+    assert_string_equal(run_state_name(&f->run), "waiting");
+    advance(f, 1.0);
+    assert_int_equal(count_sent(f, NULL, HERD__ENVELOPE__BODY_SPAWN), 0);
+    say_hello(f, b);
+    advance(f, TICK_S);
+    assert_int_equal(f->run.phase, RUN_RUNNING);
+    assert_int_equal(spawned_users(f, a, b), 4);
+    assert_int_equal(run_stop(&f->run, now_of(f), err, sizeof err), 0);
+    say_stopped(f, a, 0);
+    say_stopped(f, b, 0);
+    advance(f, TICK_S);
+    assert_int_equal(f->run.phase, RUN_IDLE);
+
+    /* b is gone; the next test waits 5 s for it, then is given up. */
+    b->beating = false;
+    advance(f, 5.0);
+    assert_int_equal(registry_count_active(&f->run.reg), 1);
+    assert_int_equal(run_start(&f->run, &p, now_of(f), err, sizeof err), 0);
+    assert_int_equal(f->run.phase, RUN_WAITING);
+    advance(f, 6.0);
+    assert_int_equal(f->run.phase, RUN_IDLE);
+    assert_true(f->run.failed);
+    assert_non_null(strstr(f->run.err, "only 1 of 2 worker(s) connected within 5 s"));
+    assert_int_equal(count_sent(f, NULL, HERD__ENVELOPE__BODY_QUIT), 0);   /* the page stays */
+    f->connect_wait_s = 0;
 }
 
 static void test_web_interrupt_while_idle_quits(void **state)
@@ -1305,6 +1345,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_web_tests_start_change_stop_and_start_again, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_web_start_waits_for_workers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_web_interrupt_while_idle_quits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_current_rates_exact_from_the_first_complete_second,
                                         setup, teardown),

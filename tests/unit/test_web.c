@@ -194,6 +194,9 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg)
     return k;
 }
 
+/* Extra request headers for the next request() ("Origin: ...", "Host: ..."), then cleared. */
+static const char *extra_headers[3];
+
 /* method "GET" or "POST"; body NULL for none; type its Content-Type. */
 static reply_t request(fixture_t *f, const char *method, const char *path, const char *type,
                        const char *body, size_t body_len, const char *userpwd)
@@ -212,6 +215,9 @@ static reply_t request(fixture_t *f, const char *method, const char *path, const
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
     if (userpwd)
         curl_easy_setopt(c, CURLOPT_USERPWD, userpwd);
+    for (size_t i = 0; i < 3 && extra_headers[i]; i++)
+        h = curl_slist_append(h, extra_headers[i]);
+    memset(extra_headers, 0, sizeof extra_headers);
     if (strcmp(method, "POST") == 0) {
         curl_easy_setopt(c, CURLOPT_POST, 1L);
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body ? body : "");
@@ -220,8 +226,8 @@ static reply_t request(fixture_t *f, const char *method, const char *path, const
         snprintf(ct, sizeof ct, "Content-Type: %s", type ? type : "");
         h = curl_slist_append(h, type ? ct : "Content-Type:");
         h = curl_slist_append(h, "Expect:");
-        curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     }
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     CURLcode rc = curl_easy_perform(c);
     assert_true(rc == CURLE_OK || (r.stop_after && rc == CURLE_WRITE_ERROR));
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
@@ -332,6 +338,13 @@ static void test_bad_form_is_400_naming_the_field_and_reaches_nobody(void **stat
         json_decref(doc);
         free(r.body);
     }
+    char long_host[2100] = "user_count=5&spawn_rate=1&host=http://";
+    memset(long_host + strlen(long_host), 'a', 2000);
+    long_host[sizeof long_host - 1] = '\0';
+    reply_t r = post_form(f, "/api/start", long_host);
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(r.body, "host: too long (1023 bytes at most)"));
+    free(r.body);
     assert_int_equal(commands_seen(f), 0);
 }
 
@@ -457,6 +470,7 @@ static void test_locust_stats_and_metrics(void **state)
         if (!json_object_get(agg, keys[i]))
             fail_msg("no %s in a row", keys[i]);
     assert_string_equal(jstr(agg, "name"), "Aggregated");
+    assert_true(json_is_null(json_object_get(agg, "method")));   /* Locust's None */
     assert_int_equal(json_integer_value(json_object_get(agg, "num_requests")), 11);
     assert_int_equal(json_integer_value(json_object_get(agg, "num_failures")), 1);
     json_t *err = json_array_get(json_object_get(doc, "errors"), 0);
@@ -606,6 +620,40 @@ static void test_a_huge_body_or_an_odd_type_is_refused(void **state)
     free(r.body);
 }
 
+static void test_other_sites_pages_cannot_command(void **state)
+{
+    fixture_t *f = *state;
+    serve(f, NULL);
+    char own[128];
+    snprintf(own, sizeof own, "Origin: http://127.0.0.1:%ld", f->port);
+    /* a form another site's page makes the browser send */
+    extra_headers[0] = "Origin: http://evil.example";
+    reply_t r = post_form(f, "/swarm", "user_count=5&spawn_rate=1");
+    assert_int_equal(r.status, 403);
+    free(r.body);
+    /* a name of another site pointed at 127.0.0.1 (DNS rebinding) */
+    char rebound[128];
+    snprintf(rebound, sizeof rebound, "Host: evil.example:%ld", f->port);
+    extra_headers[0] = rebound;
+    r = get(f, "/api/state");
+    assert_int_equal(r.status, 403);
+    free(r.body);
+    assert_int_equal(commands_seen(f), 0);
+    /* the page itself, a script, localhost */
+    extra_headers[0] = own;
+    r = post_form(f, "/swarm", "user_count=5&spawn_rate=1");
+    assert_int_equal(r.status, 200);
+    free(r.body);
+    r = post_form(f, "/swarm", "user_count=5&spawn_rate=1");
+    assert_int_equal(r.status, 200);
+    free(r.body);
+    extra_headers[0] = "Host: localhost";
+    r = get(f, "/api/state");
+    assert_int_equal(r.status, 200);
+    free(r.body);
+    assert_int_equal(commands_seen(f), 2);
+}
+
 static void test_a_busy_port_is_named(void **state)
 {
     fixture_t *f = *state;
@@ -647,6 +695,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_events_stream_and_stop_ends_it, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_huge_body_or_an_odd_type_is_refused, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_other_sites_pages_cannot_command, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_busy_port_is_named, setup, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
