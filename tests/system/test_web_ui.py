@@ -319,6 +319,13 @@ def test_page_drives_a_test(procs, browser):
     page.tab("stats")
     page.click("btn-reset")
     page.wait(lambda: agg_requests(page) == 0, "the table is reset")
+
+    # New test: the form again, with the last test's figures; back to the last test.
+    page.click("btn-new")
+    page.wait(lambda: page.visible("start-form") and not page.visible("main"), "the form")
+    assert page.el("f-host").get_attribute("value") == svc.url("profile")
+    page.click("f-cancel")
+    page.wait(lambda: page.visible("main") and not page.visible("start"), "the last test")
     assert page.js_errors() == []
 
 
@@ -438,7 +445,9 @@ MANY = 1000
 
 
 def test_a_thousand_rows_stay_usable(procs, browser, tmp_path, http_server):
-    steps = "".join("          - get: /\n            name: /r/%d\n" % i for i in range(MANY))
+    # one name is markup: it must show as text, and never run
+    names = ["/r/%d" % i for i in range(MANY - 1)] + ['<img src=x onerror="window.pwned=1">']
+    steps = "".join("          - get: /\n            name: '%s'\n" % n for n in names)
     f = write(tmp_path, "many.yaml",
               "users:\n  - name: Many\n    tasks:\n      - name: all\n        steps:\n" + steps)
     web = start_web_to_files(procs, tmp_path, ["-f", f, "-H", http_server.url])
@@ -479,10 +488,14 @@ def test_a_thousand_rows_stay_usable(procs, browser, tmp_path, http_server):
               "the bottom of the sorted table")
     assert page.cell(page.aggregated(), "Name") == "Aggregated"   # the total stays apart
 
-    # A filter narrows the table: /r/99 and /r/990 ... /r/999.
+    # A filter narrows the table: /r/99 and /r/990 ... /r/998.
     page.fill("stats-filter", "/r/99")
-    page.wait(lambda: len(page.rows()) == 11, "the filter keeps 11 rows")
-    assert page.text("stats-shown") == "11 of %d rows" % MANY
+    page.wait(lambda: len(page.rows()) == 10, "the filter keeps 10 rows")
+    assert page.text("stats-shown") == "10 of %d rows" % MANY
+    page.fill("stats-filter", "onerror")
+    page.wait(lambda: [r[1] for r in page.rows()] == [names[-1]], "the markup row, as text")
+    assert page.js("return document.querySelectorAll('#stats-body img').length") == 0
+    assert page.js("return window.pwned") is None
     assert page.js_errors() == []
 
 
