@@ -307,9 +307,8 @@ static int master_open(master_t *m, const master_options_t *o, scenario_t *sc,
         /* With the web UI the page is the live view, as with Locust. */
         .live_table = o->only_summary || !o->headless ? NULL : print_live_table,
     };
-    bool start_now = o->headless || o->autostart;
-    if (run_init(&m->run, &cfg, &io, start_now ? &p : NULL, clock_mono_s(), clock_wall_s(), err,
-                 errlen) < 0)
+    cfg.idle_start = !o->headless && !o->autostart;
+    if (run_init(&m->run, &cfg, &io, &p, clock_mono_s(), clock_wall_s(), err, errlen) < 0)
         return 1;
     if (!o->headless) {
         web_source_t src = {.lock = &m->lock, .run = &m->run, .results = &m->results, .o = o,

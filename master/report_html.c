@@ -27,7 +27,7 @@
 
 /* Above this many (row, second) points the rows' histories stay out of the report: each is
  * about 250 bytes of JSON, and the page must still open. */
-#define ROW_HISTORY_MAX_POINTS 2000000u
+#define ROW_HISTORY_MAX_POINTS 250000u   /* about 40 MB of JSON */
 
 /* The tags of index.html that the report replaces with the files' contents, in the order
  * they appear in it. */

@@ -222,18 +222,29 @@ static json_t *pct_or_null(double ms)
     return ms >= 0 ? json_real(ms) : json_null();
 }
 
+static bool point_is(const history_point_t *p, const char *method, const char *name)
+{
+    return strcmp(p->method, method) == 0 && strcmp(p->name, name) == 0;
+}
+
 /* One row's point of snapshot s: points[0] for Aggregated (method NULL), else the point
- * with that method and name; NULL when the row had no point in that second. */
+ * with that method and name; NULL when the row had no point in that second. *hint: where
+ * it was in the last snapshot, tried first (rows keep their places until a reset), so a
+ * row's whole history costs one look per second, not a search. */
 static const history_point_t *snapshot_point(const history_snapshot_t *s, const char *method,
-                                             const char *name)
+                                             const char *name, size_t *hint)
 {
     if (s->n_points == 0)
         return NULL;
     if (!method)
         return &s->points[0];
+    if (*hint < s->n_points && point_is(&s->points[*hint], method, name))
+        return &s->points[*hint];
     for (size_t i = 1; i < s->n_points; i++)
-        if (strcmp(s->points[i].method, method) == 0 && strcmp(s->points[i].name, name) == 0)
+        if (point_is(&s->points[i], method, name)) {
+            *hint = i;
             return &s->points[i];
+        }
     return NULL;
 }
 
@@ -241,9 +252,10 @@ json_t *report_json_history(const history_t *h, const char *method, const char *
                             size_t from)
 {
     json_t *arr = json_array();
+    size_t hint = 1;
     for (size_t i = from; arr && h && i < h->n; i++) {
         const history_snapshot_t *s = &h->snaps[i];
-        const history_point_t *p = snapshot_point(s, method, name);
+        const history_point_t *p = snapshot_point(s, method, name, &hint);
         if (!p)
             continue;
         json_t *o = json_object();

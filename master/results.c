@@ -49,7 +49,8 @@ report_run_t results_facts(const results_t *res, const run_t *r, report_worker_t
     run.run_time_s = r->p.run_time_s;
     run.start_unix = r->run_started_wall;
     run.stats_start_unix = r->stats_started_wall;
-    run.end_unix = r->run_ended_wall > 0 ? r->run_ended_wall : run_wall_s(r, now);
+    run.end_unix = !r->started ? 0   /* no test yet: no times */
+                   : r->run_ended_wall > 0 ? r->run_ended_wall : run_wall_s(r, now);
     run.peak_users = r->peak_users;
     run.exit_code = res->exit_code;
     for (size_t i = 0; i < r->reg.n; i++) {

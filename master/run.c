@@ -985,13 +985,13 @@ int run_init(run_t *r, const run_config_t *cfg, const run_io_t *io, const run_pa
     stats_init(&r->current_times);
     window_init(&r->window);
     r->class_users = calloc(cfg->sc->n_classes ? cfg->sc->n_classes : 1, sizeof *r->class_users);
-    if (!r->class_users || (p && params_copy(&r->p, p) < 0)) {
+    if (!r->class_users || params_copy(&r->p, p) < 0) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
     dispatch_class_counts(cfg->sc, r->p.users, r->class_users);
     r->wall_offset_s = now_wall - now;
-    r->phase = p ? RUN_WAITING : RUN_IDLE;
+    r->phase = cfg->web && cfg->idle_start ? RUN_IDLE : RUN_WAITING;
     r->wait_started = now;
     r->next_heartbeat = now + RUN_HEARTBEAT_INTERVAL_S;
     return 0;

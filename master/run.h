@@ -100,6 +100,7 @@ typedef struct run_config {
      * back to IDLE with the workers still connected; only run_quit (or an interrupt) ends
      * it. Without it (--headless), one test, then DONE. */
     bool web;
+    bool idle_start;              /* the web UI without --autostart: IDLE until run_start */
 } run_config_t;
 
 struct run {
@@ -147,9 +148,9 @@ struct run {
     bool quitting;               /* an interrupt: the end of this test is the end (DONE) */
 };
 
-/* now_wall: the wall clock at the same instant. Phase WAITING for a test with params p
- * (the command line's), or with cfg->web and p NULL, phase IDLE until run_start. -1 with
- * err when memory runs out. cfg, io and p are copied. */
+/* now_wall: the wall clock at the same instant. p: the command line's test, the one that
+ * runs now (phase WAITING), or with cfg->idle_start the one a page shows until run_start
+ * (phase IDLE). -1 with err when memory runs out. cfg, io and p are copied. */
 int run_init(run_t *r, const run_config_t *cfg, const run_io_t *io, const run_params_t *p,
              double now, double now_wall, char *err, size_t errlen);
 void run_free(run_t *r);

@@ -129,7 +129,18 @@ static void event_release(web_t *w, event_t *e)
 
 /* ---- responses ------------------------------------------------------------------------------- */
 
-/* Queue a response with body[0..len) (owned: freed by libmicrohttpd when `owned`). */
+/* What a page may load and run. The page: its own files only. The HTML report: everything
+ * is inlined in it (a file that works offline), so inline scripts and styles, nothing from
+ * anywhere. Neither may be framed by another site (clickjacking a Start button). */
+#define CSP_PAGE "default-src 'self'; img-src 'self' data:; script-src 'self'; " \
+                 "style-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; " \
+                 "frame-ancestors 'none'; form-action 'self'"
+#define CSP_REPORT "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; " \
+                   "img-src data:; base-uri 'none'; frame-ancestors 'none'"
+
+/* Queue a response with body[0..len) (owned: freed by libmicrohttpd when `owned`). An HTML
+ * body is the page (an embedded asset, not owned) or the report (made for this request,
+ * owned): each gets its Content-Security-Policy. */
 static enum MHD_Result answer(struct MHD_Connection *c, unsigned status, const char *type,
                               void *body, size_t len, bool owned, const char *disposition)
 {
@@ -143,6 +154,10 @@ static enum MHD_Result answer(struct MHD_Connection *c, unsigned status, const c
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
     MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    if (strncmp(type, "text/html", 9) == 0) {
+        MHD_add_response_header(r, "Content-Security-Policy", owned ? CSP_REPORT : CSP_PAGE);
+        MHD_add_response_header(r, "X-Frame-Options", "DENY");
+    }
     if (disposition)
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_DISPOSITION, disposition);
     enum MHD_Result rc = MHD_queue_response(c, status, r);

@@ -249,6 +249,21 @@ def read_events(port, n, timeout=15):
     return events
 
 
+def test_pages_say_what_they_may_load(procs):
+    """The page may load only its own files; the report, inlined, nothing from anywhere;
+    neither may be framed by another site."""
+    svc, web = auth_master(procs)
+    status, headers, _ = web.request("/")
+    assert status == 200
+    csp = headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert headers["X-Frame-Options"] == "DENY"
+    status, headers, _ = web.request("/stats/report")
+    assert status == 200
+    csp = headers["Content-Security-Policy"]
+    assert csp.startswith("default-src 'none'") and "script-src 'unsafe-inline'" in csp
+
+
 def test_events_stream_the_state(procs):
     svc, web = auth_master(procs)
     port = urllib.parse.urlparse(web.base).port

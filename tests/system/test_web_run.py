@@ -82,7 +82,7 @@ def test_tests_one_after_another(procs, tmp_path, http_server):
 
     # Ctrl-C between tests: exits at once with the last test's exit code.
     web.proc.send_signal(signal.SIGINT)
-    out, err = web.proc.communicate(timeout=20)
+    out, err = web.wait(timeout=20)
     assert web.proc.returncode == 0, err
     summaries = [l for l in out.splitlines() if l.strip().startswith("Aggregated") and "|" in l]
     assert len(summaries) == 2, out
@@ -131,7 +131,7 @@ def test_autostart_autoquit(procs, tmp_path, http_server):
     assert web.state()["state"] in ("waiting", "spawning", "running")
     wait_state(web, "stopped")
     doc = web.state()                     # the page still serves during --autoquit
-    out, err = web.proc.communicate(timeout=30)
+    out, err = web.wait(timeout=30)
     assert web.proc.returncode == 0, err
     assert "exiting in 2 s (--autoquit)" in err
     assert aggregated(out) == total(doc)
@@ -144,7 +144,7 @@ def test_interrupt_during_a_test_stops_it_and_exits(procs, tmp_path, http_server
     assert web.json("/api/start", {"user_count": 3, "spawn_rate": 100})["success"]
     assert wait_for(lambda: total(web.state())[0] > 10, timeout=15)
     web.proc.send_signal(signal.SIGINT)
-    out, err = web.proc.communicate(timeout=30)
+    out, err = web.wait(timeout=30)
     assert web.proc.returncode == 0, err
     reqs, fails = aggregated(out)
     assert fails == 0 and reqs <= http_server.count

@@ -419,21 +419,6 @@ def test_polling_when_events_fail(procs, browser):
     assert page.js_errors() == []
 
 
-def start_web_to_files(procs, tmp_path, args):
-    """herd-master serving the page, its output into files: a pipe nobody reads would stop
-    it once a test's summary (a line per row, twice) outgrows the pipe's 64 KiB."""
-    port = free_port()
-    out = open(tmp_path / "master.out", "w")
-    err = open(tmp_path / "master.err", "w")
-    proc = procs.start([MASTER, "--web-port", str(port)] + args, stdout=out, stderr=err)
-    out.close()
-    err.close()
-    web = Web(proc, "http://127.0.0.1:%d" % port)
-    assert wait_for(lambda: proc.poll() is None and _answers(web), timeout=20), \
-        "the web UI did not come up"
-    return web
-
-
 def _answers(web):
     try:
         return web.request("/api/state")[0] == 200
@@ -450,7 +435,7 @@ def test_a_thousand_rows_stay_usable(procs, browser, tmp_path, http_server):
     steps = "".join("          - get: /\n            name: '%s'\n" % n for n in names)
     f = write(tmp_path, "many.yaml",
               "users:\n  - name: Many\n    tasks:\n      - name: all\n        steps:\n" + steps)
-    web = start_web_to_files(procs, tmp_path, ["-f", f, "-H", http_server.url])
+    web = start_web(procs, ["-f", f, "-H", http_server.url])
     page = Page(browser)
     browser.get(web.base + "/")
     start_from_form(page, 2, 2)

@@ -7,6 +7,7 @@ prometheus_client.
 import base64
 import json
 import os
+import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -48,10 +49,20 @@ def start_services(procs):
 class Web:
     """A herd-master serving its web UI at base (http://127.0.0.1:PORT)."""
 
-    def __init__(self, proc, base, auth=None):
+    def __init__(self, proc, base, auth=None, out=None, err=None):
         self.proc = proc
         self.base = base
         self.auth = auth
+        self.out_path, self.err_path = out, err
+
+    def wait(self, timeout=30):
+        """Wait for herd-master to exit: (stdout, stderr) as text."""
+        self.proc.wait(timeout=timeout)
+        return self.output()
+
+    def output(self):
+        with open(self.out_path) as o, open(self.err_path) as e:
+            return o.read(), e.read()
 
     def request(self, path, data=None, method=None, auth=True, headers=None):
         """(status, headers, body bytes); never raises on an HTTP status."""
@@ -82,11 +93,15 @@ def start_web(procs, args, auth=None, port=None, workers=True):
     with workers, until the workers a test needs are connected (a start before is refused
     with 409, as the page's button waits)."""
     port = port or free_port()
-    p = procs.start([MASTER, "--web-port", str(port)] + list(args))
-    web = Web(p, "http://127.0.0.1:%d" % port, auth)
+    # Files, not pipes: a master whose stdout nobody reads would block on its summary.
+    logs = tempfile.mkdtemp(prefix="herd-web-")
+    out, err = os.path.join(logs, "stdout"), os.path.join(logs, "stderr")
+    with open(out, "w") as o, open(err, "w") as e:
+        p = procs.start([MASTER, "--web-port", str(port)] + list(args), stdout=o, stderr=e)
+    web = Web(p, "http://127.0.0.1:%d" % port, auth, out, err)
 
     def up():
-        assert p.poll() is None, "herd-master exited: %s" % (p.communicate()[1],)
+        assert p.poll() is None, "herd-master exited: %s" % (web.output()[1],)
         try:
             return web.request("/api/state")[0] == 200
         except OSError:

@@ -348,6 +348,7 @@ static void start_as(fixture_t *f, bool idle)
 {
     run_config_t cfg = {
         .web = f->web,
+        .idle_start = idle,
         .o = &f->o,
         .sc = f->sc,
         .scenario_text = SCENARIO,
@@ -365,7 +366,7 @@ static void start_as(fixture_t *f, bool idle)
         .n_stages = f->n_stages,
     };
     char err[256];
-    assert_int_equal(run_init(&f->run, &cfg, &io, idle ? NULL : &p, now_of(f),
+    assert_int_equal(run_init(&f->run, &cfg, &io, &p, now_of(f),
                               f->wall0 ? f->wall0 : WALL0, err, sizeof err), 0);
     f->started = true;
 }

@@ -129,9 +129,10 @@ static int setup(void **state)
     f->o.heartbeat_liveness = 3;
     f->o.web_host = "127.0.0.1";
     run_config_t cfg = { .o = &f->o, .sc = f->sc, .scenario_text = SCENARIO,
-                         .expect_workers = 1, .web = true };
+                         .expect_workers = 1, .web = true, .idle_start = true };
     run_io_t io = { .ctx = f, .send = no_send };
-    assert_int_equal(run_init(&f->run, &cfg, &io, NULL, clock_mono_s(), clock_wall_s(), err,
+    run_params_t p = { .users = 7, .spawn_rate = 2 };
+    assert_int_equal(run_init(&f->run, &cfg, &io, &p, clock_mono_s(), clock_wall_s(), err,
                               sizeof err), 0);
     assert_int_equal(results_init(&f->res, &f->o, f->sc, err, sizeof err), 0);
     pthread_mutex_init(&f->lock, NULL);
