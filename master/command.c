@@ -3,7 +3,6 @@
  */
 #include "command.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,19 +45,16 @@ static int check_tags(const command_ctx_t *ctx, const run_params_t *p, char *err
     return rc;
 }
 
-/* A form's host, as -H is checked: a base URL, its scheme in lower case (in place). */
+/* A form's host, as -H is checked; normalized in place. */
 static int check_host(char *host, char *err, size_t errlen)
 {
-    const char *why = scenario_url_problem(host);
-    if (!why && strcspn(host, "?#") < strlen(host))
-        why = "a base URL takes no query or fragment (each request adds its own path and query)";
+    const char *why = master_host_problem(host);
     if (why) {
-        snprintf(err, errlen, "host: wants a base URL like http://127.0.0.1:8080, got '%s': %s",
+        snprintf(err, errlen, "host: wants a base URL like http://127.0.0.1:8080, got '%.200s': %s",
                  host, why);
         return -1;
     }
-    for (char *c = host; *c && *c != ':'; c++)
-        *c = (char)tolower((unsigned char)*c);
+    master_host_normalize(host);
     return 0;
 }
 

@@ -39,15 +39,25 @@ static bool seen(const char *name)
     return false;
 }
 
-/* -H must be a base URL the workers can put a path after: http or https (any case), a host,
- * a port in range, no query or fragment. Its scheme is stored in lower case, as the native
- * transport expects it. */
+const char *master_host_problem(const char *url)
+{
+    const char *why = scenario_url_problem(url);
+    if (!why && strcspn(url, "?#") < strlen(url))
+        why = "a base URL takes no query or fragment (each request adds its own path and query)";
+    return why;
+}
+
+void master_host_normalize(char *url)
+{
+    for (char *p = url; *p && *p != ':'; p++)
+        *p = (char)tolower((unsigned char)*p);
+}
+
+/* -H: see master_host_problem; stored normalized. */
 static int check_host(master_options_t *o, char *err, size_t errlen)
 {
     const char *h = o->host;
-    const char *why = scenario_url_problem(h);
-    if (!why && strcspn(h, "?#") < strlen(h))
-        why = "a base URL takes no query or fragment (each request adds its own path and query)";
+    const char *why = master_host_problem(h);
     if (why) {
         snprintf(err, errlen, "-H/--host wants a base URL like http://127.0.0.1:8080, got '%s': %s",
                  h, why);
@@ -58,8 +68,7 @@ static int check_host(master_options_t *o, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    for (char *p = host_copy; *p != ':'; p++)
-        *p = (char)tolower((unsigned char)*p);
+    master_host_normalize(host_copy);
     o->host = host_copy;
     return 0;
 }

@@ -62,6 +62,11 @@ int master_options_parse(master_options_t *o, int argc, char **argv, char *err, 
 /* True when the options only ask about the file (-l, --show-task-ratio[-json]): no run, no
  * output files, no --headless needed. */
 bool master_options_inspect_only(const master_options_t *o);
+/* Why url is not a base URL the workers can put a path after (http or https in any case, a
+ * host, a port in range, no query or fragment), or NULL: -H and the web form's host. */
+const char *master_host_problem(const char *url);
+/* The scheme in lower case, in place, as the native transport expects it. */
+void master_host_normalize(char *url);
 /* Release what parsing allocated; o's strings and lists are invalid afterwards. */
 void master_options_free(master_options_t *o);
 

@@ -25,6 +25,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "json_out.h"
+
 /* Above this many (row, second) points the rows' histories stay out of the report: each is
  * about 250 bytes of JSON, and the page must still open. */
 #define ROW_HISTORY_MAX_POINTS 250000u   /* about 40 MB of JSON */
@@ -99,11 +101,6 @@ static int write_row_history(FILE *f, const stats_table_t *t, const history_t *h
     return rc;
 }
 
-static bool put(json_t *o, const char *key, json_t *v)
-{
-    return v && json_object_set_new(o, key, v) == 0;
-}
-
 /* The document, as one JSON object written escaped. */
 static int write_document(FILE *f, const stats_table_t *t, const history_t *h,
                           const report_run_t *run)
@@ -112,13 +109,13 @@ static int write_document(FILE *f, const stats_table_t *t, const history_t *h,
     if (!doc)
         return -1;
     uint32_t users_at_stop = h && h->n ? h->snaps[h->n - 1].users : 0;
-    bool ok = put(doc, "mode", json_string("report")) &&
-              put(doc, "state", json_string("stopped")) &&
-              put(doc, "user_count", json_integer(users_at_stop));
+    bool ok = json_out_put(doc, "mode", json_string("report")) &&
+              json_out_put(doc, "state", json_string("stopped")) &&
+              json_out_put(doc, "user_count", json_integer(users_at_stop));
     if (ok && run->stats_start_unix > run->start_unix) {   /* --reset-stats */
         char iso[40];
         report_format_iso8601(iso, sizeof iso, run->stats_start_unix);
-        ok = put(doc, "stats_start_time", json_string(iso));
+        ok = json_out_put(doc, "stats_start_time", json_string(iso));
     }
     /* The object without its closing brace, then row_history, then the brace. */
     char *text = ok ? json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;

@@ -17,38 +17,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_out.h"
+
 /* Percentile keys without the "%": "50", "99.9", "100". */
 static const char *const PCT_KEYS[REPORT_N_PCT] = { "50", "66", "75", "80", "90", "95",
                                                     "98", "99", "99.9", "99.99", "100" };
 
-/* A JSON string from s; invalid UTF-8 bytes (jansson refuses them) become '?'. NULL → null. */
-static json_t *jstr(const char *s)
-{
-    if (!s)
-        return json_null();
-    json_t *j = json_string(s);
-    if (j)
-        return j;
-    char *copy = strdup(s);
-    if (!copy)
-        return NULL;
-    for (char *p = copy; *p; p++)
-        if ((unsigned char)*p >= 0x80)
-            *p = '?';
-    j = json_string(copy);
-    free(copy);
-    return j;
-}
-
 static json_t *jms(uint64_t us)
 {
     return json_real((double)us / 1000.0);
-}
-
-/* Set key to v; false (and v released) when v is NULL or the set fails. */
-static bool put(json_t *obj, const char *key, json_t *v)
-{
-    return v && json_object_set_new(obj, key, v) == 0;
 }
 
 static json_t *percentiles_json(const stats_entry_t *e)
@@ -59,7 +36,7 @@ static json_t *percentiles_json(const stats_entry_t *e)
     uint64_t pct[REPORT_N_PCT];
     report_entry_percentiles_us(e, pct);
     for (size_t i = 0; i < REPORT_N_PCT; i++) {
-        if (!put(o, PCT_KEYS[i], e->requests ? jms(pct[i]) : json_null())) {
+        if (!json_out_put(o, PCT_KEYS[i], e->requests ? jms(pct[i]) : json_null())) {
             json_decref(o);
             return NULL;
         }
@@ -71,14 +48,14 @@ static json_t *percentiles_json(const stats_entry_t *e)
 static json_t *corrected_json(const stats_entry_t *c)
 {
     json_t *o = json_object();
-    bool ok = o && put(o, "num_requests", json_integer((json_int_t)c->requests)) &&
-              put(o, "total_response_time", jms(c->sum_us)) &&
-              put(o, "min_response_time", c->requests ? jms(c->min_us) : json_null()) &&
-              put(o, "max_response_time", jms(c->max_us)) &&
-              put(o, "avg_response_time",
+    bool ok = o && json_out_put(o, "num_requests", json_integer((json_int_t)c->requests)) &&
+              json_out_put(o, "total_response_time", jms(c->sum_us)) &&
+              json_out_put(o, "min_response_time", c->requests ? jms(c->min_us) : json_null()) &&
+              json_out_put(o, "max_response_time", jms(c->max_us)) &&
+              json_out_put(o, "avg_response_time",
                   json_real(c->requests ? (double)c->sum_us / (double)c->requests / 1000.0 : 0)) &&
-              put(o, "median_response_time", jms(stats_entry_percentile_us(c, 50))) &&
-              put(o, "percentiles", percentiles_json(c));
+              json_out_put(o, "median_response_time", jms(stats_entry_percentile_us(c, 50))) &&
+              json_out_put(o, "percentiles", percentiles_json(c));
     if (!ok) {
         json_decref(o);
         return NULL;
@@ -90,35 +67,30 @@ static json_t *entry_json(const stats_entry_t *e, double duration_s, const stats
 {
     json_t *o = json_object();
     double n = (double)e->requests;
-    bool ok = o && put(o, "name", jstr(e->name)) && put(o, "method", jstr(e->method)) &&
-              put(o, "num_requests", json_integer((json_int_t)e->requests)) &&
-              put(o, "num_failures", json_integer((json_int_t)e->failures)) &&
-              put(o, "total_response_time", jms(e->sum_us)) &&
-              put(o, "min_response_time", e->requests ? jms(e->min_us) : json_null()) &&
-              put(o, "max_response_time", jms(e->max_us)) &&
-              put(o, "total_content_length", json_integer((json_int_t)e->bytes)) &&
-              put(o, "num_reqs_per_sec", json_real(duration_s > 0 ? n / duration_s : 0)) &&
-              put(o, "num_fail_per_sec",
+    bool ok = o && json_out_put(o, "name", json_out_str(e->name)) && json_out_put(o, "method", json_out_str(e->method)) &&
+              json_out_put(o, "num_requests", json_integer((json_int_t)e->requests)) &&
+              json_out_put(o, "num_failures", json_integer((json_int_t)e->failures)) &&
+              json_out_put(o, "total_response_time", jms(e->sum_us)) &&
+              json_out_put(o, "min_response_time", e->requests ? jms(e->min_us) : json_null()) &&
+              json_out_put(o, "max_response_time", jms(e->max_us)) &&
+              json_out_put(o, "total_content_length", json_integer((json_int_t)e->bytes)) &&
+              json_out_put(o, "num_reqs_per_sec", json_real(duration_s > 0 ? n / duration_s : 0)) &&
+              json_out_put(o, "num_fail_per_sec",
                   json_real(duration_s > 0 ? (double)e->failures / duration_s : 0)) &&
-              put(o, "fail_ratio", json_real(n > 0 ? (double)e->failures / n : 0)) &&
-              put(o, "avg_response_time", json_real(n > 0 ? (double)e->sum_us / n / 1000.0 : 0)) &&
-              put(o, "median_response_time", jms(stats_entry_percentile_us(e, 50))) &&
-              put(o, "avg_content_length", json_real(n > 0 ? (double)e->bytes / n : 0)) &&
-              put(o, "num_resends", json_integer((json_int_t)e->resends)) &&
-              put(o, "num_interrupted", json_integer((json_int_t)e->interrupted)) &&
-              put(o, "percentiles", percentiles_json(e));
+              json_out_put(o, "fail_ratio", json_real(n > 0 ? (double)e->failures / n : 0)) &&
+              json_out_put(o, "avg_response_time", json_real(n > 0 ? (double)e->sum_us / n / 1000.0 : 0)) &&
+              json_out_put(o, "median_response_time", jms(stats_entry_percentile_us(e, 50))) &&
+              json_out_put(o, "avg_content_length", json_real(n > 0 ? (double)e->bytes / n : 0)) &&
+              json_out_put(o, "num_resends", json_integer((json_int_t)e->resends)) &&
+              json_out_put(o, "num_interrupted", json_integer((json_int_t)e->interrupted)) &&
+              json_out_put(o, "percentiles", percentiles_json(e));
     if (ok && corr)
-        ok = put(o, "corrected", corrected_json(corr));
+        ok = json_out_put(o, "corrected", corrected_json(corr));
     if (!ok) {
         json_decref(o);
         return NULL;
     }
     return o;
-}
-
-static bool append(json_t *arr, json_t *v)
-{
-    return v && json_array_append_new(arr, v) == 0;
 }
 
 static json_t *stats_json(const stats_table_t *t, const report_run_t *run)
@@ -139,10 +111,10 @@ static json_t *stats_json(const stats_table_t *t, const report_run_t *run)
             if (k >= 0)
                 corr = &corrected->entries[k];
         }
-        ok = append(arr, entry_json(rows[i], duration_s, corr));
+        ok = json_out_append(arr, entry_json(rows[i], duration_s, corr));
     }
     if (ok)
-        ok = append(arr, entry_json(&total, duration_s, corrected ? &corr_total : NULL));
+        ok = json_out_append(arr, entry_json(&total, duration_s, corrected ? &corr_total : NULL));
     free(rows);
     stats_entry_free(&total);
     stats_entry_free(&corr_total);
@@ -159,10 +131,10 @@ static json_t *failures_json(const stats_table_t *t)
     for (size_t i = 0; arr && i < t->n_failures; i++) {
         const stats_failure_t *f = &t->failures[i];
         json_t *o = json_object();
-        bool ok = o && put(o, "method", jstr(f->method)) && put(o, "name", jstr(f->name)) &&
-                  put(o, "error", jstr(f->message)) &&
-                  put(o, "occurrences", json_integer((json_int_t)f->count));
-        if (!ok || !append(arr, o)) {
+        bool ok = o && json_out_put(o, "method", json_out_str(f->method)) && json_out_put(o, "name", json_out_str(f->name)) &&
+                  json_out_put(o, "error", json_out_str(f->message)) &&
+                  json_out_put(o, "occurrences", json_integer((json_int_t)f->count));
+        if (!ok || !json_out_append(arr, o)) {
             if (!ok)
                 json_decref(o);
             json_decref(arr);
@@ -178,16 +150,16 @@ static json_t *workers_json(const report_run_t *run)
     for (size_t i = 0; arr && run && i < run->n_workers; i++) {
         const report_worker_t *w = &run->workers[i];
         json_t *o = json_object();
-        bool ok = o && put(o, "id", jstr(w->id)) && put(o, "hostname", jstr(w->hostname)) &&
-                  put(o, "state", jstr(w->state)) &&
-                  put(o, "num_requests", json_integer((json_int_t)w->requests)) &&
-                  put(o, "num_failures", json_integer((json_int_t)w->failures)) &&
-                  put(o, "users", json_integer(w->users)) &&
-                  put(o, "cpu_percent", json_real(w->cpu_percent)) &&
-                  put(o, "memory_bytes", w->memory_bytes
+        bool ok = o && json_out_put(o, "id", json_out_str(w->id)) && json_out_put(o, "hostname", json_out_str(w->hostname)) &&
+                  json_out_put(o, "state", json_out_str(w->state)) &&
+                  json_out_put(o, "num_requests", json_integer((json_int_t)w->requests)) &&
+                  json_out_put(o, "num_failures", json_integer((json_int_t)w->failures)) &&
+                  json_out_put(o, "users", json_integer(w->users)) &&
+                  json_out_put(o, "cpu_percent", json_real(w->cpu_percent)) &&
+                  json_out_put(o, "memory_bytes", w->memory_bytes
                                              ? json_integer((json_int_t)w->memory_bytes)
                                              : json_null());
-        if (!ok || !append(arr, o)) {
+        if (!ok || !json_out_append(arr, o)) {
             if (!ok)
                 json_decref(o);
             json_decref(arr);
@@ -203,11 +175,11 @@ static json_t *thresholds_json(const report_run_t *run)
     for (size_t i = 0; arr && run && i < run->n_thresholds; i++) {
         const report_threshold_t *th = &run->thresholds[i];
         json_t *o = json_object();
-        bool ok = o && put(o, "threshold", jstr(th->text)) &&
-                  put(o, "passed", json_boolean(th->passed)) &&
-                  put(o, "observed", json_real(th->observed)) &&
-                  put(o, "unit", jstr(th->unit ? th->unit : ""));
-        if (!ok || !append(arr, o)) {
+        bool ok = o && json_out_put(o, "threshold", json_out_str(th->text)) &&
+                  json_out_put(o, "passed", json_boolean(th->passed)) &&
+                  json_out_put(o, "observed", json_real(th->observed)) &&
+                  json_out_put(o, "unit", json_out_str(th->unit ? th->unit : ""));
+        if (!ok || !json_out_append(arr, o)) {
             if (!ok)
                 json_decref(o);
             json_decref(arr);
@@ -259,16 +231,16 @@ json_t *report_json_history(const history_t *h, const char *method, const char *
         if (!p)
             continue;
         json_t *o = json_object();
-        bool ok = o && put(o, "time", json_integer(s->unix_s)) &&
-                  put(o, "user_count", json_integer(s->users)) &&
-                  put(o, "current_rps", json_real(p->rps)) &&
-                  put(o, "current_fail_per_sec", json_real(p->fails_per_s)) &&
-                  put(o, "response_time_percentile_50", pct_or_null(p->cur_pct_ms[0])) &&
-                  put(o, "response_time_percentile_95", pct_or_null(p->cur_pct_ms[5])) &&
-                  put(o, "response_time_percentile_99", pct_or_null(p->cur_pct_ms[7])) &&
-                  put(o, "total_requests", json_integer((json_int_t)p->total_requests)) &&
-                  put(o, "total_failures", json_integer((json_int_t)p->total_failures));
-        if (!ok || !append(arr, o)) {
+        bool ok = o && json_out_put(o, "time", json_integer(s->unix_s)) &&
+                  json_out_put(o, "user_count", json_integer(s->users)) &&
+                  json_out_put(o, "current_rps", json_real(p->rps)) &&
+                  json_out_put(o, "current_fail_per_sec", json_real(p->fails_per_s)) &&
+                  json_out_put(o, "response_time_percentile_50", pct_or_null(p->cur_pct_ms[0])) &&
+                  json_out_put(o, "response_time_percentile_95", pct_or_null(p->cur_pct_ms[5])) &&
+                  json_out_put(o, "response_time_percentile_99", pct_or_null(p->cur_pct_ms[7])) &&
+                  json_out_put(o, "total_requests", json_integer((json_int_t)p->total_requests)) &&
+                  json_out_put(o, "total_failures", json_integer((json_int_t)p->total_failures));
+        if (!ok || !json_out_append(arr, o)) {
             if (!ok)
                 json_decref(o);
             json_decref(arr);
@@ -287,20 +259,20 @@ json_t *report_json_document(const stats_table_t *t, const history_t *h, const r
     report_format_iso8601(start, sizeof start, run->start_unix);
     report_format_iso8601(end, sizeof end, run->end_unix);
     json_t *o = json_object();
-    bool ok = o && put(o, "herd_version", json_string(HERD_VERSION)) &&
-              put(o, "scenario", jstr(run->scenario_file)) &&
-              put(o, "description", jstr(run->description)) && put(o, "host", jstr(run->host)) &&
-              put(o, "users", json_integer(run->users)) &&
-              put(o, "spawn_rate", json_real(run->spawn_rate)) &&
-              put(o, "run_time", run->run_time_s > 0 ? json_real(run->run_time_s) : json_null()) &&
-              put(o, "start_time", *start ? json_string(start) : json_null()) &&
-              put(o, "end_time", *end ? json_string(end) : json_null()) &&
-              put(o, "duration_s", json_real(report_duration_s(run))) &&
-              put(o, "peak_users", json_integer(run->peak_users)) &&
-              put(o, "exit_code", json_integer(run->exit_code)) &&
-              put(o, "stats", stats_json(t, run)) && put(o, "failures", failures_json(t)) &&
-              put(o, "workers", workers_json(run)) && put(o, "thresholds", thresholds_json(run)) &&
-              put(o, "history", report_json_history(h, NULL, NULL, 0));
+    bool ok = o && json_out_put(o, "herd_version", json_string(HERD_VERSION)) &&
+              json_out_put(o, "scenario", json_out_str(run->scenario_file)) &&
+              json_out_put(o, "description", json_out_str(run->description)) && json_out_put(o, "host", json_out_str(run->host)) &&
+              json_out_put(o, "users", json_integer(run->users)) &&
+              json_out_put(o, "spawn_rate", json_real(run->spawn_rate)) &&
+              json_out_put(o, "run_time", run->run_time_s > 0 ? json_real(run->run_time_s) : json_null()) &&
+              json_out_put(o, "start_time", *start ? json_string(start) : json_null()) &&
+              json_out_put(o, "end_time", *end ? json_string(end) : json_null()) &&
+              json_out_put(o, "duration_s", json_real(report_duration_s(run))) &&
+              json_out_put(o, "peak_users", json_integer(run->peak_users)) &&
+              json_out_put(o, "exit_code", json_integer(run->exit_code)) &&
+              json_out_put(o, "stats", stats_json(t, run)) && json_out_put(o, "failures", failures_json(t)) &&
+              json_out_put(o, "workers", workers_json(run)) && json_out_put(o, "thresholds", thresholds_json(run)) &&
+              json_out_put(o, "history", report_json_history(h, NULL, NULL, 0));
     if (!ok) {
         json_decref(o);
         return NULL;

@@ -10,36 +10,12 @@
 
 #include "../common/log.h"
 #include "inspect.h"
+#include "json_out.h"
 
 void view_cache_free(view_cache_t *c)
 {
     json_decref(c->ratio);
     memset(c, 0, sizeof *c);
-}
-
-/* Set key to v; false (and v released) when v is NULL or the set fails. */
-static bool put(json_t *obj, const char *key, json_t *v)
-{
-    return v && json_object_set_new(obj, key, v) == 0;
-}
-
-/* A JSON string, invalid UTF-8 bytes as '?' (jansson refuses them); NULL → null. */
-static json_t *jstr(const char *s)
-{
-    if (!s)
-        return json_null();
-    json_t *j = json_string(s);
-    if (j)
-        return j;
-    char *copy = strdup(s);
-    if (!copy)
-        return NULL;
-    for (char *p = copy; *p; p++)
-        if ((unsigned char)*p >= 0x80)
-            *p = '?';
-    j = json_string(copy);
-    free(copy);
-    return j;
 }
 
 history_t view_history(const web_source_t *src)
@@ -92,11 +68,11 @@ static bool add_current(json_t *doc, const run_current_t *cur)
                 }
             }
         }
-        if (!put(row, "current_rps", json_real(rps)) ||
-            !put(row, "current_fail_per_sec", json_real(fps)))
+        if (!json_out_put(row, "current_rps", json_real(rps)) ||
+            !json_out_put(row, "current_fail_per_sec", json_real(fps)))
             return false;
-        if (i + 1 == n && (!put(doc, "current_rps", json_real(rps)) ||
-                           !put(doc, "current_fail_per_sec", json_real(fps))))
+        if (i + 1 == n && (!json_out_put(doc, "current_rps", json_real(rps)) ||
+                           !json_out_put(doc, "current_fail_per_sec", json_real(fps))))
             return false;
     }
     return true;
@@ -134,7 +110,7 @@ static json_t *list_json(char *const *items, size_t n)
 {
     json_t *a = json_array();
     for (size_t i = 0; a && i < n; i++) {
-        if (json_array_append_new(a, jstr(items[i])) != 0) {
+        if (json_array_append_new(a, json_out_str(items[i])) != 0) {
             json_decref(a);
             return NULL;
         }
@@ -151,21 +127,21 @@ static json_t *defaults_json(const web_source_t *src)
     bool ok;
     if (r->tests_started) {
         const run_params_t *p = &r->p;
-        ok = d && put(d, "user_count", json_integer(p->users)) &&
-             put(d, "spawn_rate", json_real(p->spawn_rate)) &&
-             put(d, "host", jstr(p->host ? p->host : src->sc->host)) &&
-             put(d, "run_time", p->run_time_s > 0 ? json_real(p->run_time_s) : json_null()) &&
-             put(d, "tags", list_json(p->tags, p->n_tags)) &&
-             put(d, "exclude_tags", list_json(p->exclude_tags, p->n_exclude_tags));
+        ok = d && json_out_put(d, "user_count", json_integer(p->users)) &&
+             json_out_put(d, "spawn_rate", json_real(p->spawn_rate)) &&
+             json_out_put(d, "host", json_out_str(p->host ? p->host : src->sc->host)) &&
+             json_out_put(d, "run_time", p->run_time_s > 0 ? json_real(p->run_time_s) : json_null()) &&
+             json_out_put(d, "tags", list_json(p->tags, p->n_tags)) &&
+             json_out_put(d, "exclude_tags", list_json(p->exclude_tags, p->n_exclude_tags));
     } else {
-        ok = d && put(d, "user_count", json_integer(o->users)) &&
-             put(d, "spawn_rate", json_real(o->spawn_rate)) &&
-             put(d, "host", jstr(o->host ? o->host : src->sc->host)) &&
-             put(d, "run_time", o->run_time_s > 0 ? json_real(o->run_time_s) : json_null()) &&
-             put(d, "tags", list_json(o->tags.items, o->tags.n)) &&
-             put(d, "exclude_tags", list_json(o->exclude_tags.items, o->exclude_tags.n));
+        ok = d && json_out_put(d, "user_count", json_integer(o->users)) &&
+             json_out_put(d, "spawn_rate", json_real(o->spawn_rate)) &&
+             json_out_put(d, "host", json_out_str(o->host ? o->host : src->sc->host)) &&
+             json_out_put(d, "run_time", o->run_time_s > 0 ? json_real(o->run_time_s) : json_null()) &&
+             json_out_put(d, "tags", list_json(o->tags.items, o->tags.n)) &&
+             json_out_put(d, "exclude_tags", list_json(o->exclude_tags.items, o->exclude_tags.n));
     }
-    ok = ok && put(d, "stages", jstr(o->stages));
+    ok = ok && json_out_put(d, "stages", json_out_str(o->stages));
     if (!ok) {
         json_decref(d);
         return NULL;
@@ -202,10 +178,10 @@ json_t *view_log_lines(uint64_t after, size_t max)
     for (size_t i = from; i < n; i++) {
         const log_line_t *l = &lines[i];
         json_t *o = json_object();
-        bool ok = o && put(o, "seq", json_integer((json_int_t)l->seq)) &&
-                  put(o, "time", json_real(l->unix_s)) &&
-                  put(o, "level", json_string(level_name(l->level))) &&
-                  put(o, "source", jstr(l->source)) && put(o, "message", jstr(l->text));
+        bool ok = o && json_out_put(o, "seq", json_integer((json_int_t)l->seq)) &&
+                  json_out_put(o, "time", json_real(l->unix_s)) &&
+                  json_out_put(o, "level", json_string(level_name(l->level))) &&
+                  json_out_put(o, "source", json_out_str(l->source)) && json_out_put(o, "message", json_out_str(l->text));
         if (!ok || json_array_append_new(arr, o) != 0) {
             if (!ok)
                 json_decref(o);
@@ -244,21 +220,21 @@ json_t *view_state(const web_source_t *src, view_cache_t *cache, view_kind_t kin
     uint64_t requests = stats_total_requests(&r->stats);
     uint64_t failures = stats_total_failures(&r->stats);
     size_t expect = r->cfg.expect_workers ? r->cfg.expect_workers : 1;
-    bool ok = put(doc, "mode", json_string("live")) &&
-              put(doc, "state", json_string(run_state_name(r))) &&
-              put(doc, "message", jstr(r->failed ? r->err : "")) &&
-              put(doc, "user_count", json_integer(run_users(r))) &&
-              put(doc, "worker_count", json_integer((json_int_t)registry_count_active(&r->reg))) &&
-              put(doc, "expect_workers", json_integer((json_int_t)expect)) &&
-              put(doc, "current_rps", json_real(0)) &&
-              put(doc, "current_fail_per_sec", json_real(0)) &&
-              put(doc, "fail_ratio",
+    bool ok = json_out_put(doc, "mode", json_string("live")) &&
+              json_out_put(doc, "state", json_string(run_state_name(r))) &&
+              json_out_put(doc, "message", json_out_str(r->failed ? r->err : "")) &&
+              json_out_put(doc, "user_count", json_integer(run_users(r))) &&
+              json_out_put(doc, "worker_count", json_integer((json_int_t)registry_count_active(&r->reg))) &&
+              json_out_put(doc, "expect_workers", json_integer((json_int_t)expect)) &&
+              json_out_put(doc, "current_rps", json_real(0)) &&
+              json_out_put(doc, "current_fail_per_sec", json_real(0)) &&
+              json_out_put(doc, "fail_ratio",
                   json_real(requests ? (double)failures / (double)requests : 0)) &&
               add_current(doc, live ? &cur : NULL) &&
-              put(doc, "history_total", json_integer((json_int_t)total_rows)) &&
-              put(doc, "ratio", ratio_json(src, cache)) &&
-              put(doc, "defaults", defaults_json(src)) &&
-              put(doc, "logs", view_log_lines(0, kind == VIEW_EVENT ? VIEW_EVENT_LOG_LINES
+              json_out_put(doc, "history_total", json_integer((json_int_t)total_rows)) &&
+              json_out_put(doc, "ratio", ratio_json(src, cache)) &&
+              json_out_put(doc, "defaults", defaults_json(src)) &&
+              json_out_put(doc, "logs", view_log_lines(0, kind == VIEW_EVENT ? VIEW_EVENT_LOG_LINES
                                                                     : VIEW_STATE_LOG_LINES));
     if (!ok) {
         json_decref(doc);

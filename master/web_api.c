@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_out.h"
 #include "report.h"
 
 const double web_api_buckets_s[WEB_API_N_BUCKETS] = {
@@ -17,29 +18,6 @@ const double web_api_buckets_s[WEB_API_N_BUCKETS] = {
 
 /* Indexes of stats_percentiles (50 66 75 80 90 95 98 99 99.9 99.99 100). */
 enum { PCT_50 = 0, PCT_90 = 4, PCT_95 = 5, PCT_99 = 7 };
-
-static bool put(json_t *obj, const char *key, json_t *v)
-{
-    return v && json_object_set_new(obj, key, v) == 0;
-}
-
-static json_t *jstr(const char *s)
-{
-    if (!s)
-        return json_null();
-    json_t *j = json_string(s);
-    if (j)
-        return j;
-    char *copy = strdup(s);
-    if (!copy)
-        return NULL;
-    for (char *p = copy; *p; p++)
-        if ((unsigned char)*p >= 0x80)
-            *p = '?';
-    j = json_string(copy);
-    free(copy);
-    return j;
-}
 
 /* Python's html.escape(s, quote): what Locust's safe_name and errors go through. */
 static json_t *jhtml(const char *s, bool quote)
@@ -64,7 +42,7 @@ static json_t *jhtml(const char *s, bool quote)
         }
     }
     *o = '\0';
-    json_t *j = jstr(out);
+    json_t *j = json_out_str(out);
     free(out);
     return j;
 }
@@ -85,33 +63,28 @@ static json_t *row_json(const stats_entry_t *e, const stats_entry_t *cur, double
     double rps = cur && secs > 0 ? (double)cur->requests / secs : 0;
     double fps = cur && secs > 0 ? (double)cur->failures / secs : 0;
     json_t *o = json_object();
-    bool ok = o && put(o, "method", aggregated ? json_null() : jstr(e->method)) &&
-              put(o, "name", jstr(e->name)) &&
-              put(o, "safe_name", jhtml(e->name, false)) &&
-              put(o, "num_requests", json_integer((json_int_t)e->requests)) &&
-              put(o, "num_failures", json_integer((json_int_t)e->failures)) &&
-              put(o, "avg_response_time",
+    bool ok = o && json_out_put(o, "method", aggregated ? json_null() : json_out_str(e->method)) &&
+              json_out_put(o, "name", json_out_str(e->name)) &&
+              json_out_put(o, "safe_name", jhtml(e->name, false)) &&
+              json_out_put(o, "num_requests", json_integer((json_int_t)e->requests)) &&
+              json_out_put(o, "num_failures", json_integer((json_int_t)e->failures)) &&
+              json_out_put(o, "avg_response_time",
                   json_real(n > 0 ? (double)e->sum_us / n / 1000.0 : 0)) &&
-              put(o, "min_response_time", e->requests ? jms_round(e->min_us) : json_integer(0)) &&
-              put(o, "max_response_time", jms_round(e->max_us)) &&
-              put(o, "current_rps", json_real(rps)) &&
-              put(o, "current_fail_per_sec", json_real(fps)) &&
-              put(o, "median_response_time", jms_round(pct[PCT_50])) &&
-              put(o, "ninetieth_response_time", jms_round(pct[PCT_90])) &&
-              put(o, "ninety_ninth_response_time", jms_round(pct[PCT_99])) &&
-              put(o, "avg_content_length", json_real(n > 0 ? (double)e->bytes / n : 0)) &&
-              put(o, "response_time_percentile_0.95", jms_round(pct[PCT_95])) &&
-              put(o, "response_time_percentile_0.99", jms_round(pct[PCT_99]));
+              json_out_put(o, "min_response_time", e->requests ? jms_round(e->min_us) : json_integer(0)) &&
+              json_out_put(o, "max_response_time", jms_round(e->max_us)) &&
+              json_out_put(o, "current_rps", json_real(rps)) &&
+              json_out_put(o, "current_fail_per_sec", json_real(fps)) &&
+              json_out_put(o, "median_response_time", jms_round(pct[PCT_50])) &&
+              json_out_put(o, "ninetieth_response_time", jms_round(pct[PCT_90])) &&
+              json_out_put(o, "ninety_ninth_response_time", jms_round(pct[PCT_99])) &&
+              json_out_put(o, "avg_content_length", json_real(n > 0 ? (double)e->bytes / n : 0)) &&
+              json_out_put(o, "response_time_percentile_0.95", jms_round(pct[PCT_95])) &&
+              json_out_put(o, "response_time_percentile_0.99", jms_round(pct[PCT_99]));
     if (!ok) {
         json_decref(o);
         return NULL;
     }
     return o;
-}
-
-static bool append(json_t *arr, json_t *v)
-{
-    return v && json_array_append_new(arr, v) == 0;
 }
 
 json_t *web_api_locust_stats(const web_source_t *src, double now)
@@ -130,9 +103,9 @@ json_t *web_api_locust_stats(const web_source_t *src, double now)
     stats_entry_init(&cur_total);
     const stats_entry_t **rows = stats_sorted_entries(&r->stats);
     /* The document owns the parts from here on; they are filled in place. */
-    bool ok = doc && put(doc, "stats", stats) && put(doc, "errors", errors) &&
-              put(doc, "workers", workers) &&
-              put(doc, "current_response_time_percentiles", cur_pct) && rows &&
+    bool ok = doc && json_out_put(doc, "stats", stats) && json_out_put(doc, "errors", errors) &&
+              json_out_put(doc, "workers", workers) &&
+              json_out_put(doc, "current_response_time_percentiles", cur_pct) && rows &&
               stats_aggregate(&r->stats, &total) == 0;
     if (!doc) {
         json_decref(stats);
@@ -147,7 +120,7 @@ json_t *web_api_locust_stats(const web_source_t *src, double now)
             if (k >= 0)
                 c = &cur.rates->entries[k];
         }
-        ok = append(stats, row_json(e, c, secs, false));
+        ok = json_out_append(stats, row_json(e, c, secs, false));
     }
     stats_entry_t rates_total;
     memset(&rates_total, 0, sizeof rates_total);
@@ -155,18 +128,18 @@ json_t *web_api_locust_stats(const web_source_t *src, double now)
         rates_total.requests = stats_total_requests(cur.rates);
         rates_total.failures = stats_total_failures(cur.rates);
     }
-    ok = ok && append(stats, row_json(&total, secs > 0 ? &rates_total : NULL, secs, true));
+    ok = ok && json_out_append(stats, row_json(&total, secs > 0 ? &rates_total : NULL, secs, true));
 
     for (size_t i = 0; ok && i < r->stats.n_failures; i++) {
         const stats_failure_t *f = &r->stats.failures[i];
         json_t *o = json_object();
-        bool row_ok = o && put(o, "method", jstr(f->method)) &&
-                      put(o, "name", jhtml(f->name, true)) &&
-                      put(o, "error", jhtml(f->message, true)) &&
-                      put(o, "occurrences", json_integer((json_int_t)f->count));
+        bool row_ok = o && json_out_put(o, "method", json_out_str(f->method)) &&
+                      json_out_put(o, "name", jhtml(f->name, true)) &&
+                      json_out_put(o, "error", jhtml(f->message, true)) &&
+                      json_out_put(o, "occurrences", json_integer((json_int_t)f->count));
         if (!row_ok)
             json_decref(o);
-        ok = row_ok && append(errors, o);
+        ok = row_ok && json_out_append(errors, o);
     }
 
     /* The current response time percentiles: the last seconds' reports, all rows. */
@@ -176,34 +149,34 @@ json_t *web_api_locust_stats(const web_source_t *src, double now)
     if (have_cur)
         report_entry_percentiles_us(&cur_total, cpct);
     ok = ok &&
-         put(cur_pct, "response_time_percentile_0.5",
+         json_out_put(cur_pct, "response_time_percentile_0.5",
              have_cur ? jms_round(cpct[PCT_50]) : json_null()) &&
-         put(cur_pct, "response_time_percentile_0.95",
+         json_out_put(cur_pct, "response_time_percentile_0.95",
              have_cur ? jms_round(cpct[PCT_95]) : json_null());
 
     for (size_t i = 0; ok && i < r->reg.n; i++) {
         const worker_t *w = &r->reg.workers[i];
         json_t *o = json_object();
-        bool row_ok = o && put(o, "id", jstr(w->id)) &&
-                      put(o, "state", json_string(worker_state_name(w->state))) &&
-                      put(o, "user_count", json_integer(w->users)) &&
-                      put(o, "cpu_usage", json_real(w->cpu_percent)) &&
-                      put(o, "memory_usage", json_integer((json_int_t)w->memory_bytes));
+        bool row_ok = o && json_out_put(o, "id", json_out_str(w->id)) &&
+                      json_out_put(o, "state", json_string(worker_state_name(w->state))) &&
+                      json_out_put(o, "user_count", json_integer(w->users)) &&
+                      json_out_put(o, "cpu_usage", json_real(w->cpu_percent)) &&
+                      json_out_put(o, "memory_usage", json_integer((json_int_t)w->memory_bytes));
         if (!row_ok)
             json_decref(o);
-        ok = row_ok && append(workers, o);
+        ok = row_ok && json_out_append(workers, o);
     }
 
     double rps = secs > 0 ? (double)rates_total.requests / secs : 0;
     double fps = secs > 0 ? (double)rates_total.failures / secs : 0;
-    ok = ok && put(doc, "total_rps", json_real(rps)) &&
-         put(doc, "total_fail_per_sec", json_real(fps)) &&
-         put(doc, "current_rps", json_real(rps)) &&
-         put(doc, "fail_ratio", json_real(total.requests ? (double)total.failures /
+    ok = ok && json_out_put(doc, "total_rps", json_real(rps)) &&
+         json_out_put(doc, "total_fail_per_sec", json_real(fps)) &&
+         json_out_put(doc, "current_rps", json_real(rps)) &&
+         json_out_put(doc, "fail_ratio", json_real(total.requests ? (double)total.failures /
                                                                (double)total.requests : 0)) &&
-         put(doc, "worker_count", json_integer((json_int_t)registry_count_active(&r->reg))) &&
-         put(doc, "state", json_string(run_state_name(r))) &&
-         put(doc, "user_count", json_integer(run_users(r)));
+         json_out_put(doc, "worker_count", json_integer((json_int_t)registry_count_active(&r->reg))) &&
+         json_out_put(doc, "state", json_string(run_state_name(r))) &&
+         json_out_put(doc, "user_count", json_integer(run_users(r)));
     free(rows);
     stats_entry_free(&total);
     stats_entry_free(&cur_total);
