@@ -338,6 +338,29 @@ def test_busy_port_is_named(procs):
     assert "herd-master: --web-port %d: address already in use" % port in r.stderr
 
 
+@pytest.mark.parametrize("auth", [None, "ops:s3cret"])
+def test_beyond_loopback_without_auth_warns(procs, auth):
+    """Listening on every interface without --web-auth says what is at stake; with it, not."""
+    svc = start_services(procs)
+    port = free_port()
+    args = [MASTER, "--web-port", str(port), "--web-host", "0.0.0.0", "-f", AUTH_FILE, "-H",
+            svc.url("profile")] + (["--web-auth", auth] if auth else [])
+    p = procs.start(args)
+
+    def up():
+        assert p.poll() is None, p.communicate()[1]
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+            return True
+        except OSError:
+            return False
+    assert wait_for(up, timeout=20)
+    p.terminate()
+    _, err = p.communicate(timeout=30)
+    warned = "reachable beyond this machine without --web-auth" in err
+    assert warned == (auth is None), err
+
+
 def test_headless_serves_nothing(procs, http_server, tmp_path):
     port = free_port()
     p = procs.start([MASTER, "--headless", "-f", AUTH_FILE, "-H", http_server.url, "-u", "1",
