@@ -1,5 +1,7 @@
 # herd — the only build entry. `make` builds bin/, `make test` runs every test, `make demo`
-# runs the gaming demo, `make bench` the benchmarks, `make deps` installs Debian packages.
+# runs the gaming demo, `make bench` the benchmarks, `make deps` installs Debian packages,
+# `make install` / `make uninstall` (PREFIX, DESTDIR) the programs, scenarios, man pages and
+# bash completion.
 # Every target that compiles calls `make deps` first, so a fresh Debian 12 needs only make.
 #
 # Sanitizer build beside the normal one:
@@ -34,7 +36,7 @@ UNIT_BIN  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 BINS      := $(BINDIR)/herd-master $(BINDIR)/herd-worker $(BINDIR)/herd-sample-services
 PYTEST    := /usr/bin/python3 -m pytest
 
-.PHONY: all deps test unit-test system-test demo bench clean install
+.PHONY: all deps test unit-test system-test demo bench clean install install-files uninstall docs FORCE
 .DEFAULT_GOAL := all
 
 all: deps
@@ -103,9 +105,64 @@ bench: all
 	@HERD_DEPS_EXTRA="nginx-light wrk python3-locust" sh mk/deps.sh
 	@/usr/bin/python3 tests/bench/bench.py
 
+# Installation. PREFIX is where the files live once installed; DESTDIR, empty by default, is
+# a staging root put in front of every path (packaging). The man pages of the programs are
+# generated from their --help by help2man, with man/<program>.h2m adding examples, so they
+# cannot drift from it; the completion's option lists come from --help too.
+PREFIX   ?= /usr/local
+I_BIN     = $(DESTDIR)$(PREFIX)/bin
+I_SHARE   = $(DESTDIR)$(PREFIX)/share/herd
+I_MAN1    = $(DESTDIR)$(PREFIX)/share/man/man1
+I_MAN5    = $(DESTDIR)$(PREFIX)/share/man/man5
+I_COMPL   = $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+PROGS     := herd-master herd-worker herd-sample-services
+SCENARIOS := $(notdir $(wildcard scenarios/*.yaml)) README.md
+MAN1_GZ   := $(patsubst %,$(BUILD)/man/%.1.gz,$(PROGS))
+MAN5_GZ   := $(BUILD)/man/herd-scenario.5.gz
+COMPLETION := $(BUILD)/completion/herd.bash
+
+herd-master_WHATIS          := distributed HTTP load generator: runs a scenario file over herd-worker processes
+herd-worker_WHATIS          := runs the virtual users a herd-master gives it and reports their statistics
+herd-sample-services_WHATIS := in-memory gaming services (profile, matchmaking, item, tradepost) to load-test with herd
+
+docs: $(MAN1_GZ) $(MAN5_GZ) $(COMPLETION)
+.SECONDARY: $(patsubst %.gz,%,$(MAN1_GZ)) $(patsubst %,$(BUILD)/man/%.h2m,$(PROGS))
+FORCE:
+
+# The pages name the installed scenarios' folder: rebuilt when PREFIX changes.
+$(BUILD)/man/prefix: FORCE
+	@mkdir -p $(@D); echo '$(PREFIX)' | cmp -s - $@ || echo '$(PREFIX)' > $@
+$(BUILD)/man/%.h2m: man/%.h2m $(BUILD)/man/prefix
+	sed 's|@SCENARIOS@|$(PREFIX)/share/herd/scenarios|g' $< > $@
+$(BUILD)/man/%.1: $(BINDIR)/% $(BUILD)/man/%.h2m
+	help2man -N -s 1 -n '$($*_WHATIS)' -i $(BUILD)/man/$*.h2m -o $@.tmp $(BINDIR)/$* && mv $@.tmp $@
+$(BUILD)/man/herd-scenario.5: man/herd-scenario.5
+	@mkdir -p $(@D); cp $< $@
+$(BUILD)/man/%.gz: $(BUILD)/man/%
+	gzip -9n -c $< > $@
+$(COMPLETION): completion/herd.bash.in mk/completion.sh $(BINS)
+	@mkdir -p $(@D)
+	sh mk/completion.sh completion/herd.bash.in $(BINS) > $@.tmp && mv $@.tmp $@
+
 install: all
-	install -d $(DESTDIR)/usr/local/bin
-	install -m 755 $(BINS) $(DESTDIR)/usr/local/bin/
+	@$(MAKE) --no-print-directory install-files
+
+install-files: docs
+	install -d $(I_BIN) $(I_SHARE)/scenarios $(I_MAN1) $(I_MAN5) $(I_COMPL)
+	install -m 755 $(BINS) $(I_BIN)/
+	install -m 644 $(addprefix scenarios/,$(SCENARIOS)) $(I_SHARE)/scenarios/
+	install -m 644 $(MAN1_GZ) $(I_MAN1)/
+	install -m 644 $(MAN5_GZ) $(I_MAN5)/
+	install -m 644 $(COMPLETION) $(I_COMPL)/herd-master
+	ln -sf herd-master $(I_COMPL)/herd-worker
+	ln -sf herd-master $(I_COMPL)/herd-sample-services
+
+uninstall:
+	rm -f $(addprefix $(I_BIN)/,$(PROGS))
+	rm -f $(addprefix $(I_SHARE)/scenarios/,$(SCENARIOS))
+	rm -f $(addprefix $(I_MAN1)/,$(addsuffix .1.gz,$(PROGS))) $(I_MAN5)/herd-scenario.5.gz
+	rm -f $(addprefix $(I_COMPL)/,$(PROGS))
+	rmdir $(I_SHARE)/scenarios $(I_SHARE) 2>/dev/null || true
 
 clean:
 	rm -rf $(BUILD) $(BINDIR)

@@ -4,7 +4,7 @@
 set -e
 PKGS="build-essential pkg-config libzmq3-dev libcurl4-openssl-dev libprotobuf-c-dev \
 protobuf-c-compiler uuid-dev libyaml-dev libjansson-dev libmicrohttpd-dev libcmocka-dev \
-python3 python3-pytest curl libjs-chart.js"
+python3 python3-pytest curl libjs-chart.js help2man"
 [ -n "$HERD_DEPS_EXTRA" ] && PKGS="$PKGS $HERD_DEPS_EXTRA"
 missing=""
 for p in $PKGS; do

@@ -7,9 +7,11 @@
 
 void config_usage(FILE *f)
 {
-    fputs("usage: herd-sample-services [options]\n"
+    fputs("Usage: herd-sample-services [options]\n"
+          "\n"
           "In-memory stand-in for the gaming services (profile, matchmaking, item, tradepost).\n"
           "\n"
+          "Options:\n"
           "  --bind ADDR               address to listen on (default 127.0.0.1)\n"
           "  --profile-port N          profile service port (default 8080; 0 = any free port)\n"
           "  --matchmaking-port N      matchmaking service port (default 8081)\n"
