@@ -40,8 +40,8 @@ static int check_pem(const char *option, const char *path, const char *what, cha
     return 0;
 }
 
-/* Everything a run checks after main's checks and before it starts: -1 with err. stages
- * and n get --stages, else the file's (stages is malloc'ed when from --stages). */
+/* Everything a run checks after main's checks and before it starts: -1 with err.
+ * *cli_stages: the parsed --stages (NULL without), malloc'ed, the caller's to free. */
 static int check_rest(const master_options_t *o, const scenario_t *sc, stage_t **cli_stages,
                       size_t *n_cli_stages, char *err, size_t errlen)
 {
@@ -52,18 +52,20 @@ static int check_rest(const master_options_t *o, const scenario_t *sc, stage_t *
     outputs_t out;   /* parses --threshold as the run does; holds no file */
     int rc = outputs_init(&out, sc, &o->thresholds, err, errlen);
     outputs_free(&out);
-    if (rc < 0)
-        return -1;
-    if (o->tls_cert && !o->headless) {
+    if (rc == 0 && o->tls_cert && !o->headless) {   /* a headless run serves no page */
         if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
             snprintf(err, errlen, "--tls-cert: this libmicrohttpd was built without TLS");
-            return -1;
+            rc = -1;
+        } else if (check_pem("--tls-cert", o->tls_cert, "CERTIFICATE", err, errlen) < 0 ||
+                   check_pem("--tls-key", o->tls_key, "PRIVATE KEY", err, errlen) < 0) {
+            rc = -1;
         }
-        if (check_pem("--tls-cert", o->tls_cert, "CERTIFICATE", err, errlen) < 0 ||
-            check_pem("--tls-key", o->tls_key, "PRIVATE KEY", err, errlen) < 0)
-            return -1;
     }
-    return 0;
+    if (rc < 0) {
+        free(*cli_stages);
+        *cli_stages = NULL;
+    }
+    return rc;
 }
 
 static void print_classes(FILE *out, const master_options_t *o, const scenario_t *sc,

@@ -153,6 +153,17 @@ def test_tls_files_are_checked(tmp_path):
     assert r.returncode == 2 and r.stderr.startswith("herd-master: --tls-cert: "), r.stderr
 
 
+def test_real_tls_files_pass(tmp_path):
+    cert, key = str(tmp_path / "cert.pem"), str(tmp_path / "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                    "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1"],
+                   check=True, capture_output=True)
+    r = run_master(["-f", os.path.join(SCENARIOS, "gaming.yaml"), "--check", "--web-port", "8443",
+                    "--tls-cert", cert, "--tls-key", key], timeout=20)
+    assert r.returncode == 0, r.stderr
+    assert "Web UI: https://127.0.0.1:8443" in r.stdout
+
+
 def test_check_from_environment_and_config(tmp_path):
     args = ["-f", os.path.join(SCENARIOS, "trading_server.yaml"), "--headless", "-t", "1s"]
     env = dict(os.environ, HERD_CHECK="1")
