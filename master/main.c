@@ -1,7 +1,8 @@
 /*
  * herd-master: parse the command line, check everything that can be checked before a run
  * (options, output paths, the scenario, the classes to run), answer -l and
- * --show-task-ratio[-json] without running, run the scenario (master_run), and turn the
+ * --show-task-ratio[-json] without running, answer --check (check.h) without starting
+ * anything, run the scenario (master_run), and turn the
  * outcome into an exit code: 0 no failed request, 1 failures (or --exit-code-on-error), a
  * run that could not happen or a report file that could not be written, 2 bad usage.
  */
@@ -20,6 +21,7 @@
 #include "../common/file.h"
 #include "../common/log.h"
 #include "../common/scenario.h"
+#include "check.h"
 #include "inspect.h"
 #include "local.h"
 #include "master.h"
@@ -145,10 +147,11 @@ int main(int argc, char **argv)
         goto fail;
     if (!master_options_inspect_only(&o) && outputs_check_paths(&o, err, sizeof err) < 0)
         goto fail;
-    if (log_setup("master", (log_level_t)log_level_parse(o.loglevel), o.logfile, err,
-                  sizeof err) < 0)
+    /* --check creates no file: its log, if any, goes to stderr */
+    if (log_setup("master", (log_level_t)log_level_parse(o.loglevel), o.check ? NULL : o.logfile,
+                  err, sizeof err) < 0)
         goto fail;
-    if (!o.headless)
+    if (!o.headless && !o.check)
         log_keep_recent();
 
     size_t len = 0;
@@ -170,6 +173,12 @@ int main(int argc, char **argv)
             rc = 1;
             goto fail;
         }
+        rc = 0;
+        goto out;
+    }
+    if (o.check) {
+        if (check_print(stdout, &o, sc, err, sizeof err) < 0)
+            goto fail;
         rc = 0;
         goto out;
     }

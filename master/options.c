@@ -126,6 +126,7 @@ int master_options_parse(master_options_t *o, int argc, char **argv, char *err, 
         {"list", 'l', CLI_FLAG, &o->list, NULL, "print the file's user classes and their tasks, then exit", 0, 0, false},
         {"show-task-ratio", 0, CLI_FLAG, &o->show_task_ratio, NULL, "print each class's share of the users and each task's share of its class and of all tasks run, then exit", 0, 0, false},
         {"show-task-ratio-json", 0, CLI_FLAG, &o->show_task_ratio_json, NULL, "the same as JSON, then exit", 0, 0, false},
+        {"check", 0, CLI_FLAG, &o->check, NULL, "check every option and the scenario as a run would, print what would run (classes, users, workers, web UI, files), then exit 0, or 2 with the error; starts nothing", 0, 0, false},
         {"version", 'V', CLI_FLAG, &o->version, NULL, "print herd-master's version and exit", 0, 0, false},
     };
     size_t n = sizeof opts / sizeof opts[0];

@@ -54,6 +54,8 @@ typedef struct master_options {
     bool show_task_ratio_json;    /* the same as JSON */
     bool autostart;               /* with the web UI: start at once with -u -r -t */
     double autoquit_s;            /* --autoquit: linger this long after the run, then exit */
+    bool check;                   /* --check: check everything, print what would run, start
+                                     nothing (check.h) */
     bool version;                 /* -V */
 } master_options_t;
 

@@ -1,12 +1,16 @@
 /*
  * herd-worker: connects to a herd-master, runs the users it is given and reports back.
  * Exit code 0 when the master says quit or after leaving on SIGINT/SIGTERM, 1 when the
- * master stays unreachable for --master-timeout, 2 for bad usage.
+ * master stays unreachable for --master-timeout, 2 for bad usage. --check checks the options,
+ * prints what the worker would connect to and exits without connecting.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "../common/cli.h"
 #include "../common/log.h"
@@ -20,6 +24,72 @@ static void on_signal(int sig)
     signals.count++;
 }
 
+/* Why host cannot be the master's host name or address, or NULL. It goes into a ZeroMQ
+ * endpoint (tcp://HOST:PORT): no scheme, no path, no port, no spaces. Not resolved here: the
+ * name may exist only where the worker runs (a compose service, a Kubernetes Service). */
+static const char *master_host_problem(const char *host)
+{
+    if (!*host)
+        return "it is empty";
+    if (strstr(host, "://"))
+        return "give the host alone, without a scheme (--master-port takes the port)";
+    if (strpbrk(host, "/ \t"))
+        return "a host name or address has no '/' or spaces";
+    const char *colon = strchr(host, ':');
+    if (colon && !strchr(colon + 1, ':'))
+        return "give the host alone (--master-port takes the port)";
+    return NULL;
+}
+
+/* Why --logfile cannot be written, or NULL: an existing file must be writable, a new one's
+ * folder must take files. Nothing is created. */
+static const char *logfile_problem(const char *path, char *why, size_t len)
+{
+    struct stat st;
+    if (stat(path, &st) == 0) {
+        if (S_ISDIR(st.st_mode))
+            return "it is a directory (give a file name)";
+        if (access(path, W_OK) != 0)
+            goto errno_why;
+        return NULL;
+    }
+    if (errno != ENOENT)
+        goto errno_why;
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) + 1 : 1, slash ? path : ".");
+    if (access(dir, W_OK | X_OK) == 0)
+        return NULL;
+errno_why:
+    snprintf(why, len, "%s", strerror(errno));
+    return why;
+}
+
+/* --check: the options a run would use, checked, and what it would connect to. */
+static int check_print(FILE *out, const worker_options_t *o, char *err, size_t errlen)
+{
+    const char *why = master_host_problem(o->master_host);
+    if (why) {
+        snprintf(err, errlen, "--master-host '%s': %s", o->master_host, why);
+        return -1;
+    }
+    char buf[128];
+    if (o->logfile && (why = logfile_problem(o->logfile, buf, sizeof buf)) != NULL) {
+        snprintf(err, errlen, "--logfile: cannot write '%s': %s", o->logfile, why);
+        return -1;
+    }
+    fprintf(out, "Master: tcp://%s:%ld\n", o->master_host, o->master_port);
+    if (o->threads > 0)
+        fprintf(out, "Threads: %ld\n", o->threads);
+    else
+        fprintf(out, "Threads: one per core (%ld here)\n", sysconf(_SC_NPROCESSORS_ONLN));
+    fprintf(out, "Master timeout: %g s (exit 1 when the master is unreachable this long)\n",
+            o->master_timeout_s);
+    fprintf(out, "Log: %s to %s\n", o->loglevel, o->logfile ? o->logfile : "stderr");
+    fprintf(out, "The command line is good (--check: nothing was connected to).\n");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     worker_options_t o = {
@@ -31,6 +101,7 @@ int main(int argc, char **argv)
     };
     const char *config = NULL;
     bool version = false;
+    bool check = false;
     cli_option_t opts[] = {
         {"master-host", 0, CLI_STRING, &o.master_host, "HOST", "the herd-master to connect to (default 127.0.0.1)", 0, 0, false},
         {"master-port", 0, CLI_INT, &o.master_port, "PORT", "its --master-bind-port (default 5557)", 1, 65535, false},
@@ -39,6 +110,7 @@ int main(int argc, char **argv)
         {"loglevel", 'L', CLI_STRING, &o.loglevel, "LEVEL", "DEBUG, INFO, WARNING, ERROR or CRITICAL (default INFO)", 0, 0, false},
         {"logfile", 0, CLI_STRING, &o.logfile, "FILE", "write log lines to FILE instead of stderr", 0, 0, false},
         {"config", 0, CLI_STRING, &config, "FILE", "read options from FILE ('option = value' lines)", 0, 0, false},
+        {"check", 0, CLI_FLAG, &check, NULL, "check the options, print the master it would connect to and its settings, then exit 0, or 2 with the error; connects to nothing", 0, 0, false},
         {"version", 'V', CLI_FLAG, &version, NULL, "print herd-worker's version and exit", 0, 0, false},
     };
     char err[512];
@@ -79,6 +151,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "herd-worker: -L/--loglevel wants DEBUG, INFO, WARNING, ERROR or CRITICAL, got '%s'\n", o.loglevel);
         cli_release(opts, n_opts, NULL);
         return 2;
+    }
+    if (check) {
+        int rc = check_print(stdout, &o, err, sizeof err) < 0 ? 2 : 0;
+        if (rc)
+            fprintf(stderr, "herd-worker: %s\n", err);
+        cli_release(opts, n_opts, NULL);
+        return rc;
     }
     if (log_setup("worker", (log_level_t)level, o.logfile, err, sizeof err) < 0) {
         fprintf(stderr, "herd-worker: %s\n", err);
