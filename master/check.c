@@ -10,34 +10,17 @@
 #include <string.h>
 
 #include "../common/dispatch.h"
-#include "../common/file.h"
 #include "../common/runplan.h"
 #include "outputs.h"
+#include "web_listen.h"
 
-/* The web UI reads its PEM files whole; this is the limit it reads them with. */
-#define CHECK_TLS_MAX_BYTES (1024 * 1024)
-
-/* The web UI's test of a PEM file (web.c reads it the same way when it starts): readable,
- * and a PEM block of the kind wanted. Whether certificate and key match is known only to
- * the TLS library once it serves. */
+/* The web UI's test of a PEM file, as web_start reads it. */
 static int check_pem(const char *option, const char *path, const char *what, char *err,
                      size_t errlen)
 {
-    char why[512];
-    size_t len;
-    char *text = file_read(path, CHECK_TLS_MAX_BYTES, &len, why, sizeof why);
-    if (!text) {
-        snprintf(err, errlen, "%s: %s", option, why);
-        return -1;
-    }
-    bool pem = strstr(text, "-----BEGIN ") && strstr(text, what);
+    char *text = web_read_pem(option, path, what, err, errlen);
     free(text);
-    if (!pem) {
-        snprintf(err, errlen, "%s: '%s' is not a PEM %s", option, path,
-                 strcmp(what, "CERTIFICATE") == 0 ? "certificate" : "private key");
-        return -1;
-    }
-    return 0;
+    return text ? 0 : -1;
 }
 
 /* Everything a run checks after main's checks and before it starts: -1 with err.

@@ -36,7 +36,6 @@
 
 #include "../common/cli.h"
 #include "../common/clock.h"
-#include "../common/file.h"
 #include "../common/log.h"
 #include "report.h"
 #include "view.h"
@@ -52,7 +51,6 @@
 #define WEB_COMMAND_WAIT_S 10.0        /* for the loop's verdict, then 503 */
 #define WEB_SSE_KEEPALIVE_S 15.0       /* a comment line when nothing was published */
 #define WEB_STOP_GRACE_S 1.0           /* for event streams to end cleanly at a stop */
-#define WEB_TLS_MAX_BYTES (1024 * 1024)
 
 /* An event as the clients receive it, shared: freed by whoever drops the last reference. */
 typedef struct event {
@@ -1082,25 +1080,6 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* ---- start and stop -------------------------------------------------------------------------- */
 
-static char *read_pem(const char *option, const char *path, const char *what, char *err,
-                      size_t errlen)
-{
-    char why[512];
-    size_t len;
-    char *text = file_read(path, WEB_TLS_MAX_BYTES, &len, why, sizeof why);
-    if (!text) {
-        snprintf(err, errlen, "%s: %s", option, why);
-        return NULL;
-    }
-    if (!strstr(text, "-----BEGIN ") || !strstr(text, what)) {
-        snprintf(err, errlen, "%s: '%s' is not a PEM %s", option, path,
-                 strcmp(what, "CERTIFICATE") == 0 ? "certificate" : "private key");
-        free(text);
-        return NULL;
-    }
-    return text;
-}
-
 static void web_free(web_t *w)
 {
     if (!w)
@@ -1150,8 +1129,8 @@ int web_start(web_t **out, const master_options_t *o, const web_source_t *src, c
             web_free(w);
             return -1;
         }
-        w->tls_cert = read_pem("--tls-cert", o->tls_cert, "CERTIFICATE", err, errlen);
-        w->tls_key = w->tls_cert ? read_pem("--tls-key", o->tls_key, "PRIVATE KEY", err, errlen)
+        w->tls_cert = web_read_pem("--tls-cert", o->tls_cert, "CERTIFICATE", err, errlen);
+        w->tls_key = w->tls_cert ? web_read_pem("--tls-key", o->tls_key, "PRIVATE KEY", err, errlen)
                                  : NULL;
         if (!w->tls_key) {
             web_free(w);

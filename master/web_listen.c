@@ -9,9 +9,14 @@
 #include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include "../common/file.h"
+
+#define WEB_TLS_MAX_BYTES (1024 * 1024)   /* a PEM file is read whole, up to this */
 
 static bool is_loopback(const struct sockaddr *sa)
 {
@@ -104,4 +109,23 @@ int web_listen(const char *host, long port, web_listener_t *l, char *err, size_t
         l->port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
                                                 : ((struct sockaddr_in6 *)&ss)->sin6_port);
     return fd;
+}
+
+char *web_read_pem(const char *option, const char *path, const char *what, char *err,
+                   size_t errlen)
+{
+    char why[512];
+    size_t len;
+    char *text = file_read(path, WEB_TLS_MAX_BYTES, &len, why, sizeof why);
+    if (!text) {
+        snprintf(err, errlen, "%s: %s", option, why);
+        return NULL;
+    }
+    if (!strstr(text, "-----BEGIN ") || !strstr(text, what)) {
+        snprintf(err, errlen, "%s: '%s' is not a PEM %s", option, path,
+                 strcmp(what, "CERTIFICATE") == 0 ? "certificate" : "private key");
+        free(text);
+        return NULL;
+    }
+    return text;
 }
