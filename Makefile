@@ -1,7 +1,7 @@
 # herd — the only build entry. `make` builds bin/, `make test` runs every test, `make demo`
 # runs the gaming demo, `make bench` the benchmarks, `make deps` installs Debian packages,
 # `make install` / `make uninstall` (PREFIX, DESTDIR) the programs, scenarios, man pages and
-# bash completion.
+# bash completion, `make deb` the same files as a Debian package in build/deb/.
 # Every target that compiles calls `make deps` first, so a fresh Debian 12 needs only make.
 #
 # Sanitizer build beside the normal one:
@@ -36,7 +36,7 @@ UNIT_BIN  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 BINS      := $(BINDIR)/herd-master $(BINDIR)/herd-worker $(BINDIR)/herd-sample-services
 PYTEST    := /usr/bin/python3 -m pytest
 
-.PHONY: all deps test unit-test system-test demo bench clean install install-files uninstall docs FORCE
+.PHONY: all deps test unit-test system-test demo bench clean install install-files uninstall docs deb FORCE
 .DEFAULT_GOAL := all
 
 all: deps
@@ -52,7 +52,7 @@ $(BUILD)/proto/herd.pb-c.c $(BUILD)/proto/herd.pb-c.h: proto/herd.proto
 # Every object may include the generated header.
 $(BUILD)/%.o: %.c | $(PROTO_H)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
 
 # The web UI's files go into herd-master by the assembler's .incbin (master/web_assets.c),
 # which the compiler's .d files do not see: name them here, so a changed page rebuilds it.
@@ -62,7 +62,7 @@ $(BUILD)/master/web_assets.o: CFLAGS += -DHERD_CHARTJS='"$(CHARTJS)"'
 $(BUILD)/master/web_assets.o: $(WEB_FILES) $(CHARTJS)
 
 $(BUILD)/proto/herd.pb-c.o: $(PROTO_C)
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) -Wno-unused-parameter -c $< -o $@
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) -Wno-unused-parameter -c $< -o $@
 
 $(BUILD)/libherd.a: $(COMMON_O)
 	@rm -f $@; ar rcs $@ $^
@@ -83,7 +83,7 @@ $(BINDIR)/herd-sample-services: $(SERVICE_O) $(BUILD)/libherd.a
 
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(BUILD)/libmaster.a $(BUILD)/libworker.a $(BUILD)/libherd.a | $(PROTO_H)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.a,$^) $(PKG_LIBS) -lcmocka $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.a,$^) $(PKG_LIBS) -lcmocka $(LDLIBS)
 
 # What only the tests need: a browser for the web UI's tests, a Prometheus text parser.
 TEST_DEPS := chromium chromium-driver python3-selenium python3-prometheus-client
@@ -163,6 +163,14 @@ uninstall:
 	rm -f $(addprefix $(I_MAN1)/,$(addsuffix .1.gz,$(PROGS))) $(I_MAN5)/herd-scenario.5.gz
 	rm -f $(addprefix $(I_COMPL)/,$(PROGS))
 	rmdir $(I_SHARE)/scenarios $(I_SHARE) 2>/dev/null || true
+
+# The Debian package (debian/): built by dpkg-buildpackage from a copy of the tree, so the
+# tree is left as it was, and checked by lintian. debian/rules stages `make install-files`.
+DEB_DEPS := debhelper dpkg-dev lintian
+
+deb: deps
+	@HERD_DEPS_EXTRA="$(DEB_DEPS)" sh mk/deps.sh
+	@sh mk/deb.sh $(BUILD)/deb
 
 clean:
 	rm -rf $(BUILD) $(BINDIR)
