@@ -21,10 +21,11 @@ static FILE *log_file;        /* NULL: stderr */
 static char log_who[32] = "herd";
 
 /* The recent lines: ring[(seq - 1) % LOG_RECENT_LINES] holds line seq, for the
- * LOG_RECENT_LINES highest seqs up to last_seq. keeping, last_seq and ring are guarded by
- * ring_lock. */
+ * LOG_RECENT_LINES highest seqs up to last_seq. last_seq and ring are guarded by
+ * ring_lock; keeping is read without it, so a process that keeps nothing (a worker) takes
+ * no lock per line. */
 static pthread_mutex_t ring_lock = PTHREAD_MUTEX_INITIALIZER;
-static bool keeping;
+static atomic_bool keeping;
 static uint64_t last_seq;     /* seq of the newest line kept; 0: none yet */
 static log_line_t ring[LOG_RECENT_LINES];
 
@@ -168,10 +169,11 @@ void log_msg(log_level_t level, const char *fmt, ...)
     va_end(ap);
     if (level >= min_level) {
         write_line(&tv, level, msg);
-        pthread_mutex_lock(&ring_lock);
-        if (keeping)
+        if (atomic_load(&keeping)) {
+            pthread_mutex_lock(&ring_lock);
             ring_add(unix_s, level, "master", msg);
-        pthread_mutex_unlock(&ring_lock);
+            pthread_mutex_unlock(&ring_lock);
+        }
     }
     /* Outside ring_lock: the hook takes locks of its own. */
     if (fn) {
@@ -183,9 +185,7 @@ void log_msg(log_level_t level, const char *fmt, ...)
 
 void log_keep_recent(void)
 {
-    pthread_mutex_lock(&ring_lock);
-    keeping = true;
-    pthread_mutex_unlock(&ring_lock);
+    atomic_store(&keeping, true);
 }
 
 void log_add_remote(const char *source, log_level_t level, double unix_s, const char *text)
@@ -202,10 +202,11 @@ void log_add_remote(const char *source, log_level_t level, double unix_s, const 
         now_unix_s(&tv);
         write_line(&tv, LOG_DEBUG, line);
     }
-    pthread_mutex_lock(&ring_lock);
-    if (keeping)
+    if (atomic_load(&keeping)) {
+        pthread_mutex_lock(&ring_lock);
         ring_add(unix_s, level, source, text);
-    pthread_mutex_unlock(&ring_lock);
+        pthread_mutex_unlock(&ring_lock);
+    }
 }
 
 size_t log_recent(log_line_t *out, size_t max, uint64_t after)

@@ -177,7 +177,6 @@ uint32_t run_users(const run_t *r)
 static void start_run(run_t *r, double now)
 {
     r->phase = RUN_RUNNING;
-    r->tests_started++;
     r->started = true;
     r->run_started = now;
     r->run_started_wall = run_wall_s(r, now);

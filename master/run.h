@@ -142,7 +142,6 @@ struct run {
     double next_heartbeat, next_snapshot, next_table;
     bool failed;                 /* a fatal error ended the run: exit code 1 */
     char err[512];               /* why, when failed */
-    uint32_t tests_started;      /* tests begun (1 at most without the web UI) */
     uint32_t tests_ended;        /* tests over: the caller writes their results when this
                                     moves */
     bool quitting;               /* an interrupt: the end of this test is the end (DONE) */

@@ -82,8 +82,8 @@ static bool add_current(json_t *doc, const run_current_t *cur)
 static json_t *ratio_json(const web_source_t *src, view_cache_t *cache)
 {
     const run_t *r = src->run;
-    uint32_t users = r->tests_started ? r->p.users : (uint32_t)src->o->users;
-    if (!cache->ratio || cache->ratio_tests != r->tests_started || cache->ratio_users != users) {
+    uint32_t users = r->p.users;
+    if (!cache->ratio || cache->ratio_users != users) {
         char *text = NULL;
         size_t len = 0;
         FILE *f = open_memstream(&text, &len);
@@ -100,7 +100,6 @@ static json_t *ratio_json(const web_source_t *src, view_cache_t *cache)
             return NULL;
         json_decref(cache->ratio);
         cache->ratio = j;
-        cache->ratio_tests = r->tests_started;
         cache->ratio_users = users;
     }
     return json_incref(cache->ratio);
@@ -118,30 +117,20 @@ static json_t *list_json(char *const *items, size_t n)
     return a;
 }
 
-/* What the start form shows: the last test's parameters, or the command line's. */
+/* What the start form shows: the test in force or the last one (before any, the command
+ * line's: the run holds them from the start). */
 static json_t *defaults_json(const web_source_t *src)
 {
-    const run_t *r = src->run;
-    const master_options_t *o = src->o;
+    const run_params_t *p = &src->run->p;
     json_t *d = json_object();
-    bool ok;
-    if (r->tests_started) {
-        const run_params_t *p = &r->p;
-        ok = d && json_out_put(d, "user_count", json_integer(p->users)) &&
-             json_out_put(d, "spawn_rate", json_real(p->spawn_rate)) &&
-             json_out_put(d, "host", json_out_str(p->host ? p->host : src->sc->host)) &&
-             json_out_put(d, "run_time", p->run_time_s > 0 ? json_real(p->run_time_s) : json_null()) &&
-             json_out_put(d, "tags", list_json(p->tags, p->n_tags)) &&
-             json_out_put(d, "exclude_tags", list_json(p->exclude_tags, p->n_exclude_tags));
-    } else {
-        ok = d && json_out_put(d, "user_count", json_integer(o->users)) &&
-             json_out_put(d, "spawn_rate", json_real(o->spawn_rate)) &&
-             json_out_put(d, "host", json_out_str(o->host ? o->host : src->sc->host)) &&
-             json_out_put(d, "run_time", o->run_time_s > 0 ? json_real(o->run_time_s) : json_null()) &&
-             json_out_put(d, "tags", list_json(o->tags.items, o->tags.n)) &&
-             json_out_put(d, "exclude_tags", list_json(o->exclude_tags.items, o->exclude_tags.n));
-    }
-    ok = ok && json_out_put(d, "stages", json_out_str(o->stages));
+    bool ok = d && json_out_put(d, "user_count", json_integer(p->users)) &&
+              json_out_put(d, "spawn_rate", json_real(p->spawn_rate)) &&
+              json_out_put(d, "host", json_out_str(p->host ? p->host : src->sc->host)) &&
+              json_out_put(d, "run_time", p->run_time_s > 0 ? json_real(p->run_time_s)
+                                                            : json_null()) &&
+              json_out_put(d, "tags", list_json(p->tags, p->n_tags)) &&
+              json_out_put(d, "exclude_tags", list_json(p->exclude_tags, p->n_exclude_tags)) &&
+              json_out_put(d, "stages", json_out_str(src->o->stages));
     if (!ok) {
         json_decref(d);
         return NULL;

@@ -26,8 +26,7 @@ struct json_t;
 /* What does not change during a test, computed once: the task ratio for its users. */
 typedef struct view_cache {
     struct json_t *ratio;       /* owned; NULL until computed */
-    uint32_t ratio_tests;       /* r->tests_started it was computed for */
-    uint32_t ratio_users;       /* and the users in force then */
+    uint32_t ratio_users;       /* the users it was computed for */
 } view_cache_t;
 
 void view_cache_free(view_cache_t *c);

@@ -857,12 +857,10 @@ static enum MHD_Result answer_command(web_t *w, struct MHD_Connection *conn, req
     pthread_mutex_lock(w->src.lock);
     const run_t *r = w->src.run;
     bool running = r->phase == RUN_RUNNING;
-    long users_now = r->tests_started ? (long)r->p.users : w->src.o->users;
-    double rate_now = r->tests_started ? r->p.spawn_rate : w->src.o->spawn_rate;
+    long users_now = (long)r->p.users;   /* the command line's before any test */
+    double rate_now = r->p.spawn_rate;
     char host[1024];
-    const char *h = r->tests_started && r->p.host ? r->p.host
-                    : w->src.o->host              ? w->src.o->host
-                                                  : w->src.sc->host;
+    const char *h = r->p.host ? r->p.host : w->src.sc->host;
     snprintf(host, sizeof host, "%s", h ? h : "");
     pthread_mutex_unlock(w->src.lock);
 
