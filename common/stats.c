@@ -130,6 +130,19 @@ long stats_append_row(stats_table_t *t, const char *method, const char *name)
 
 /* ---- timeline ---------------------------------------------------------------------------- */
 
+size_t stats_second_index(const stats_table_t *t, int64_t s)
+{
+    size_t lo = 0, hi = t->n_seconds;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (t->seconds[mid].unix_second < s)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 /* Out of the hot path: stats_record handles the common "same second as the last one" case
  * inline. Inserts in order with a binary search (a clock stepped back, a merged table). */
 int stats_add_second(stats_table_t *t, int64_t s, uint64_t requests, uint64_t failures)
@@ -137,15 +150,7 @@ int stats_add_second(stats_table_t *t, int64_t s, uint64_t requests, uint64_t fa
     size_t n = t->n_seconds;
     size_t pos = n;
     if (n > 0 && t->seconds[n - 1].unix_second >= s) {
-        size_t lo = 0, hi = n;   /* first position with unix_second >= s */
-        while (lo < hi) {
-            size_t mid = lo + (hi - lo) / 2;
-            if (t->seconds[mid].unix_second < s)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        pos = lo;
+        pos = stats_second_index(t, s);
         if (t->seconds[pos].unix_second == s) {
             t->seconds[pos].requests += requests;
             t->seconds[pos].failures += failures;

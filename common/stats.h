@@ -125,6 +125,9 @@ void stats_entry_add_counts(stats_entry_t *dst, const stats_entry_t *src);
  * -1 on allocation failure (table unchanged). */
 int stats_add_second(stats_table_t *t, int64_t unix_second, uint64_t requests,
                      uint64_t failures);
+/* The first position in t->seconds (sorted) whose second is s or later; n_seconds when
+ * none is. */
+size_t stats_second_index(const stats_table_t *t, int64_t s);
 /* The failure group (method, name, message) += count, created if absent; count 0 adds
  * nothing (no group is ever empty). -1 on allocation failure (table unchanged). */
 int stats_add_failures(stats_table_t *t, const char *method, const char *name,

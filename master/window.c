@@ -51,15 +51,8 @@ void window_timeline_counts(const stats_table_t *timeline, int64_t from_s, int64
                             uint64_t *requests, uint64_t *failures)
 {
     /* A run's timeline has a second for each second of the run, and the history reads it
-     * once per row: find from_s by bisection (seconds[] is sorted), not by a scan. */
-    size_t lo = 0, hi = timeline->n_seconds;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (timeline->seconds[mid].unix_second < from_s)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
+     * once per row: find from_s by bisection, not by a scan. */
+    size_t lo = stats_second_index(timeline, from_s);
     *requests = *failures = 0;
     for (size_t i = lo; i < timeline->n_seconds && timeline->seconds[i].unix_second < to_s; i++) {
         *requests += timeline->seconds[i].requests;
