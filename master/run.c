@@ -694,6 +694,32 @@ run_current_t run_current(run_t *r, double now)
                             .times = &r->current_times };
 }
 
+bool run_is_live(const run_t *r)
+{
+    return r->phase == RUN_RUNNING || r->phase == RUN_STOPPING;
+}
+
+void run_current_row(const run_current_t *cur, const char *method, const char *name,
+                     double *rps, double *fps)
+{
+    *rps = *fps = 0;
+    if (!cur || !(cur->seconds > 0))
+        return;
+    uint64_t requests, failures;
+    if (!method) {
+        requests = stats_total_requests(cur->rates);
+        failures = stats_total_failures(cur->rates);
+    } else {
+        long k = stats_find(cur->rates, method, name);
+        if (k < 0)
+            return;
+        requests = cur->rates->entries[k].requests;
+        failures = cur->rates->entries[k].failures;
+    }
+    *rps = (double)requests / cur->seconds;
+    *fps = (double)failures / cur->seconds;
+}
+
 /* Once a second while running: the peak, the history row (io), the next stage. */
 static void each_second(run_t *r, double now)
 {

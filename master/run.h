@@ -207,6 +207,12 @@ typedef struct run_current {
     const stats_table_t *times;
 } run_current_t;
 run_current_t run_current(run_t *r, double now);
+/* Whether a test's users run or are stopping: what the current figures are shown for. */
+bool run_is_live(const run_t *r);
+/* One row's current requests and failures per second from cur (method NULL: all rows
+ * together); 0 when cur is NULL or has no complete second yet. */
+void run_current_row(const run_current_t *cur, const char *method, const char *name,
+                     double *rps, double *fps);
 /* The last second whose counts are complete at now: RUN_SETTLE_S after it ended while the
  * run goes on; once done, every report is in (INT64_MAX). */
 int64_t run_settled_through(const run_t *r, double now);

@@ -40,34 +40,18 @@ bool view_facts(const web_source_t *src, double now, report_run_t *run,
 
 /* ---- the live parts ---------------------------------------------------------------------- */
 
-static bool is_live(const run_t *r)
-{
-    return r->phase == RUN_RUNNING || r->phase == RUN_STOPPING;
-}
-
 /* Each stats row's current_rps and current_fail_per_sec (the Aggregated row last); the
  * document's totals too. */
 static bool add_current(json_t *doc, const run_current_t *cur)
 {
     json_t *stats = json_object_get(doc, "stats");
     size_t n = json_array_size(stats);
-    double secs = cur ? cur->seconds : 0;
     for (size_t i = 0; i < n; i++) {
         json_t *row = json_array_get(stats, i);
-        double rps = 0, fps = 0;
-        if (secs > 0) {
-            if (i + 1 == n) {
-                rps = (double)stats_total_requests(cur->rates) / secs;
-                fps = (double)stats_total_failures(cur->rates) / secs;
-            } else {
-                long k = stats_find(cur->rates, json_string_value(json_object_get(row, "method")),
-                                    json_string_value(json_object_get(row, "name")));
-                if (k >= 0) {
-                    rps = (double)cur->rates->entries[k].requests / secs;
-                    fps = (double)cur->rates->entries[k].failures / secs;
-                }
-            }
-        }
+        double rps, fps;
+        bool aggregated = i + 1 == n;
+        run_current_row(cur, aggregated ? NULL : json_string_value(json_object_get(row, "method")),
+                        json_string_value(json_object_get(row, "name")), &rps, &fps);
         if (!json_out_put(row, "current_rps", json_real(rps)) ||
             !json_out_put(row, "current_fail_per_sec", json_real(fps)))
             return false;
@@ -203,7 +187,7 @@ json_t *view_state(const web_source_t *src, view_cache_t *cache, view_kind_t kin
         return NULL;
 
     run_current_t cur;
-    bool live = is_live(r);
+    bool live = run_is_live(r);
     if (live)
         cur = run_current(r, now);
     uint64_t requests = stats_total_requests(&r->stats);

@@ -54,14 +54,13 @@ static json_t *jms_round(uint64_t us)
 }
 
 /* One row; the Aggregated one has no method (Locust's null). */
-static json_t *row_json(const stats_entry_t *e, const stats_entry_t *cur, double secs,
-                        bool aggregated)
+static json_t *row_json(const stats_entry_t *e, const run_current_t *cur, bool aggregated)
 {
     uint64_t pct[REPORT_N_PCT];
     report_entry_percentiles_us(e, pct);
     double n = (double)e->requests;
-    double rps = cur && secs > 0 ? (double)cur->requests / secs : 0;
-    double fps = cur && secs > 0 ? (double)cur->failures / secs : 0;
+    double rps, fps;
+    run_current_row(cur, aggregated ? NULL : e->method, e->name, &rps, &fps);
     json_t *o = json_object();
     bool ok = o && json_out_put(o, "method", aggregated ? json_null() : json_out_str(e->method)) &&
               json_out_put(o, "name", json_out_str(e->name)) &&
@@ -90,11 +89,10 @@ static json_t *row_json(const stats_entry_t *e, const stats_entry_t *cur, double
 json_t *web_api_locust_stats(const web_source_t *src, double now)
 {
     run_t *r = src->run;
-    bool live = r->phase == RUN_RUNNING || r->phase == RUN_STOPPING;
+    bool live = run_is_live(r);
     run_current_t cur = { 0 };
     if (live)
         cur = run_current(r, now);
-    double secs = live ? cur.seconds : 0;
 
     json_t *doc = json_object(), *stats = json_array(), *errors = json_array();
     json_t *workers = json_array(), *cur_pct = json_object();
@@ -113,22 +111,9 @@ json_t *web_api_locust_stats(const web_source_t *src, double now)
         json_decref(workers);
         json_decref(cur_pct);
     }
-    for (size_t i = 0; ok && i < r->stats.n_entries; i++) {
-        const stats_entry_t *e = rows[i], *c = NULL;
-        if (secs > 0) {
-            long k = stats_find(cur.rates, e->method, e->name);
-            if (k >= 0)
-                c = &cur.rates->entries[k];
-        }
-        ok = json_out_append(stats, row_json(e, c, secs, false));
-    }
-    stats_entry_t rates_total;
-    memset(&rates_total, 0, sizeof rates_total);
-    if (secs > 0) {
-        rates_total.requests = stats_total_requests(cur.rates);
-        rates_total.failures = stats_total_failures(cur.rates);
-    }
-    ok = ok && json_out_append(stats, row_json(&total, secs > 0 ? &rates_total : NULL, secs, true));
+    for (size_t i = 0; ok && i < r->stats.n_entries; i++)
+        ok = json_out_append(stats, row_json(rows[i], &cur, false));
+    ok = ok && json_out_append(stats, row_json(&total, &cur, true));
 
     for (size_t i = 0; ok && i < r->stats.n_failures; i++) {
         const stats_failure_t *f = &r->stats.failures[i];
@@ -167,8 +152,8 @@ json_t *web_api_locust_stats(const web_source_t *src, double now)
         ok = row_ok && json_out_append(workers, o);
     }
 
-    double rps = secs > 0 ? (double)rates_total.requests / secs : 0;
-    double fps = secs > 0 ? (double)rates_total.failures / secs : 0;
+    double rps, fps;
+    run_current_row(&cur, NULL, NULL, &rps, &fps);
     ok = ok && json_out_put(doc, "total_rps", json_real(rps)) &&
          json_out_put(doc, "total_fail_per_sec", json_real(fps)) &&
          json_out_put(doc, "current_rps", json_real(rps)) &&
@@ -271,6 +256,18 @@ static void histogram_rows(FILE *f, const stats_entry_t *e)
     fprintf(f, " %" PRIu64 "\n", e->requests);
 }
 
+/* One counter of every row: its requests, or its failures. */
+static void row_counter(FILE *f, const char *metric, const char *help,
+                        const stats_entry_t **rows, size_t n, bool failures)
+{
+    fprintf(f, "# HELP %s %s\n# TYPE %s counter\n", metric, help, metric);
+    for (size_t i = 0; i < n; i++) {
+        fputs(metric, f);
+        row_labels(f, rows[i], NULL);
+        fprintf(f, " %" PRIu64 "\n", failures ? rows[i]->failures : rows[i]->requests);
+    }
+}
+
 int web_api_metrics(FILE *f, const web_source_t *src, double now)
 {
     static const char *const states[] = { "ready", "waiting", "spawning", "running",
@@ -281,34 +278,19 @@ int web_api_metrics(FILE *f, const web_source_t *src, double now)
         return -1;
     size_t n = r->stats.n_entries;
 
-    fputs("# HELP herd_requests_total Requests completed (failed ones included), per row.\n"
-          "# TYPE herd_requests_total counter\n", f);
-    for (size_t i = 0; i < n; i++) {
-        fputs("herd_requests_total", f);
-        row_labels(f, rows[i], NULL);
-        fprintf(f, " %" PRIu64 "\n", rows[i]->requests);
-    }
-    fputs("# HELP herd_failures_total Requests that failed, per row.\n"
-          "# TYPE herd_failures_total counter\n", f);
-    for (size_t i = 0; i < n; i++) {
-        fputs("herd_failures_total", f);
-        row_labels(f, rows[i], NULL);
-        fprintf(f, " %" PRIu64 "\n", rows[i]->failures);
-    }
+    row_counter(f, "herd_requests_total", "Requests completed (failed ones included), per row.",
+                rows, n, false);
+    row_counter(f, "herd_failures_total", "Requests that failed, per row.", rows, n, true);
     fputs("# HELP herd_response_time_seconds Response times, per row.\n"
           "# TYPE herd_response_time_seconds histogram\n", f);
     for (size_t i = 0; i < n; i++)
         histogram_rows(f, rows[i]);
     free(rows);
 
-    bool live = r->phase == RUN_RUNNING || r->phase == RUN_STOPPING;
     double rps = 0, fps = 0;
-    if (live) {
+    if (run_is_live(r)) {
         run_current_t cur = run_current(r, now);
-        if (cur.seconds > 0) {
-            rps = (double)stats_total_requests(cur.rates) / cur.seconds;
-            fps = (double)stats_total_failures(cur.rates) / cur.seconds;
-        }
+        run_current_row(&cur, NULL, NULL, &rps, &fps);
     }
     fprintf(f, "# HELP herd_users Users running now, all workers.\n"
                "# TYPE herd_users gauge\nherd_users %" PRIu32 "\n", run_users(r));
