@@ -6,9 +6,11 @@ test never leaves a server or worker behind.
 """
 import http.server
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 
@@ -111,6 +113,12 @@ def http_server():
 class Procs:
     def __init__(self):
         self.items = []
+        self.dir = None   # for the processes' output files, removed at cleanup
+
+    def output_dir(self):
+        if self.dir is None:
+            self.dir = tempfile.mkdtemp(prefix="herd-test-")
+        return self.dir
 
     def start(self, args, **kw):
         kw.setdefault("stdout", subprocess.PIPE)
@@ -131,6 +139,8 @@ class Procs:
                 p.communicate(timeout=5)
             except Exception:
                 pass
+        if self.dir is not None:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
 
 @pytest.fixture

@@ -94,7 +94,7 @@ def start_web(procs, args, auth=None, port=None, workers=True):
     with 409, as the page's button waits)."""
     port = port or free_port()
     # Files, not pipes: a master whose stdout nobody reads would block on its summary.
-    logs = tempfile.mkdtemp(prefix="herd-web-")
+    logs = tempfile.mkdtemp(prefix="master-", dir=procs.output_dir())
     out, err = os.path.join(logs, "stdout"), os.path.join(logs, "stderr")
     with open(out, "w") as o, open(err, "w") as e:
         p = procs.start([MASTER, "--web-port", str(port)] + list(args), stdout=o, stderr=e)
