@@ -27,6 +27,7 @@ typedef struct worker {
     uint32_t pid;
     uint32_t threads;
     uint32_t cores;            /* of the worker's host */
+    uint64_t session;          /* from its last Hello that was taken (0: none said) */
     bool cpu_warned;           /* the CPU warning was logged for this worker */
     worker_state_t state;
     double last_seen;          /* monotonic seconds of the last message */

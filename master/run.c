@@ -380,6 +380,17 @@ static void on_hello(run_t *r, worker_t *w, const char *id, size_t id_len,
         }
     }
     bool was_missing = known && w->state == WORKER_MISSING;
+    if (known && !was_missing && h->session && h->session == w->session) {
+        /* A Hello of the connection already taken (sent while it was being made, queued,
+         * delivered late): the worker is as it was, its users too. Welcome only: a reset
+         * and a Spawn per duplicate would restart its users as many times. */
+        w->last_seen = now;
+        log_debug("worker %s: Hello of the same session again; welcomed, nothing else",
+                  worker_short_id(w));
+        send_welcome(r, w);
+        return;
+    }
+    w->session = h->session;
     snprintf(w->hostname, sizeof w->hostname, "%s", h->hostname ? h->hostname : "");
     w->pid = h->pid;
     w->threads = h->threads;
@@ -459,6 +470,16 @@ static void on_report(run_t *r, worker_t *w, const Herd__Report *rep, double now
         /* The test is over and its results written: a report that comes now is too late. */
         log_warn("worker %s: report %" PRIu64 " came after the end of the test; left out",
                  worker_short_id(w), rep->last_seq);
+        w->last_applied = rep->last_seq;
+        send_ack(r, w);
+        return;
+    }
+    if (rep->run_id != r->run_id) {
+        /* Counts of another run: the last test's (a late report), or a run of a master
+         * this one replaced (a worker that outlived a killed master resends what that
+         * master never acknowledged). Read and acknowledged, never counted here. */
+        log_warn("worker %s: report %" PRIu64 " counted in another run (%" PRIu64 "); left "
+                 "out", worker_short_id(w), rep->last_seq, rep->run_id);
         w->last_applied = rep->last_seq;
         send_ack(r, w);
         return;

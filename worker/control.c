@@ -52,6 +52,7 @@ typedef enum run_state {
 
 typedef struct pending {
     uint64_t first_seq, last_seq;
+    uint64_t run_id;         /* the run whose users counted it */
     stats_table_t stats;
     double sent_at;          /* monotonic; 0: never sent */
 } pending_t;
@@ -66,6 +67,9 @@ typedef struct control {
 
     /* connection */
     bool welcomed;
+    uint64_t session;            /* in every Hello; a new one each time the socket is
+                                    reopened, so the master tells a reconnection from the
+                                    Hellos one connection attempt queued (herd.proto) */
     double last_from_master;     /* monotonic */
     double unreachable_since;    /* monotonic; when we last had no master */
     double next_hello, next_beat, next_report;
@@ -88,7 +92,10 @@ typedef struct control {
     bool stop_when_ready;        /* Stop (or the master lost) while the prep ran */
     prep_t *prep;                /* the run's preparation while it runs; owned until DONE
                                     is taken or it is abandoned */
-    drain_t **drains;            /* engines being finished, any order; owned */
+    struct running_drain {
+        drain_t *d;
+        uint64_t run_id;         /* the run its engines ran */
+    } *drains;                   /* engines being finished, any order; owned */
     size_t n_drains, cap_drains;
     uint64_t fd_limit;           /* RLIMIT_NOFILE; UINT64_MAX: unlimited */
     uint64_t max_users;          /* users this worker can hold: fd_limit less the reserve */
@@ -132,6 +139,7 @@ static void send_hello(control_t *c)
     h.last_acked_seq = c->last_acked;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     h.cores = cores > 0 ? (uint32_t)cores : 1;
+    h.session = c->session;
     Herd__Envelope env = HERD__ENVELOPE__INIT;
     env.body_case = HERD__ENVELOPE__BODY_HELLO;
     env.hello = &h;
@@ -210,7 +218,7 @@ static void send_report(control_t *c, pending_t *p)
     }
     r.first_seq = p->first_seq;
     r.last_seq = p->last_seq;
-    r.run_id = c->run_id;
+    r.run_id = p->run_id;
     r.users = user_count(c);
     Herd__Envelope env = HERD__ENVELOPE__INIT;
     env.body_case = HERD__ENVELOPE__BODY_REPORT;
@@ -270,13 +278,15 @@ static void ship_logs(control_t *c, double now)
 
 /* ---- the report queue ---------------------------------------------------------------- */
 
-static pending_t *queue_push(control_t *c)
+/* A new report of counts run_id's users made. */
+static pending_t *queue_push(control_t *c, uint64_t run_id)
 {
     if (VEC_RESERVE(c->queue, c->cap_queue, c->n_queue + 1) < 0)
         return NULL;
     pending_t *p = &c->queue[c->n_queue++];
     memset(p, 0, sizeof *p);
     stats_init(&p->stats);
+    p->run_id = run_id;
     return p;
 }
 
@@ -315,7 +325,7 @@ static void collect_and_send(control_t *c)
 {
     if (!c->engines)
         return;
-    pending_t *p = queue_push(c);
+    pending_t *p = queue_push(c, c->run_id);
     if (!p) {
         log_error("out of memory queueing a report; counts stay in the engines");
         return;
@@ -331,8 +341,10 @@ static void collect_and_send(control_t *c)
     queue_commit(c, p);
 }
 
-/* After a (re)welcome: everything the master has not applied goes as one report covering
- * last_applied+1 .. next_seq, so the master's contiguity check holds whatever it lost. */
+/* After a (re)welcome: everything the master has not applied goes as one report per run
+ * (counts of one run never go as another's: a new master leaves an old run's out), together
+ * covering last_applied+1 .. next_seq, so the master's contiguity check holds whatever it
+ * lost. */
 static void queue_resync(control_t *c, uint64_t last_applied)
 {
     queue_ack(c, last_applied);
@@ -341,22 +353,33 @@ static void queue_resync(control_t *c, uint64_t last_applied)
         return;
     }
     if (c->n_queue == 0) {
-        pending_t *p = queue_push(c);
+        pending_t *p = queue_push(c, c->run_id);
         if (!p)
             return;
     }
-    pending_t *first = &c->queue[0];
-    for (size_t k = 1; k < c->n_queue; k++) {
-        if (stats_merge(&first->stats, &c->queue[k].stats) < 0) {
-            log_error("out of memory merging reports");
-            return;
+    size_t groups = 0;   /* queue[0 .. groups) are the merged reports */
+    size_t k = 0;
+    for (; k < c->n_queue; k++) {
+        pending_t *g = groups ? &c->queue[groups - 1] : NULL;
+        if (g && g->run_id == c->queue[k].run_id) {
+            if (stats_merge(&g->stats, &c->queue[k].stats) < 0) {
+                log_error("out of memory merging reports");
+                break;   /* the rest stays as it is: the seqs still cover everything */
+            }
+            g->last_seq = c->queue[k].last_seq;
+            stats_free(&c->queue[k].stats);
+            continue;
         }
-        stats_free(&c->queue[k].stats);
+        c->queue[groups++] = c->queue[k];
     }
-    c->n_queue = 1;
-    first->first_seq = last_applied + 1;
-    first->last_seq = c->next_seq;
-    send_report(c, first);
+    memmove(c->queue + groups, c->queue + k, (c->n_queue - k) * sizeof *c->queue);
+    c->n_queue = groups + (c->n_queue - k);
+    c->queue[0].first_seq = last_applied + 1;
+    for (size_t k = 1; k < c->n_queue; k++)
+        c->queue[k].first_seq = c->queue[k - 1].last_seq + 1;
+    c->queue[c->n_queue - 1].last_seq = c->next_seq;
+    for (size_t k = 0; k < c->n_queue; k++)
+        send_report(c, &c->queue[k]);
 }
 
 static void resend_stale(control_t *c, double now)
@@ -379,9 +402,9 @@ static void destroy_engines(control_t *c)
 }
 
 /* Take a finished drain's counts as the next report. */
-static void collect_drain(control_t *c, drain_t *d)
+static void collect_drain(control_t *c, drain_t *d, uint64_t run_id)
 {
-    pending_t *p = queue_push(c);
+    pending_t *p = queue_push(c, run_id);
     stats_table_t scratch;
     stats_init(&scratch);
     if (drain_take(d, p ? &p->stats : &scratch) < 0 || !p)
@@ -403,10 +426,10 @@ static void drain_engines(control_t *c)
     if (!d)
         return;
     if (VEC_RESERVE(c->drains, c->cap_drains, c->n_drains + 1) < 0) {
-        collect_drain(c, d); /* nowhere to keep it: wait for it here */
+        collect_drain(c, d, c->run_id); /* nowhere to keep it: wait for it here */
         return;
     }
-    c->drains[c->n_drains++] = d;
+    c->drains[c->n_drains++] = (struct running_drain){d, c->run_id};
 }
 
 /* Reports from the drains that are done (all of them, waiting, when wait is true). */
@@ -414,11 +437,11 @@ static void drains_collect(control_t *c, bool wait)
 {
     size_t kept = 0;
     for (size_t i = 0; i < c->n_drains; i++) {
-        drain_t *d = c->drains[i];
-        if (!wait && !drain_done(d))
-            c->drains[kept++] = d;
+        struct running_drain rd = c->drains[i];
+        if (!wait && !drain_done(rd.d))
+            c->drains[kept++] = rd;
         else
-            collect_drain(c, d);
+            collect_drain(c, rd.d, rd.run_id);
     }
     c->n_drains = kept;
 }
@@ -672,8 +695,28 @@ static void prep_finished(control_t *c)
 
 /* ---- the connection ------------------------------------------------------------------ */
 
+/* A new session for the Hellos of a new socket: random, never 0, never the last one. */
+static void new_session(control_t *c)
+{
+    uint64_t s = 0;
+    while (s == 0 || s == c->session) {
+        uuid_t u;
+        uuid_generate_random(u);
+        memcpy(&s, u, sizeof s);
+    }
+    c->session = s;
+}
+
+/* Connect a new socket (and a new session with it). ZMQ_CONNECT_TIMEOUT: a connection attempt
+ * whose packets were lost (a network cut) is given up and made again, not left to TCP's
+ * growing SYN retransmission intervals (minutes at worst), so a worker reconnects soon after
+ * the network heals. Not ZMQ_IMMEDIATE, though it would keep Hellos from queueing while the
+ * connection is being made: with it, ZeroMQ discards the messages not yet read when the peer
+ * closes the connection, and a master that sends its last Ack and Quit and exits would leave
+ * the worker waiting for them. The master tells those queued Hellos by their session. */
 static int open_socket(control_t *c, char *err, size_t errlen)
 {
+    new_session(c);
     c->sock = zmq_socket(c->zctx, ZMQ_DEALER);
     if (!c->sock) {
         snprintf(err, errlen, "zmq_socket: %s", zmq_strerror(zmq_errno()));
@@ -682,8 +725,9 @@ static int open_socket(control_t *c, char *err, size_t errlen)
     if (wire_socket_setup(c->sock, err, errlen) < 0)
         return -1;
     zmq_setsockopt(c->sock, ZMQ_ROUTING_ID, c->id, strlen(c->id));
-    int ivl = 200;
+    int ivl = 200, connect_timeout_ms = 2000;
     zmq_setsockopt(c->sock, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl);
+    zmq_setsockopt(c->sock, ZMQ_CONNECT_TIMEOUT, &connect_timeout_ms, sizeof connect_timeout_ms);
     if (zmq_connect(c->sock, c->endpoint) < 0) {
         snprintf(err, errlen, "cannot connect to %s: %s", c->endpoint, zmq_strerror(zmq_errno()));
         return -1;

@@ -72,6 +72,7 @@ typedef struct sent {
 typedef struct fake {
     const char *id;
     bool beating;        /* sends a heartbeat every second */
+    uint64_t session;    /* in its Hellos (0: none said, as an older worker) */
     uint32_t users;      /* its share from the last Spawn, reported in heartbeats */
     uint64_t run_id;     /* of the last Spawn or Stop it was sent, echoed as a worker does */
     unsigned per_tick;   /* flowing: GET / requests completed each tick (0: not flowing) */
@@ -200,6 +201,7 @@ static void say_hello(fixture_t *f, fake_t *w)
     h.threads = 2;
     h.pid = 4242;
     h.cores = 4;
+    h.session = w->session;
     Herd__Envelope env = HERD__ENVELOPE__INIT;
     env.body_case = HERD__ENVELOPE__BODY_HELLO;
     env.hello = &h;
@@ -232,14 +234,14 @@ static void count_into(stats_table_t *t, int64_t second, unsigned requests, unsi
     }
 }
 
-/* Reports seqs first..last with what t counted. */
-static void say_table(fixture_t *f, fake_t *w, uint64_t first, uint64_t last,
-                      const stats_table_t *t)
+/* Reports seqs first..last with what t counted in run run_id. */
+static void say_table_of_run(fixture_t *f, fake_t *w, uint64_t first, uint64_t last,
+                             const stats_table_t *t, uint64_t run_id)
 {
     Herd__Report rep = HERD__REPORT__INIT;
     rep.first_seq = first;
     rep.last_seq = last;
-    rep.run_id = f->run.run_id;
+    rep.run_id = run_id;
     rep.users = w->users;
     assert_int_equal(stats_to_report(t, &rep), 0);
     Herd__Envelope env = HERD__ENVELOPE__INIT;
@@ -247,6 +249,13 @@ static void say_table(fixture_t *f, fake_t *w, uint64_t first, uint64_t last,
     env.report = &rep;
     deliver(f, w, &env);
     stats_report_release(&rep);
+}
+
+/* Reports seqs first..last with what t counted in the run in force. */
+static void say_table(fixture_t *f, fake_t *w, uint64_t first, uint64_t last,
+                      const stats_table_t *t)
+{
+    say_table_of_run(f, w, first, last, t, f->run.run_id);
 }
 
 /* Reports seqs first..last: `requests` GET / requests completed this second, the first
@@ -641,6 +650,98 @@ static void test_silent_worker_goes_missing_and_comes_back(void **state)
     }
     assert_int_equal(total, 10);
     assert_non_null(strstr(log_text(), "Worker cccccccc is back after being missing"));
+}
+
+/* Hellos of one session (what a worker sent while its connection was being made, arriving
+ * together) are one connection: Welcome each, but the users are not reset and no Spawn goes.
+ * A new session (the worker lost the master and reopened its socket) is a reconnection: one
+ * Spawn. Back from missing, its first Hello gives one Spawn whatever the session. Hellos
+ * without a session (an older worker) are each a reconnection, as before. */
+static void test_duplicate_hellos_of_one_session_give_one_spawn(void **state)
+{
+    fixture_t *f = *state;
+    fake_t *a = &f->fakes[0], *b = &f->fakes[1];
+    a->session = 0x1111;
+    b->session = 0x2222;
+    start_running(f, 2);
+    assert_int_equal(registered(f, a)->state, WORKER_RUNNING);
+
+    forget_sent(f);
+    for (int i = 0; i < 6; i++)
+        say_hello(f, a);
+    assert_int_equal(count_sent(f, a, HERD__ENVELOPE__BODY_WELCOME), 6);
+    assert_int_equal(count_sent(f, NULL, HERD__ENVELOPE__BODY_SPAWN), 0);
+    assert_int_equal(registered(f, a)->state, WORKER_RUNNING);
+    assert_int_equal(registered(f, a)->target[0] + registered(f, a)->target[1], 5);
+    assert_null(strstr(log_text(), "reconnected"));
+
+    /* It lost the master and reconnects: a new session, a burst of its Hellos. */
+    a->session = 0x1112;
+    forget_sent(f);
+    for (int i = 0; i < 6; i++)
+        say_hello(f, a);
+    assert_int_equal(count_sent(f, a, HERD__ENVELOPE__BODY_WELCOME), 6);
+    assert_int_equal(count_sent(f, a, HERD__ENVELOPE__BODY_SPAWN), 1);
+    assert_int_equal(last_sent(f, a, HERD__ENVELOPE__BODY_SPAWN)->users, 5);
+    assert_int_equal(count_sent(f, b, HERD__ENVELOPE__BODY_SPAWN), 0);   /* its share kept */
+    assert_non_null(strstr(log_text(), "Worker aaaaaaaa reconnected"));
+    say_spawned(f, a);
+
+    /* Missing, then back with the same session: one Spawn for the lot. */
+    a->beating = false;
+    advance(f, 3 + TICK_S);
+    assert_int_equal(registered(f, a)->state, WORKER_MISSING);
+    forget_sent(f);
+    a->beating = true;
+    for (int i = 0; i < 6; i++)
+        say_hello(f, a);
+    assert_int_equal(count_sent(f, a, HERD__ENVELOPE__BODY_SPAWN), 1);
+    assert_int_equal(last_sent(f, a, HERD__ENVELOPE__BODY_SPAWN)->users, 5);
+    assert_int_equal(registered(f, a)->state, WORKER_SPAWNING);
+
+    /* An older worker says no session: every Hello is a reconnection, as it always was. */
+    b->session = 0;
+    say_hello(f, b);
+    forget_sent(f);
+    say_hello(f, b);
+    say_hello(f, b);
+    assert_int_equal(count_sent(f, b, HERD__ENVELOPE__BODY_SPAWN), 2);
+}
+
+/* A report of another run is acknowledged (the worker drops it) and never counted: a late
+ * one of an earlier test, or, after a master was killed and started again, what its workers
+ * resend of the old master's run. */
+static void test_report_of_another_run_is_acknowledged_not_counted(void **state)
+{
+    fixture_t *f = *state;
+    fake_t *a = &f->fakes[0], *b = &f->fakes[1];
+    f->expect = 2;
+    start(f);
+    /* A worker that outlived the last master: its unacknowledged counts of run 77 come
+     * before this run starts. */
+    say_hello(f, a);
+    stats_table_t t;
+    stats_init(&t);
+    count_into(&t, (int64_t)run_wall_s(&f->run, now_of(f)), 40, 0);
+    forget_sent(f);
+    say_table_of_run(f, a, 1, 12, &t, 77);
+    assert_int_equal(last_sent(f, a, HERD__ENVELOPE__BODY_ACK)->seq, 12);
+    assert_int_equal(stats_total_requests(&f->run.stats), 0);
+    assert_non_null(strstr(log_text(), "report 12 counted in another run (77); left out"));
+
+    say_hello(f, b);
+    advance(f, TICK_S);
+    assert_int_equal(f->run.phase, RUN_RUNNING);
+    say_report(f, a, 13, 13, 5, 0);
+    assert_int_equal(stats_total_requests(&f->run.stats), 5);
+    /* the same again, late, labelled with the old run: acknowledged, not counted */
+    forget_sent(f);
+    say_table_of_run(f, a, 14, 14, &t, 77);
+    assert_int_equal(last_sent(f, a, HERD__ENVELOPE__BODY_ACK)->seq, 14);
+    assert_int_equal(stats_total_requests(&f->run.stats), 5);
+    say_report(f, a, 15, 15, 3, 0);
+    assert_int_equal(stats_total_requests(&f->run.stats), 8);
+    stats_free(&t);
 }
 
 /* ---- stopping ----------------------------------------------------------------------------- */
@@ -1326,6 +1427,10 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_silent_worker_goes_missing_and_comes_back, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_duplicate_hellos_of_one_session_give_one_spawn,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_report_of_another_run_is_acknowledged_not_counted,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_run_time_limit_stops_the_active_workers, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_final_reports_and_stopped_end_the_run, setup,
