@@ -36,7 +36,7 @@ UNIT_BIN  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 BINS      := $(BINDIR)/herd-master $(BINDIR)/herd-worker $(BINDIR)/herd-sample-services
 PYTEST    := /usr/bin/python3 -m pytest
 
-.PHONY: all deps test unit-test system-test demo bench clean install install-files uninstall docs deb FORCE
+.PHONY: all deps test unit-test system-test cluster-test demo bench clean install install-files uninstall docs deb FORCE
 .DEFAULT_GOAL := all
 
 all: deps
@@ -85,18 +85,26 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $(BUILD)/libmaster.a $(BUILD)/libwork
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.a,$^) $(PKG_LIBS) -lcmocka $(LDLIBS)
 
-# What only the tests need: a browser for the web UI's tests, a Prometheus text parser.
-TEST_DEPS := chromium chromium-driver python3-selenium python3-prometheus-client
+# What only the tests need: a browser for the web UI's tests, a Prometheus text parser;
+# network namespaces, links and packet filters for the cluster tests.
+CLUSTER_DEPS := iproute2 iptables
+TEST_DEPS := chromium chromium-driver python3-selenium python3-prometheus-client $(CLUSTER_DEPS)
 
 test: deps
 	@HERD_DEPS_EXTRA="$(TEST_DEPS)" sh mk/deps.sh
-	@$(MAKE) --no-print-directory unit-test system-test
+	@$(MAKE) --no-print-directory unit-test system-test cluster-test
 
 unit-test: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
 
 system-test: $(BINS)
 	HERD_BIN=$(abspath $(BINDIR)) $(PYTEST) -q tests/system
+
+# Hosts in network namespaces (tests/cluster/lab.py): needs root, skipped without.
+cluster-test: deps
+	@HERD_DEPS_EXTRA="$(CLUSTER_DEPS)" sh mk/deps.sh
+	@$(MAKE) --no-print-directory $(BINS)
+	HERD_BIN=$(abspath $(BINDIR)) $(PYTEST) -q -rs tests/cluster
 
 demo: all
 	@sh mk/demo.sh
