@@ -375,11 +375,11 @@ static void queue_resync(control_t *c, uint64_t last_applied)
     memmove(c->queue + groups, c->queue + k, (c->n_queue - k) * sizeof *c->queue);
     c->n_queue = groups + (c->n_queue - k);
     c->queue[0].first_seq = last_applied + 1;
-    for (size_t k = 1; k < c->n_queue; k++)
-        c->queue[k].first_seq = c->queue[k - 1].last_seq + 1;
+    for (size_t j = 1; j < c->n_queue; j++)
+        c->queue[j].first_seq = c->queue[j - 1].last_seq + 1;
     c->queue[c->n_queue - 1].last_seq = c->next_seq;
-    for (size_t k = 0; k < c->n_queue; k++)
-        send_report(c, &c->queue[k]);
+    for (size_t j = 0; j < c->n_queue; j++)
+        send_report(c, &c->queue[j]);
 }
 
 static void resend_stale(control_t *c, double now)
