@@ -1,4 +1,5 @@
-# herd — the only build entry. `make` builds bin/, `make test` runs every test, `make demo`
+# herd — the only build entry. `make` builds bin/, `make test` runs every test (`make
+# cluster-test` only the ones on hosts in network namespaces, as root), `make demo`
 # runs the gaming demo, `make bench` the benchmarks, `make deps` installs Debian packages,
 # `make install` / `make uninstall` (PREFIX, DESTDIR) the programs, scenarios, man pages and
 # bash completion, `make deb` the same files as a Debian package in build/deb/.
