@@ -14,6 +14,7 @@ checked against the programs themselves:
   Service's name, the scenario's hosts are the sample services' Service;
 - pods run as uid 10001, not root, read-only, with no privilege escalation; every container
   asks for CPU and memory and has a memory limit;
+- the README's overlay for one's own scenario renders and passes --check;
 - and herd-master started with the Job's and the Deployment's exact arguments (ports swapped
   for free ones) answers a kubelet's probe, with and without --web-auth.
 
@@ -423,6 +424,61 @@ def test_pods_run_unprivileged_with_resources(objs):
             assert res.get("requests", {}).get("cpu") and res["requests"].get("memory"), name
             assert res.get("limits", {}).get("memory"), name
             assert "privileged" not in sc and not spec.get("hostNetwork"), name
+
+
+def readme_block(first_line):
+    """The README's yaml block whose first line starts with first_line (all of its text)."""
+    with open(os.path.join(ROOT, "README.md")) as f:
+        text = f.read()
+    blocks = re.findall(r"```yaml\n(.*?)```", text, re.S)
+    found = [b for b in blocks if re.match(re.escape(first_line) + r"\b", b)]
+    assert len(found) == 1, "README: no single yaml block starting %r" % first_line
+    return found[0]
+
+
+OWN_SCENARIO = """description: my own
+host: http://my-api.my-namespace:8080
+users:
+  - name: Reader
+    tasks:
+      - steps:
+          - get: /things
+"""
+
+
+@pytest.mark.parametrize("which", list(KUBECTLS))
+def test_readme_overlay_for_your_own_scenario(which, tmp_path):
+    """The README's overlay, as written there (my-test/ beside a checkout named herd),
+    renders: the ConfigMap is the user's scenario, the test and the workers are patched, the
+    sample services are gone, and the master's arguments still pass --check."""
+    os.symlink(ROOT, tmp_path / "herd")
+    my = tmp_path / "my-test"
+    my.mkdir()
+    (my / "kustomization.yaml").write_text(readme_block("# my-test/kustomization.yaml"))
+    (my / "patch.yaml").write_text(readme_block("# my-test/patch.yaml"))
+    (my / "scenario.yaml").write_text(OWN_SCENARIO)
+    KUSTOMIZATIONS["readme-overlay"] = str(my)
+    try:
+        _renders.pop((which, "readme-overlay"), None)
+        objs = Objects(render(which, "readme-overlay"), "headless")
+    finally:
+        del KUSTOMIZATIONS["readme-overlay"]
+        _renders.pop((which, "readme-overlay"), None)
+    kinds = sorted((d["kind"], d["metadata"]["name"].rsplit("-", 1)[0]
+                    if d["kind"] == "ConfigMap" else d["metadata"]["name"]) for d in objs.docs)
+    assert kinds == sorted([("ConfigMap", "herd-scenario"), ("Service", MASTER_SERVICE),
+                            ("Deployment", "herd-worker"), ("Job", "herd-master")])
+    assert objs.of("ConfigMap")[0]["data"] == {"scenario.yaml": OWN_SCENARIO}
+    job = objs.master()
+    c = container(job)
+    assert option(c, "users") == "5000" and option(c, "run-time") == "10m"
+    assert option(c, "spawn-rate") == "100"   # the base's, kept
+    workers = objs.one("Deployment", "herd-worker")
+    assert workers["spec"]["replicas"] == 10 == int(option(c, "expect-workers"))
+    argv, env = local_command(objs, job, str(tmp_path / "files"))
+    r = subprocess.run(argv + ["--check"], env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert re.search(r"Reader +5000 users +http://my-api.my-namespace:8080", r.stdout), r.stdout
 
 
 def free_port():
