@@ -15,8 +15,10 @@ checked against the programs themselves:
 - pods run as uid 10001, not root, read-only, with no privilege escalation; every container
   asks for CPU and memory and has a memory limit;
 - the README's overlay for one's own scenario renders and passes --check;
-- and herd-master started with the Job's and the Deployment's exact arguments (ports swapped
-  for free ones) answers a kubelet's probe, with and without --web-auth.
+- herd-master started with the Job's and the Deployment's exact arguments (ports swapped
+  for free ones) answers a kubelet's probe, with and without --web-auth;
+- and the headless run, run here as the cluster would run it (the Services' names resolved
+  to loopback, the run cut short), ends with its summary and exit code 0.
 
 Runs standalone: /usr/bin/python3 -m pytest tests/deploy/test_k8s.py
 """
@@ -552,3 +554,81 @@ def test_master_answers_its_probes(name, auth, tmp_path):
         if p.poll() is None:
             os.killpg(p.pid, signal.SIGKILL)
         p.wait(timeout=10)
+
+
+def test_headless_job_runs_to_its_summary(tmp_path):
+    """The headless run as the cluster would run it, here: the sample services with their
+    Deployment's options, the Job's herd-master and herd-worker × replicas with theirs. The
+    Services' names are resolved as the cluster's DNS would (the workers' herd-master:5557 and
+    the scenario's herd-sample-services:PORT become loopback and free ports), the run time is
+    cut to 10 s and --autoquit to 1 s. herd-master must exit 0 after its summary (the Job
+    completes), no request failing; the workers exit 0 when it quits."""
+    objs = Objects(render("debian", "headless"), "headless")
+    procs = []
+    try:
+        # the target
+        s = container(objs.one("Deployment", SAMPLE_SERVICE))
+        argv = [os.path.join(BIN, "herd-sample-services")]
+        for k, v in flags(s).items():
+            v = "0" if k.endswith("-port") else "127.0.0.1" if k == "bind" else v
+            argv.append("--%s" % k if v is True else "--%s=%s" % (k, v))
+        svc_p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                 text=True, start_new_session=True)
+        procs.append(svc_p)
+        line = svc_p.stdout.readline()
+        assert line.startswith("herd-sample-services ready "), line
+        local = {k: int(v) for k, v in (kv.split("=") for kv in line.split()[2:])}
+        urls = {"http://%s:%d" % (SAMPLE_SERVICE, p["port"]): "http://127.0.0.1:%d" % local[p["name"]]
+                for p in objs.one("Service", SAMPLE_SERVICE)["spec"]["ports"]}
+
+        # the master, its scenario's hosts resolved
+        job = objs.master()
+        argv, env = local_command(objs, job, str(tmp_path / "files"))
+        scenario = option({"args": argv[1:], "env": []}, "locustfile")
+        with open(scenario) as f:
+            text = f.read()
+        for name, url in urls.items():
+            text = text.replace(name, url)
+        assert "http://%s" % SAMPLE_SERVICE not in text
+        with open(scenario, "w") as f:
+            f.write(text)
+        bind, web = free_port(), free_port()
+        swap = {"--master-bind-port": str(bind), "--web-port": str(web), "--autoquit": "1"}
+        argv = [a.split("=")[0] + "=" + swap[a.split("=")[0]] if a.split("=")[0] in swap else a
+                for a in argv]
+        env["HERD_RUN_TIME"] = "10s"
+        out, err = tmp_path / "master.out", tmp_path / "master.err"
+        with open(out, "w") as o, open(err, "w") as e:
+            master = subprocess.Popen(argv, env=env, stdout=o, stderr=e, cwd=str(tmp_path),
+                                      start_new_session=True)
+        procs.append(master)
+
+        # the workers, herd-master resolved to loopback
+        w = objs.one("Deployment", "herd-worker")
+        wargv, wenv = local_command(objs, w, str(tmp_path / "worker-files"))
+        assert "--master-host=%s" % MASTER_SERVICE in wargv
+        wargv = ["--master-host=127.0.0.1" if a.startswith("--master-host=") else
+                 "--master-port=%d" % bind if a.startswith("--master-port=") else a
+                 for a in wargv]
+        workers = []
+        for i in range(w["spec"]["replicas"]):
+            p = subprocess.Popen(wargv, env=wenv, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL, start_new_session=True)
+            procs.append(p)
+            workers.append(p)
+
+        rc = master.wait(timeout=120)
+        stdout, stderr = out.read_text(), err.read_text()
+        assert rc == 0, (rc, stdout[-3000:], stderr[-3000:])
+        rows = [l for l in stdout.splitlines() if l.strip().startswith("Aggregated") and "|" in l]
+        assert rows, stdout + stderr
+        requests, failures = int(rows[-1].split()[1]), int(rows[-1].split()[2].split("(")[0])
+        assert requests > 1000 and failures == 0, rows[-1]
+        assert "Waiting for %d worker(s)" % len(workers) in stderr, stderr
+        for p in workers:
+            assert p.wait(timeout=20) == 0
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+            p.wait(timeout=10)
