@@ -86,10 +86,12 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $(BUILD)/libmaster.a $(BUILD)/libwork
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.a,$^) $(PKG_LIBS) -lcmocka $(LDLIBS)
 
-# What only the tests need: a browser for the web UI's tests, a Prometheus text parser;
-# network namespaces, links and packet filters for the cluster tests.
+# What only the tests need: a browser for the web UI's tests, a Prometheus text parser, a
+# YAML reader for the deploy files; network namespaces, links and packet filters for the
+# cluster tests.
 CLUSTER_DEPS := iproute2 iptables
-TEST_DEPS := chromium chromium-driver python3-selenium python3-prometheus-client $(CLUSTER_DEPS)
+TEST_DEPS := chromium chromium-driver python3-selenium python3-prometheus-client python3-yaml \
+             $(CLUSTER_DEPS)
 
 test: deps
 	@HERD_DEPS_EXTRA="$(TEST_DEPS)" sh mk/deps.sh

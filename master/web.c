@@ -10,9 +10,9 @@
  *   - Server-Sent Events (/api/events): each connection writes the event the loop published
  *     last (web_publish), the same bytes for every client, and waits for the next one.
  *
- * Before any of them: --web-auth, then other sites' pages (foreign()). Limits: a bounded
- * number of connections, of them per address, a 64 KiB body; libmicrohttpd refuses a huge
- * request line or header (414, 431).
+ * Before any of them: --web-auth (on all but GET /health, a probe's), then other sites' pages
+ * (foreign()). Limits: a bounded number of connections, of them per address, a 64 KiB body;
+ * libmicrohttpd refuses a huge request line or header (414, 431).
  *
  * Locks, never nested the other way round: src.lock (the loop's data) may be held while
  * taking events_mu (web_publish); cmd_mu is never held with another.
@@ -983,6 +983,12 @@ static enum MHD_Result route(web_t *w, struct MHD_Connection *conn, const char *
     return answer_text(conn, MHD_HTTP_NOT_FOUND, "Not found\n");
 }
 
+/* A probe's request: GET (or HEAD) /health, answered without --web-auth's credentials. */
+static bool is_health(const char *url, const char *method)
+{
+    return strcmp(url, "/health") == 0 && is_get(method);
+}
+
 /* ---- libmicrohttpd's callbacks --------------------------------------------------------------- */
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -994,8 +1000,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     web_t *w = cls;
     request_t *q = *con_cls;
     if (!q) {
-        /* The headers are in, the body (if any) is not: refuse what can be refused now. */
-        if (!authorized(w, conn))
+        /* The headers are in, the body (if any) is not: refuse what can be refused now.
+         * GET /health needs no credentials: it tells the state alone, and a probe
+         * (Kubernetes', a load balancer's) sends none. */
+        if (!authorized(w, conn) && !is_health(url, method))
             return answer_unauthorized(conn);
         const char *why = foreign(w, conn, method);
         if (why)

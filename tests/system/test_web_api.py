@@ -1,7 +1,7 @@
 """The web UI's HTTP API driven as scripts drive Locust's: plain HTTP against herd-master and
 herd-sample-services on free loopback ports. Locust's endpoints (/swarm, /stats/requests,
-/stop, the CSV files), /metrics read by Prometheus' own parser, --web-auth on every path,
-bad input refused with the field named, Server-Sent Events, HTTPS, --headless, a busy port,
+/stop, the CSV files), /metrics read by Prometheus' own parser, --web-auth on every path but
+/health (a probe's, answered as a kubelet asks it), bad input refused with the field named, Server-Sent Events, HTTPS, --headless, a busy port,
 and the seed's command line."""
 import csv
 import http.client
@@ -148,7 +148,7 @@ def test_web_auth_guards_every_path(procs):
     svc, web = auth_master(procs, ["--web-auth", "admin:s3cr:et"], auth="admin:s3cr:et")
     paths = ["/", "/api/state", "/api/events", "/api/history", "/api/logs", "/api/report.json",
              "/stats/requests", "/stats/requests/csv", "/stats/failures/csv", "/exceptions/csv",
-             "/stats/history/csv", "/stats/report", "/metrics", "/health", "/stop",
+             "/stats/history/csv", "/stats/report", "/metrics", "/stop",
              "/stats/reset", "/no/such/path"]
     port = urllib.parse.urlparse(web.base).port
 
@@ -171,6 +171,17 @@ def test_web_auth_guards_every_path(procs):
         assert status(path, "admin:s3cr:et!")[0] == 401, path
         assert status(path, "admin:s3cr:et")[0] in (200, 404), path
     assert status("/no/such/path", "admin:s3cr:et")[0] == 404
+    # /health is a probe's: it answers without credentials (or with wrong ones), the state only.
+    for credentials in (None, "admin:wrong", "admin:s3cr:et"):
+        assert status("/health", credentials) == (200, None), credentials
+    assert web.json("/health") == {"state": "ready"}
+    assert status("/health?x=1", None)[0] == 200
+    # only GET (and HEAD): another method, or another path under it, still asks for them
+    assert status("/health/", None)[0] == 401
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    c.request("POST", "/health", body="")
+    assert c.getresponse().status == 401
+    c.close()
     # A command without credentials reaches nothing.
     code, _, _ = web.request("/swarm", {"user_count": "2", "spawn_rate": "2"}, auth=False)
     assert code == 401
@@ -359,6 +370,28 @@ def test_beyond_loopback_without_auth_warns(procs, auth):
     _, err = p.communicate(timeout=30)
     warned = "reachable beyond this machine without --web-auth" in err
     assert warned == (auth is None), err
+
+
+@pytest.mark.parametrize("auth", [None, "ops:s3cret"])
+def test_health_answers_a_kubelet_probe(procs, auth):
+    """A Kubernetes probe: GET /health on the pod's address, Host: <pod IP>:<port>, a
+    User-Agent of kube-probe, no credentials. herd-master listening on every interface (as in
+    deploy/k8s) answers it 200 with the state, with or without --web-auth."""
+    svc = start_services(procs)
+    port = free_port()
+    args = ["--web-host", "0.0.0.0", "-f", AUTH_FILE, "-H", svc.url("profile")]
+    web = start_web(procs, args + (["--web-auth", auth] if auth else []), auth=auth, port=port)
+    for host in ("10.244.1.17:%d" % port, "[fd00::17]:%d" % port, "herd-master:%d" % port):
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        c.request("GET", "/health", headers={"Host": host, "User-Agent": "kube-probe/1.29",
+                                             "Accept": "*/*", "Connection": "close"})
+        r = c.getresponse()
+        body = r.read()
+        c.close()
+        assert r.status == 200, (host, r.status, body)
+        assert json.loads(body) == {"state": "ready"}, host
+    if auth:
+        assert web.request("/api/state", auth=False)[0] == 401
 
 
 def test_headless_serves_nothing(procs, http_server, tmp_path):

@@ -423,8 +423,8 @@ static void test_web_auth_guards_every_path(void **state)
     fixture_t *f = *state;
     serve(f, "admin:s3cret");
     static const char *const paths[] = { "/", "/api/state", "/api/events", "/metrics",
-                                         "/stats/requests", "/stats/requests/csv", "/health",
-                                         "/stop", "/no/such/page" };
+                                         "/stats/requests", "/stats/requests/csv", "/stop",
+                                         "/no/such/page", "/health/" };
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
         reply_t r = get(f, paths[i]);
         assert_int_equal(r.status, 401);
@@ -444,6 +444,16 @@ static void test_web_auth_guards_every_path(void **state)
     assert_int_equal(commands_seen(f), 0);
     r = request(f, "GET", "/api/state", NULL, NULL, 0, "admin:s3cret");
     assert_int_equal(r.status, 200);
+    free(r.body);
+    /* GET /health, a probe's, tells the state without credentials; another method asks */
+    r = get(f, "/health");
+    assert_int_equal(r.status, 200);
+    free(r.body);
+    r = request(f, "GET", "/health", NULL, NULL, 0, "admin:wrong");
+    assert_int_equal(r.status, 200);
+    free(r.body);
+    r = request(f, "POST", "/health", "application/x-www-form-urlencoded", "x=1", 3, NULL);
+    assert_int_equal(r.status, 401);
     free(r.body);
 }
 
