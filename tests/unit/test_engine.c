@@ -1083,7 +1083,9 @@ static void test_timeout_message(void **state)
         restore_transport();
         dump_failures(&t);
         const stats_entry_t *r = row(&t, "GET", "/hang");
-        assert_true(r->requests >= 4 && r->requests <= 10);
+        /* 2 users, 450 ms, 100 ms timeouts: about 9; a loaded machine runs fewer, never
+         * more than one per user per 95 ms (min_us below) plus the one the stop aborts */
+        assert_true(r->requests >= 1 && r->requests <= 2 * (450 / 95 + 1));
         assert_int_equal(r->failures, r->requests);
         assert_int_equal(failures_with(&t, curl_easy_strerror(CURLE_OPERATION_TIMEDOUT)),
                          r->requests);
