@@ -4,7 +4,7 @@
 #   - installs Debian's docker.io, docker-compose, debootstrap and python3-yaml when missing;
 #   - starts dockerd when none answers (and stops it at the end, on failure too);
 #   - makes the base image debian:bookworm-slim with debootstrap when it is absent (this
-#     machine pulls nothing from a registry; elsewhere `docker build` simply pulls it);
+#     test pulls from no registry; elsewhere `docker build` simply pulls it);
 #   - builds herd:latest from deploy/Dockerfile and prints its size;
 #   - runs /usr/bin/python3 -m pytest tests/deploy: the compose cluster (a run checked
 #     against the sample services' count, a worker killed mid-run, every command's --check),
