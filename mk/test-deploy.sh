@@ -96,7 +96,8 @@ if ! "$DOCKER" build -t "$IMAGE" -f deploy/Dockerfile . > build/test-deploy/dock
     exit 1
 fi
 size=$("$DOCKER" image inspect -f '{{.Size}}' "$IMAGE")
-log "$IMAGE built in $(( $(date +%s) - t )) s; size $(( size / 1000000 )) MB"
+base_size=$("$DOCKER" image inspect -f '{{.Size}}' "$BASE")
+log "$IMAGE built in $(( $(date +%s) - t )) s; size $(( size / 1000000 )) MB ($BASE: $(( base_size / 1000000 )) MB)"
 
 # --- the tests -------------------------------------------------------------------------
 t=$(date +%s)
