@@ -1,6 +1,7 @@
 # herd — the only build entry. `make` builds bin/, `make test` runs every test (`make
 # cluster-test` only the ones on hosts in network namespaces, as root), `make demo`
-# runs the gaming demo, `make bench` the benchmarks, `make deps` installs Debian packages,
+# runs the gaming demo, `make test-deploy` the Docker image and compose cluster (deploy/),
+# `make bench` the benchmarks, `make deps` installs Debian packages,
 # `make install` / `make uninstall` (PREFIX, DESTDIR) the programs, scenarios, man pages and
 # bash completion, `make deb` the same files as a Debian package in build/deb/.
 # Every target that compiles calls `make deps` first, so a fresh Debian 12 needs only make.
@@ -37,7 +38,7 @@ UNIT_BIN  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 BINS      := $(BINDIR)/herd-master $(BINDIR)/herd-worker $(BINDIR)/herd-sample-services
 PYTEST    := /usr/bin/python3 -m pytest
 
-.PHONY: all deps test unit-test system-test cluster-test demo bench clean install install-files uninstall docs deb FORCE
+.PHONY: all deps test unit-test system-test cluster-test test-deploy demo bench clean install install-files uninstall docs deb FORCE
 .DEFAULT_GOAL := all
 
 all: deps
@@ -108,6 +109,12 @@ cluster-test: deps
 	@HERD_DEPS_EXTRA="$(CLUSTER_DEPS)" sh mk/deps.sh
 	@$(MAKE) --no-print-directory $(BINS)
 	HERD_BIN=$(abspath $(BINDIR)) $(PYTEST) -q -rs tests/cluster
+
+# deploy/: the Docker image and the compose cluster, built and run for real (mk/test-deploy.sh
+# installs Docker, starts dockerd when none runs, makes the base image with debootstrap when it
+# is absent), then every test under tests/deploy/. Not part of `make test`: it needs root.
+test-deploy:
+	@sh mk/test-deploy.sh
 
 demo: all
 	@sh mk/demo.sh
