@@ -89,8 +89,8 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $(BUILD)/libmaster.a $(BUILD)/libwork
 TEST_DEPS := chromium chromium-driver python3-selenium python3-prometheus-client
 
 test: deps
-	@HERD_DEPS_EXTRA="$(TEST_DEPS)" sh mk/deps.sh
-	@$(MAKE) --no-print-directory unit-test system-test
+	@HERD_DEPS_EXTRA="$(TEST_DEPS) $(FUZZ_DEPS)" sh mk/deps.sh
+	@$(MAKE) --no-print-directory unit-test system-test fuzz-replay
 
 unit-test: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
@@ -174,5 +174,7 @@ deb: deps
 
 clean:
 	rm -rf $(BUILD) $(BINDIR)
+
+include mk/fuzz.mk
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
