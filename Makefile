@@ -8,7 +8,7 @@
 #   make BUILD=build/asan BINDIR=build/asan/bin SANITIZE=address,undefined test
 
 CC       ?= cc
-PKGS     := libzmq libcurl libprotobuf-c uuid yaml-0.1 jansson libmicrohttpd
+PKGS     := libzmq libczmq libcurl libprotobuf-c uuid yaml-0.1 jansson libmicrohttpd
 BUILD    ?= build
 BINDIR   ?= bin
 SANITIZE ?=
