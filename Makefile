@@ -86,7 +86,7 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $(BUILD)/libmaster.a $(BUILD)/libwork
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.a,$^) $(PKG_LIBS) -lcmocka $(LDLIBS)
 
 # What only the tests need: a browser for the web UI's tests, a Prometheus text parser.
-TEST_DEPS := chromium chromium-driver python3-selenium python3-prometheus-client
+TEST_DEPS := chromium chromium-driver python3-selenium python3-prometheus-client python3-zmq tcpdump
 
 test: deps
 	@HERD_DEPS_EXTRA="$(TEST_DEPS) $(FUZZ_DEPS)" sh mk/deps.sh

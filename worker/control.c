@@ -954,6 +954,12 @@ int control_run(const worker_options_t *o, const worker_signals_t *signals)
             break;
         }
         now = clock_mono_s();
+        if (!c.welcomed && secure_wants_retry(&c.secure, now)) {
+            secure_close(&c.secure);   /* refused: ZeroMQ would not try again by itself */
+            zmq_close(c.sock);
+            if (open_socket(&c, err, sizeof err) < 0)
+                log_error("%s", err);
+        }
         tick(&c, now);
         if (left(&c, now)) {
             if (c.n_queue)

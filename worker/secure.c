@@ -8,6 +8,7 @@
 #include "../common/log.h"
 
 #define SECURE_LOG_INTERVAL_S 60.0
+#define SECURE_RETRY_S 2.0
 #define SECURE_EVENTS (ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | \
                        ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | \
                        ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED)
@@ -112,12 +113,22 @@ void secure_on_monitor(secure_t *s, double now)
         if (event == ZMQ_EVENT_DISCONNECTED)
             event = ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL;
         s->failures++;
+        if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+            s->retry_at = now + SECURE_RETRY_S;
         if (s->last_line == 0 || now - s->last_line >= SECURE_LOG_INTERVAL_S) {
             log_error("Secure handshake with the master failed%s: %s",
                       s->failures > 1 ? " again" : "", reason(s, event, value));
             s->last_line = now;
         }
     }
+}
+
+bool secure_wants_retry(secure_t *s, double now)
+{
+    if (s->retry_at == 0 || now < s->retry_at)
+        return false;
+    s->retry_at = 0;
+    return true;
 }
 
 void secure_close(secure_t *s)

@@ -22,6 +22,7 @@ typedef struct secure {
     double last_line;               /* monotonic: the last failure logged */
     unsigned long failures;         /* handshakes failed since that line */
     bool ever_secured;              /* a handshake succeeded at least once */
+    double retry_at;                /* monotonic: reconnect then (0: no need) */
 } secure_t;
 
 /* Load the keys (key_path and master_path both set, or both NULL: no security). -1 with err. */
@@ -33,6 +34,10 @@ int secure_apply(secure_t *s, void *zctx, void *sock, char *err, size_t errlen);
 void *secure_monitor(const secure_t *s);
 /* Read the monitor's events; log handshake failures (when it is readable). */
 void secure_on_monitor(secure_t *s, double now);
+/* True when the socket should be made anew: ZeroMQ does not reconnect by itself after a
+ * master refused the key, which may be authorized since (the master reads its directory
+ * again); every SECURE_RETRY_S then. Clears the request. */
+bool secure_wants_retry(secure_t *s, double now);
 /* Before the socket is closed. */
 void secure_close(secure_t *s);
 
