@@ -36,7 +36,7 @@ UNIT_BIN  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 BINS      := $(BINDIR)/herd-master $(BINDIR)/herd-worker $(BINDIR)/herd-sample-services
 PYTEST    := /usr/bin/python3 -m pytest
 
-.PHONY: all deps test unit-test system-test demo bench clean install install-files uninstall docs deb FORCE
+.PHONY: all deps test unit-test system-test test-sanitize demo valgrind bench clean install install-files uninstall docs deb FORCE
 .DEFAULT_GOAL := all
 
 all: deps
@@ -100,6 +100,18 @@ system-test: $(BINS)
 
 demo: all
 	@sh mk/demo.sh
+
+# The unit and system tests against the AddressSanitizer/UndefinedBehaviorSanitizer build
+# (build/asan/, its programs in build/asan/bin), as CI runs them.
+test-sanitize: deps
+	@HERD_DEPS_EXTRA="$(TEST_DEPS)" sh mk/deps.sh
+	@$(MAKE) --no-print-directory BUILD=build/asan BINDIR=build/asan/bin \
+	    SANITIZE=address,undefined unit-test system-test
+
+# A short distributed run with herd-master and herd-worker under valgrind's memcheck.
+valgrind: all
+	@HERD_DEPS_EXTRA="valgrind" sh mk/deps.sh
+	@HERD_BIN=$(abspath $(BINDIR)) sh mk/valgrind.sh
 
 bench: all
 	@HERD_DEPS_EXTRA="nginx-light wrk python3-locust" sh mk/deps.sh
