@@ -341,3 +341,18 @@ def test_a_key_added_to_the_authorized_directory_is_admitted_without_a_restart(
     assert m.returncode == 0, err.read_text()
     assert aggregated(out)[0] == http_server.count > 0
     assert "Connected to the master" in log.read_text()
+
+
+def test_keys_from_the_environment_and_a_config_file(tmp_path, keys):
+    """As every option: HERD_CURVE_KEY and `curve-authorized = DIR` lines work too."""
+    scen = write(tmp_path, "s.yaml", "host: http://127.0.0.1:9\nusers:\n  - name: U\n"
+                 "    tasks:\n      - steps:\n          - get: /\n")
+    conf = write(tmp_path, "herd.conf", "curve-authorized = %s\n" % keys["authorized"])
+    env = dict(os.environ, HERD_CURVE_KEY=str(keys["m"] / "master.key"))
+    r = subprocess.run([MASTER, "-f", scen, "--headless", "--expect-workers", "1", "--check",
+                        "--config", conf], capture_output=True, text=True, env=env)
+    assert r.returncode == 0 and "Workers' channel: CurveZMQ" in r.stdout, r.stderr
+    env = dict(os.environ, HERD_CURVE_KEY=str(keys["w"] / "worker.key"),
+               HERD_CURVE_MASTER=str(keys["m"] / "master.pub"))
+    r = subprocess.run([WORKER, "--check"], capture_output=True, text=True, env=env)
+    assert r.returncode == 0 and "Channel: CurveZMQ" in r.stdout, r.stderr
