@@ -10,7 +10,7 @@
 #   make BUILD=build/asan BINDIR=build/asan/bin SANITIZE=address,undefined test
 
 CC       ?= cc
-PKGS     := libzmq libcurl libprotobuf-c uuid yaml-0.1 jansson libmicrohttpd
+PKGS     := libzmq libczmq libcurl libprotobuf-c uuid yaml-0.1 jansson libmicrohttpd
 BUILD    ?= build
 BINDIR   ?= bin
 SANITIZE ?=
@@ -38,7 +38,7 @@ UNIT_BIN  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 BINS      := $(BINDIR)/herd-master $(BINDIR)/herd-worker $(BINDIR)/herd-sample-services
 PYTEST    := /usr/bin/python3 -m pytest
 
-.PHONY: all deps test unit-test system-test cluster-test test-deploy demo bench clean install install-files uninstall docs deb FORCE
+.PHONY: all deps test unit-test system-test cluster-test test-deploy test-sanitize demo valgrind bench clean install install-files uninstall docs deb FORCE
 .DEFAULT_GOAL := all
 
 all: deps
@@ -88,21 +88,21 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $(BUILD)/libmaster.a $(BUILD)/libwork
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.a,$^) $(PKG_LIBS) -lcmocka $(LDLIBS)
 
 # What only the tests need: a browser for the web UI's tests, a Prometheus text parser, a
-# YAML reader for the deploy files; network namespaces, links and packet filters for the
-# cluster tests.
+# YAML reader for the deploy files, a ZeroMQ client and tcpdump for the CurveZMQ tests;
+# network namespaces, links and packet filters for the cluster tests.
 CLUSTER_DEPS := iproute2 iptables
 TEST_DEPS := chromium chromium-driver python3-selenium python3-prometheus-client python3-yaml \
-             $(CLUSTER_DEPS)
+             python3-zmq tcpdump $(CLUSTER_DEPS)
 
 test: deps
-	@HERD_DEPS_EXTRA="$(TEST_DEPS)" sh mk/deps.sh
-	@$(MAKE) --no-print-directory unit-test system-test cluster-test
+	@HERD_DEPS_EXTRA="$(TEST_DEPS) $(FUZZ_DEPS)" sh mk/deps.sh
+	@$(MAKE) --no-print-directory unit-test system-test cluster-test fuzz-replay
 
 unit-test: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
 
 system-test: $(BINS)
-	HERD_BIN=$(abspath $(BINDIR)) $(PYTEST) -q tests/system
+	HERD_BIN=$(abspath $(BINDIR)) $(PYTEST) -q tests/system $(PYTEST_ARGS)
 
 # Hosts in network namespaces (tests/cluster/lab.py): needs root, skipped without.
 cluster-test: deps
@@ -118,6 +118,20 @@ test-deploy:
 
 demo: all
 	@sh mk/demo.sh
+
+# The unit and system tests against the AddressSanitizer/UndefinedBehaviorSanitizer build
+# (build/asan/, its programs in build/asan/bin), as CI runs them; not the packaging tests,
+# which build and install the programs of the normal build.
+test-sanitize: deps
+	@HERD_DEPS_EXTRA="$(TEST_DEPS)" sh mk/deps.sh
+	@$(MAKE) --no-print-directory BUILD=build/asan BINDIR=build/asan/bin \
+	    SANITIZE=address,undefined unit-test system-test \
+	    PYTEST_ARGS="--ignore=tests/system/test_deb.py --ignore=tests/system/test_install.py"
+
+# A short distributed run with herd-master and herd-worker under valgrind's memcheck.
+valgrind: all
+	@HERD_DEPS_EXTRA="valgrind" sh mk/deps.sh
+	@HERD_BIN=$(abspath $(BINDIR)) sh mk/valgrind.sh
 
 bench: all
 	@HERD_DEPS_EXTRA="nginx-light wrk python3-locust" sh mk/deps.sh
@@ -192,5 +206,7 @@ deb: deps
 
 clean:
 	rm -rf $(BUILD) $(BINDIR)
+
+include mk/fuzz.mk
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/curve.h"
 #include "../common/dispatch.h"
 #include "../common/runplan.h"
 #include "outputs.h"
@@ -160,6 +161,21 @@ int check_print(FILE *out, const master_options_t *o, const scenario_t *sc, char
             fprintf(out, ", on %s:%ld\n", o->bind_host, o->bind_port);
         else
             fprintf(out, ", on a free loopback port\n");
+    }
+
+    if (o->curve_key) {
+        curve_keys_t k;
+        bool loose;
+        long n;
+        if (curve_load_secret(o->curve_key, &k, &loose, err, errlen) < 0 ||
+            (n = curve_count_authorized(o->curve_authorized, err, errlen)) < 0)
+            return -1;
+        fprintf(out, "Workers' channel: CurveZMQ, master key %s, %ld authorized worker key%s "
+                     "in %s%s\n", k.public_txt, n, n == 1 ? "" : "s", o->curve_authorized,
+                loose ? " (the secret key file may be read by others: chmod 600 it)" : "");
+    } else if (o->expect_workers > 0 && !master_bind_is_loopback(o->bind_host)) {
+        fprintf(out, "Workers' channel: not secured (no --curve-key): %s\n",
+                MASTER_INSECURE_WHY);
     }
 
     if (o->headless) {

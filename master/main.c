@@ -21,6 +21,7 @@
 #include "../common/file.h"
 #include "../common/log.h"
 #include "../common/scenario.h"
+#include "../common/curve.h"
 #include "check.h"
 #include "inspect.h"
 #include "local.h"
@@ -145,6 +146,12 @@ int main(int argc, char **argv)
     }
     if (r < 0)
         goto fail;
+    if (o.gen_keys) {
+        rc = curve_gen_keys(o.gen_keys, "master", "master", stdout, err, sizeof err) < 0 ? 1 : 0;
+        if (rc)
+            goto fail;
+        goto out;
+    }
     if (!master_options_inspect_only(&o) && outputs_check_paths(&o, err, sizeof err) < 0)
         goto fail;
     /* --check creates no file: its log, if any, goes to stderr */

@@ -20,6 +20,7 @@
 #include "../common/runplan.h"
 #include "../common/wire.h"
 #include "command.h"
+#include "auth.h"
 #include "local.h"
 #include "results.h"
 #include "run.h"
@@ -46,6 +47,7 @@ typedef struct bad_peer {
 typedef struct master {
     const master_options_t *o;
     void *zctx, *sock;
+    auth_t *auth;             /* --curve-key: CurveZMQ and the refusals' log; NULL: none */
     bad_peer_t bad[BAD_LOG_PEERS + 1]; /* the last one: peers beyond BAD_LOG_PEERS */
     local_workers_t local;    /* started in local mode (no --expect-workers) */
     stage_t *cli_stages;      /* parsed --stages; owned */
@@ -90,13 +92,18 @@ static void print_live_table(void *ctx, run_t *r, double now)
 
 static int bind_socket(master_t *m, char *err, size_t errlen)
 {
-    m->zctx = zmq_ctx_new();
+    if (m->o->curve_key &&
+        !(m->auth = auth_new(m->o->curve_key, m->o->curve_authorized, err, errlen)))
+        return -1;
+    m->zctx = m->auth ? auth_context(m->auth) : zmq_ctx_new();
     m->sock = m->zctx ? zmq_socket(m->zctx, ZMQ_ROUTER) : NULL;
     if (!m->sock) {
         snprintf(err, errlen, "cannot create the ZeroMQ socket: %s", zmq_strerror(zmq_errno()));
         return -1;
     }
     if (wire_socket_setup(m->sock, err, errlen) < 0)
+        return -1;
+    if (m->auth && auth_apply(m->auth, m->sock, err, errlen) < 0)
         return -1;
     int one = 1;
     zmq_setsockopt(m->sock, ZMQ_ROUTER_HANDOVER, &one, sizeof one);
@@ -106,6 +113,9 @@ static int bind_socket(master_t *m, char *err, size_t errlen)
         snprintf(ep, sizeof ep, "tcp://127.0.0.1:*");
     else
         snprintf(ep, sizeof ep, "tcp://%s:%ld", m->o->bind_host, m->o->bind_port);
+    if (!m->auth && !local && !master_bind_is_loopback(m->o->bind_host))
+        log_warn("The workers' port %s is open beyond this host without --curve-key: %s", ep,
+                 MASTER_INSECURE_WHY);
     if (zmq_bind(m->sock, ep) < 0) {
         int e = zmq_errno();
         if (e == EADDRINUSE)
@@ -191,14 +201,18 @@ static void bad_message(master_t *m, const char *id, size_t id_len, const char *
  * failed (the run cannot go on). */
 static int receive(master_t *m, char *err, size_t errlen)
 {
-    zmq_pollitem_t item = {m->sock, 0, ZMQ_POLLIN, 0};
+    zmq_pollitem_t items[2] = {{m->sock, 0, ZMQ_POLLIN, 0},
+                               {m->auth ? auth_monitor(m->auth) : NULL, 0, ZMQ_POLLIN, 0}};
     pthread_mutex_unlock(&m->lock);
-    int n = zmq_poll(&item, 1, POLL_MS);
+    int n = zmq_poll(items, m->auth ? 2 : 1, POLL_MS);
     pthread_mutex_lock(&m->lock);
     if (n < 0 && zmq_errno() != EINTR) {
         snprintf(err, errlen, "zmq_poll: %s", zmq_strerror(zmq_errno()));
         return -1;
     }
+    if (m->auth)
+        auth_on_monitor(m->auth, clock_mono_s());
+    n = n > 0 && (items[0].revents & ZMQ_POLLIN);
     for (int i = 0; n > 0 && i < 10000; i++) {
         char id[WIRE_MAX_ID_BYTES + 1];
         size_t id_len = 0;
@@ -333,7 +347,9 @@ static void master_close(master_t *m)
         zmq_setsockopt(m->sock, ZMQ_LINGER, &linger, sizeof linger);
         zmq_close(m->sock);
     }
-    if (m->zctx)
+    if (m->auth)
+        auth_free(m->auth);   /* ends czmq's context, which the socket was in */
+    else if (m->zctx)
         zmq_ctx_term(m->zctx);
     run_free(&m->run);
     results_free(&m->results);

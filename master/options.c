@@ -105,6 +105,9 @@ int master_options_parse(master_options_t *o, int argc, char **argv, char *err, 
         {"master-bind-port", 0, CLI_INT, &o->bind_port, "PORT", "port workers connect to (default 5557; local mode without it: a free loopback port)", 1, 65535, false},
         {"expect-workers", 0, CLI_INT, &o->expect_workers, "N", "wait for N external herd-worker processes instead of starting local ones", 1, 100000, false},
         {"expect-workers-max-wait", 0, CLI_DURATION, &o->expect_workers_max_wait_s, "TIME", "give up (exit 1) if they have not all connected by then (default: wait forever)", 0, BIG, false},
+        {"curve-key", 0, CLI_STRING, &o->curve_key, "FILE", "secure the workers' channel with CurveZMQ (encrypted, only known workers): the master's secret key from --gen-keys (with --curve-authorized)", 0, 0, false},
+        {"curve-authorized", 0, CLI_STRING, &o->curve_authorized, "DIR", "the public keys (.pub files) of the workers allowed to connect; every other peer is refused", 0, 0, false},
+        {"gen-keys", 0, CLI_STRING, &o->gen_keys, "DIR", "write a key pair, DIR/master.key (secret, mode 0600) and DIR/master.pub, then exit", 0, 0, false},
         {"local-workers", 0, CLI_INT, &o->local_workers, "N", "herd-worker processes to start on this machine when not expecting workers (default 1)", 1, 1024, false},
         {"worker-threads", 0, CLI_INT, &o->worker_threads, "N", "engine threads of each local worker (default: one per core)", 1, 1024, false},
         {"stop-timeout", 's', CLI_DURATION, &o->stop_timeout_s, "TIME", "on stop, let users finish their task for this long (default 0: abort at once)", 0, BIG, false},
@@ -155,6 +158,21 @@ int master_options_parse(master_options_t *o, int argc, char **argv, char *err, 
     }
     o->bind_port_given = seen("master-bind-port");
     o->users_given = seen("users");
+    if (o->gen_keys)
+        return 0;   /* nothing else is needed, or looked at */
+    if (!o->curve_key != !o->curve_authorized) {
+        snprintf(err, errlen, "%s needs %s too (%s)",
+                 o->curve_key ? "--curve-key" : "--curve-authorized",
+                 o->curve_key ? "--curve-authorized" : "--curve-key",
+                 o->curve_key ? "the directory of the workers' public keys"
+                              : "the master's secret key, from herd-master --gen-keys");
+        return -1;
+    }
+    if (o->curve_key && !o->expect_workers) {
+        snprintf(err, errlen, "--curve-key secures the channel to external workers: give "
+                 "--expect-workers N (local workers talk over loopback and need no keys)");
+        return -1;
+    }
     if (!o->file) {
         snprintf(err, errlen, "-f/--locustfile: no scenario file given (e.g. -f scenarios/trading_server.yaml)");
         return -1;
@@ -180,4 +198,10 @@ int master_options_parse(master_options_t *o, int argc, char **argv, char *err, 
         return -1;
     }
     return 0;
+}
+
+bool master_bind_is_loopback(const char *host)
+{
+    return host && (strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0 ||
+                    strcmp(host, "[::1]") == 0 || strcmp(host, "localhost") == 0);
 }

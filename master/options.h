@@ -31,6 +31,9 @@ typedef struct master_options {
     bool bind_port_given;         /* else local mode binds an ephemeral loopback port */
     long expect_workers;          /* 0: local mode */
     double expect_workers_max_wait_s; /* 0: wait forever */
+    const char *curve_key;        /* --curve-key: the master's secret key (CurveZMQ) */
+    const char *curve_authorized; /* --curve-authorized: the workers' public keys */
+    const char *gen_keys;         /* --gen-keys DIR: write a key pair, run nothing */
     long local_workers;
     long worker_threads;          /* --worker-threads for local workers, 0: cores */
     double stop_timeout_s;        /* -s */
@@ -69,6 +72,14 @@ bool master_options_inspect_only(const master_options_t *o);
 const char *master_host_problem(const char *url);
 /* The scheme in lower case, in place, as the native transport expects it. */
 void master_host_normalize(char *url);
+/* Whether --master-bind-host keeps the workers' port on this host (127.x, ::1, localhost). */
+bool master_bind_is_loopback(const char *host);
+/* What an unsecured workers' port beyond loopback puts at stake (the warning's text). */
+#define MASTER_INSECURE_WHY                                                                    \
+    "anyone who reaches this port can join as a worker, receive the scenario (with every "   \
+    "token and password in it) and a share of the users, and read all traffic; secure it "  \
+    "with --curve-key and --curve-authorized (herd-master --gen-keys)"
+
 /* Release what parsing allocated; o's strings and lists are invalid afterwards. */
 void master_options_free(master_options_t *o);
 

@@ -63,6 +63,7 @@ typedef struct control {
     char hostname[128];
     unsigned threads;
     void *zctx, *sock;
+    secure_t secure;             /* CurveZMQ keys and the socket's monitor (o->secure's copy) */
     char endpoint[300];
 
     /* connection */
@@ -728,6 +729,8 @@ static int open_socket(control_t *c, char *err, size_t errlen)
     int ivl = 200, connect_timeout_ms = 2000;
     zmq_setsockopt(c->sock, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl);
     zmq_setsockopt(c->sock, ZMQ_CONNECT_TIMEOUT, &connect_timeout_ms, sizeof connect_timeout_ms);
+    if (secure_apply(&c->secure, c->zctx, c->sock, err, errlen) < 0)
+        return -1;
     if (zmq_connect(c->sock, c->endpoint) < 0) {
         snprintf(err, errlen, "cannot connect to %s: %s", c->endpoint, zmq_strerror(zmq_errno()));
         return -1;
@@ -746,6 +749,7 @@ static void lost_master(control_t *c, double now)
         c->state = RUN_IDLE;
     c->welcomed = false;
     c->unreachable_since = now;
+    secure_close(&c->secure);
     zmq_close(c->sock);
     char err[256];
     if (open_socket(c, err, sizeof err) < 0)
@@ -914,6 +918,7 @@ int control_run(const worker_options_t *o, const worker_signals_t *signals)
     control_t c;
     memset(&c, 0, sizeof c);
     c.o = o;
+    c.secure = o->secure;
     uuid_t u;
     uuid_generate_random(u);
     uuid_unparse_lower(u, c.id);
@@ -948,10 +953,14 @@ int control_run(const worker_options_t *o, const worker_signals_t *signals)
 
     int signals_seen = 0;
     for (;;) {
-        zmq_pollitem_t item = {c.sock, 0, ZMQ_POLLIN, 0};
-        int n = zmq_poll(&item, 1, 50);
+        zmq_pollitem_t items[2] = {{c.sock, 0, ZMQ_POLLIN, 0},
+                                   {secure_monitor(&c.secure), 0, ZMQ_POLLIN, 0}};
+        int n = zmq_poll(items, items[1].socket ? 2 : 1, 50);
         int poll_errno = n < 0 ? zmq_errno() : 0;   /* before anything else can change it */
         now = clock_mono_s();
+        if (n > 0 && items[1].socket && (items[1].revents & ZMQ_POLLIN))
+            secure_on_monitor(&c.secure, now);
+        n = n > 0 && (items[0].revents & ZMQ_POLLIN);
         if (signals->count > signals_seen) {
             signals_seen = signals->count;
             if (c.leaving) {
@@ -989,6 +998,12 @@ int control_run(const worker_options_t *o, const worker_signals_t *signals)
             break;
         }
         now = clock_mono_s();
+        if (!c.welcomed && secure_wants_retry(&c.secure, now)) {
+            secure_close(&c.secure);   /* refused: ZeroMQ would not try again by itself */
+            zmq_close(c.sock);
+            if (open_socket(&c, err, sizeof err) < 0)
+                log_error("%s", err);
+        }
         tick(&c, now);
         if (left(&c, now)) {
             if (c.n_queue)
@@ -1013,6 +1028,7 @@ int control_run(const worker_options_t *o, const worker_signals_t *signals)
     free(c.queue);
     int linger = 500;
     zmq_setsockopt(c.sock, ZMQ_LINGER, &linger, sizeof linger);
+    secure_close(&c.secure);
     zmq_close(c.sock);
     zmq_ctx_term(c.zctx);
     /* An abandoned setup may still be using libcurl: the process exit ends it. */

@@ -26,6 +26,8 @@
 
 #include <signal.h>
 
+#include "secure.h"
+
 typedef struct worker_options {
     const char *master_host;
     long master_port;
@@ -33,6 +35,10 @@ typedef struct worker_options {
     double master_timeout_s;   /* exit when the master has been unreachable this long */
     const char *loglevel;
     const char *logfile;
+    const char *curve_key;     /* --curve-key: this worker's secret key */
+    const char *curve_master;  /* --curve-master: the master's public key */
+    const char *gen_keys;      /* --gen-keys DIR */
+    secure_t secure;           /* the keys loaded (secure.on) */
 } worker_options_t;
 
 /* Set by main's SIGINT/SIGTERM handler. */

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "../common/cli.h"
+#include "../common/curve.h"
 #include "../common/log.h"
 #include "control.h"
 
@@ -83,6 +84,12 @@ static int check_print(FILE *out, const worker_options_t *o, char *err, size_t e
         fprintf(out, "Threads: %ld\n", o->threads);
     else
         fprintf(out, "Threads: one per core (%ld here)\n", sysconf(_SC_NPROCESSORS_ONLN));
+    if (o->secure.on)
+        fprintf(out, "Channel: CurveZMQ, this worker's key %s, the master's %s\n",
+                o->secure.keys.public_txt, o->secure.master_txt);
+    else
+        fprintf(out, "Channel: not secured (no --curve-key): any master reached there may "
+                     "command this worker\n");
     fprintf(out, "Master timeout: %g s (exit 1 when the master is unreachable this long)\n",
             o->master_timeout_s);
     fprintf(out, "Log: %s to %s\n", o->loglevel, o->logfile ? o->logfile : "stderr");
@@ -109,6 +116,9 @@ int main(int argc, char **argv)
         {"master-timeout", 0, CLI_DURATION, &o.master_timeout_s, "TIME", "exit when the master has been unreachable this long (default 60s)", 0.1, 1e9, false},
         {"loglevel", 'L', CLI_STRING, &o.loglevel, "LEVEL", "DEBUG, INFO, WARNING, ERROR or CRITICAL (default INFO)", 0, 0, false},
         {"logfile", 0, CLI_STRING, &o.logfile, "FILE", "write log lines to FILE instead of stderr", 0, 0, false},
+        {"curve-key", 0, CLI_STRING, &o.curve_key, "FILE", "talk to the master over CurveZMQ (encrypted, that master only): this worker's secret key from --gen-keys (with --curve-master)", 0, 0, false},
+        {"curve-master", 0, CLI_STRING, &o.curve_master, "FILE", "the master's public key (its master.pub); a master without its secret key cannot command this worker", 0, 0, false},
+        {"gen-keys", 0, CLI_STRING, &o.gen_keys, "DIR", "write a key pair, DIR/worker.key (secret, mode 0600) and DIR/worker.pub, then exit", 0, 0, false},
         {"config", 0, CLI_STRING, &config, "FILE", "read options from FILE ('option = value' lines)", 0, 0, false},
         {"check", 0, CLI_FLAG, &check, NULL, "check the options, print the master it would connect to and its settings, then exit 0, or 2 with the error; connects to nothing", 0, 0, false},
         {"version", 'V', CLI_FLAG, &version, NULL, "print herd-worker's version and exit", 0, 0, false},
@@ -146,9 +156,21 @@ int main(int argc, char **argv)
         cli_release(opts, n_opts, NULL);
         return 0;
     }
+    if (o.gen_keys) {
+        int rc = curve_gen_keys(o.gen_keys, "worker", "worker", stdout, err, sizeof err) < 0;
+        if (rc)
+            fprintf(stderr, "herd-worker: %s\n", err);
+        cli_release(opts, n_opts, NULL);
+        return rc;
+    }
     int level = log_level_parse(o.loglevel);
     if (level < 0) {
         fprintf(stderr, "herd-worker: -L/--loglevel wants DEBUG, INFO, WARNING, ERROR or CRITICAL, got '%s'\n", o.loglevel);
+        cli_release(opts, n_opts, NULL);
+        return 2;
+    }
+    if (secure_load(&o.secure, o.curve_key, o.curve_master, err, sizeof err) < 0) {
+        fprintf(stderr, "herd-worker: %s\n", err);
         cli_release(opts, n_opts, NULL);
         return 2;
     }
