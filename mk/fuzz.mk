@@ -5,7 +5,9 @@
 # The targets and herd's code are built by clang with AddressSanitizer and
 # UndefinedBehaviorSanitizer into build/fuzz/; what a run finds is added to the target's
 # corpus folder under build/fuzz/corpus/ (copy new files worth keeping into tests/fuzz/corpus/),
-# a crash is written to build/fuzz/crash-<target>-* and ends the run with its stack.
+# a crash (or leak, timeout, out-of-memory) is written to build/fuzz/<target>-crash-* (-leak-,
+# -timeout-, -oom-) and fails the run; an input merely slow (<target>-slow-unit-*, slower than
+# 10 s, which a loaded machine can make of any input) does not.
 
 FUZZ_DEPS     := clang libclang-rt-14-dev
 FUZZ_DIR      := build/fuzz
@@ -54,9 +56,11 @@ fuzz: fuzz-build
 	    mkdir -p $(FUZZ_DIR)/corpus/$$t; \
 	    echo "== fuzz_$$t: $(FUZZ_SECONDS) s"; \
 	    ( cd $(FUZZ_DIR) && ./fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
-	        -artifact_prefix=crash-$$t- \
+	        -artifact_prefix=$$t- \
 	        corpus/$$t $(CURDIR)/tests/fuzz/corpus/$$t ) 2>&1 | grep -E '^(Done|stat::|==|SUMMARY|INFO: seed)|DEDUP|#[0-9]+[[:space:]]+DONE' || true; \
-	    test -z "$$(ls $(FUZZ_DIR)/crash-$$t-* 2>/dev/null)" || { echo "fuzz_$$t: crash: $$(ls $(FUZZ_DIR)/crash-$$t-*)"; exit 1; }; \
+	    found=$$(ls $(FUZZ_DIR)/$$t-crash-* $(FUZZ_DIR)/$$t-leak-* $(FUZZ_DIR)/$$t-timeout-* \
+	        $(FUZZ_DIR)/$$t-oom-* 2>/dev/null); \
+	    test -z "$$found" || { echo "fuzz_$$t: found: $$found"; exit 1; }; \
 	    done
 
 # fuzz_wire's seeds are envelopes packed by protobuf-c: remade by `make fuzz-wire-seeds`.
