@@ -183,3 +183,34 @@ void curve_zauth_stop_all(void *zauth)
         zactor_destroy(&a);
     zsys_shutdown();
 }
+
+int curve_monitor_recv(void *mon, uint16_t *event, uint32_t *value, char *addr, size_t addrlen)
+{
+    zmq_msg_t head;
+    zmq_msg_init(&head);
+    if (zmq_msg_recv(&head, mon, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&head);
+        return -1;
+    }
+    *event = 0;
+    *value = 0;
+    if (zmq_msg_size(&head) >= 6) {
+        memcpy(event, zmq_msg_data(&head), 2);
+        memcpy(value, (char *)zmq_msg_data(&head) + 2, 4);
+    }
+    bool more = zmq_msg_more(&head);
+    zmq_msg_close(&head);
+    if (addrlen)
+        addr[0] = '\0';
+    if (more) {
+        zmq_msg_t a;
+        zmq_msg_init(&a);
+        if (zmq_msg_recv(&a, mon, ZMQ_DONTWAIT) >= 0 && addrlen) {
+            size_t n = zmq_msg_size(&a) < addrlen - 1 ? zmq_msg_size(&a) : addrlen - 1;
+            memcpy(addr, zmq_msg_data(&a), n);
+            addr[n] = '\0';
+        }
+        zmq_msg_close(&a);
+    }
+    return 0;
+}

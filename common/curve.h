@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #define CURVE_KEY_TXT 41   /* Z85 text of a key plus NUL */
@@ -39,6 +40,12 @@ int curve_load_public(const char *path, char public_txt[CURVE_KEY_TXT], char *er
 /* The directory of authorized public keys: -1 with err when it is not a readable directory
  * or holds no certificate; else the number of certificates it holds. */
 long curve_count_authorized(const char *dir, char *err, size_t errlen);
+
+/* The next event of a socket monitor (zmq_socket_monitor's PAIR), without waiting: 0 with
+ * the event, its value and the endpoint (cut to addrlen - 1 bytes, "" when absent), or -1
+ * when none is waiting. */
+int curve_monitor_recv(void *mon, uint16_t *event, uint32_t *value, char *addr,
+                       size_t addrlen);
 
 /* czmq's side of the master's security, kept here so that no other file includes czmq's
  * headers (they bring syslog.h's LOG_* macros, which log.h's levels share names with). */

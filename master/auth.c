@@ -189,28 +189,13 @@ void auth_flush(auth_t *a, double now, int all)
 
 void auth_on_monitor(auth_t *a, double now)
 {
-    for (int i = 0; a->mon && i < 10000; i++) {
-        zmq_msg_t head, addr;
-        zmq_msg_init(&head);
-        if (zmq_msg_recv(&head, a->mon, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(&head);
-            break;
-        }
-        uint16_t event = 0;
-        uint32_t value = 0;
-        if (zmq_msg_size(&head) >= 6) {
-            memcpy(&event, zmq_msg_data(&head), 2);
-            memcpy(&value, (char *)zmq_msg_data(&head) + 2, 4);
-        }
-        bool more = zmq_msg_more(&head);
-        zmq_msg_close(&head);
-        char peer[64] = "an unknown address";
-        if (more) {
-            zmq_msg_init(&addr);
-            if (zmq_msg_recv(&addr, a->mon, ZMQ_DONTWAIT) >= 0)
-                peer_address(zmq_msg_data(&addr), zmq_msg_size(&addr), peer, sizeof peer);
-            zmq_msg_close(&addr);
-        }
+    uint16_t event;
+    uint32_t value;
+    char ep[128];
+    for (int i = 0; a->mon && i < 10000 &&
+                    curve_monitor_recv(a->mon, &event, &value, ep, sizeof ep) == 0; i++) {
+        char peer[64];
+        peer_address(ep, strlen(ep), peer, sizeof peer);
         if (event & AUTH_EVENTS)
             refusal(a, peer, reason(event, value), now);
     }

@@ -82,25 +82,11 @@ static const char *reason(const secure_t *s, uint16_t event, uint32_t value)
 
 void secure_on_monitor(secure_t *s, double now)
 {
-    for (int i = 0; s->mon && i < 1000; i++) {
-        zmq_msg_t head, addr;
-        zmq_msg_init(&head);
-        if (zmq_msg_recv(&head, s->mon, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(&head);
-            break;
-        }
-        uint16_t event = 0;
-        uint32_t value = 0;
-        if (zmq_msg_size(&head) >= 6) {
-            memcpy(&event, zmq_msg_data(&head), 2);
-            memcpy(&value, (char *)zmq_msg_data(&head) + 2, 4);
-        }
-        if (zmq_msg_more(&head)) {
-            zmq_msg_init(&addr);
-            zmq_msg_recv(&addr, s->mon, ZMQ_DONTWAIT);
-            zmq_msg_close(&addr);
-        }
-        zmq_msg_close(&head);
+    uint16_t event;
+    uint32_t value;
+    char ep[8];
+    for (int i = 0; s->mon && i < 1000 &&
+                    curve_monitor_recv(s->mon, &event, &value, ep, sizeof ep) == 0; i++) {
         if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
             s->ever_secured = true;
             s->failures = 0;
