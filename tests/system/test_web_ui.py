@@ -301,8 +301,13 @@ def test_page_drives_a_test(procs, browser):
     browser.find_element(By.CSS_SELECTOR, "a[href='stats/requests/csv']").click()
 
     def downloaded():
-        files = [f for f in os.listdir(browser.downloads) if not f.endswith(".crdownload")]
-        return files[0] if files else None
+        # Chromium makes an empty file of the final name at once and writes NAME.crdownload,
+        # renamed over it when complete: done when no .crdownload is left and the file has bytes
+        files = os.listdir(browser.downloads)
+        if any(f.endswith(".crdownload") for f in files):
+            return None
+        done = [f for f in files if os.path.getsize(os.path.join(browser.downloads, f)) > 0]
+        return done[0] if done else None
     name = page.wait(downloaded, "the CSV is downloaded")
     with open(os.path.join(browser.downloads, name), newline="") as f:
         rows = list(csv.DictReader(f))
