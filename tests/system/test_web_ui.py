@@ -308,11 +308,17 @@ def test_page_drives_a_test(procs, browser):
     def downloaded():
         # Chromium makes an empty file of the final name at once and writes NAME.crdownload,
         # renamed over it when complete: done when no .crdownload is left and the file has bytes
-        files = os.listdir(browser.downloads)
+        # (and its own hidden temporary files come and go: not looked at)
+        files = [f for f in os.listdir(browser.downloads) if not f.startswith(".")]
         if any(f.endswith(".crdownload") for f in files):
             return None
-        done = [f for f in files if os.path.getsize(os.path.join(browser.downloads, f)) > 0]
-        return done[0] if done else None
+        for f in files:
+            try:
+                if os.path.getsize(os.path.join(browser.downloads, f)) > 0:
+                    return f
+            except FileNotFoundError:   # renamed meanwhile: the next look sees it
+                pass
+        return None
     name = page.wait(downloaded, "the CSV is downloaded")
     with open(os.path.join(browser.downloads, name), newline="") as f:
         rows = list(csv.DictReader(f))
