@@ -32,7 +32,6 @@ struct auth {
     void *ctx;                   /* czmq's */
     void *zauth;                 /* czmq's zauth actor (curve.h) */
     void *mon;                   /* PAIR connected to the router's monitor */
-    unsigned long refused;
     refused_peer_t peers[AUTH_PEERS + 1]; /* the last: every address beyond AUTH_PEERS */
 };
 
@@ -98,11 +97,6 @@ void *auth_monitor(auth_t *a)
     return a->mon;
 }
 
-unsigned long auth_refused(const auth_t *a)
-{
-    return a->refused;
-}
-
 /* "tcp://10.1.2.3:40000" -> "10.1.2.3", "tcp://[::1]:40000" -> "::1". */
 static void peer_address(const char *ep, size_t len, char *out, size_t outlen)
 {
@@ -145,7 +139,6 @@ static const char *reason(uint16_t event, uint32_t value)
 
 static void refusal(auth_t *a, const char *addr, const char *why, double now)
 {
-    a->refused++;
     refused_peer_t *p = NULL, *free_slot = NULL;
     for (size_t i = 0; i < AUTH_PEERS && !p; i++) {
         if (a->peers[i].used && strcmp(a->peers[i].addr, addr) == 0)
@@ -168,7 +161,7 @@ static void refusal(auth_t *a, const char *addr, const char *why, double now)
              "once a minute)", p == &a->peers[AUTH_PEERS] ? "another address, " : "", addr, why);
 }
 
-void auth_flush(auth_t *a, double now, int all)
+static void auth_flush(auth_t *a, double now, bool all)
 {
     for (size_t i = 0; i <= AUTH_PEERS; i++) {
         refused_peer_t *p = &a->peers[i];
@@ -199,14 +192,14 @@ void auth_on_monitor(auth_t *a, double now)
         if (event & AUTH_EVENTS)
             refusal(a, peer, reason(event, value), now);
     }
-    auth_flush(a, now, 0);
+    auth_flush(a, now, false);
 }
 
 void auth_free(auth_t *a)
 {
     if (!a)
         return;
-    auth_flush(a, clock_mono_s(), 1);
+    auth_flush(a, clock_mono_s(), true);
     if (a->mon)
         zmq_close(a->mon);
     void *zauth = a->zauth;

@@ -29,9 +29,6 @@ void *auth_monitor(auth_t *a);
 /* Read the monitor's events and log the refusals due (call when it is readable, and now and
  * then to flush the counts of addresses that went quiet). */
 void auth_on_monitor(auth_t *a, double now);
-void auth_flush(auth_t *a, double now, int all);
-/* Refusals seen so far (tests, the summary's log). */
-unsigned long auth_refused(const auth_t *a);
 /* After the router is closed: stops zauth and the monitor, ends czmq's context. */
 void auth_free(auth_t *a);
 
