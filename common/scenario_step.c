@@ -356,9 +356,11 @@ static int compile_save_source(loader_t *L, const ynode_t *k, const ynode_t *v, 
         sv->kind = SAVE_STATUS;
         return 0;
     }
-    if (arg->kind != YNODE_SCALAR || ytree_is_null(arg) || arg->len == 0)
-        return sc_fail(L, arg, "save '%s': '%s' needs a non-empty string, got %s",
-                       SC_SHOW(k->str), src->str, ytree_describe(arg));
+    if (arg->kind != YNODE_SCALAR || ytree_is_null(arg))
+        return sc_fail(L, arg, "save '%s': '%s' needs a string, got %s", SC_SHOW(k->str),
+                       src->str, ytree_describe(arg));
+    if (arg->len == 0)
+        return sc_fail(L, arg, "save '%s': '%s' must not be empty", SC_SHOW(k->str), src->str);
     if (strcmp(src->str, "json") == 0) {
         sv->kind = SAVE_JSON;
         return compile_jpath(L, arg, &sv->path);
