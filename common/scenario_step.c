@@ -1,17 +1,23 @@
 /*
  * scenario_step — one step of a scenario compiled into a step_t: its request (method, path or
  * URL, headers merged over the class's and the defaults', query, one body), its expectations,
- * what it saves, and its stats row; or a sleep.
+ * what it saves (a JSON path, a header, a regex, the status), its `when`, and its stats row;
+ * or a sleep; or a block (repeat, for_each, when) flattened into the list around it.
  *
  * A step is the largest part of the language, so it has its own file; scenario.c calls
- * sc_compile_steps for every list of steps. Templates are compiled here, once, against the
- * slots scenario_vars.c gives; nothing is rendered.
+ * sc_compile_steps for every list of steps. Templates and regular expressions are compiled
+ * here, once, against the slots scenario_vars.c gives; nothing is rendered.
+ *
+ * Blocks: a list is flattened into one array, each block as its STEP_BLOCK, its body, its
+ * STEP_END, linked both ways by `end` and numbered by nesting `depth` (scenario.h). The
+ * array is sized first (flat_count) and filled in order (compile_list), so an index never
+ * moves once given.
  *
  * What must stay true: a compiled step owns everything it points to (sc_step_free releases a
- * step however far its compilation got: counts are raised as items are filled); setup steps
- * have no row (row == UINT32_MAX) and save into GLOBAL slots; stats rows are distinct
- * (method, name) pairs in the order steps appear in the file. The language is described in
- * scenarios/README.md.
+ * step however far its compilation got: a list's steps start zeroed, and counts are raised
+ * as items are filled); setup steps have no row (row == UINT32_MAX), save into GLOBAL slots
+ * and have no flow; stats rows are distinct (method, name) pairs in the order steps appear
+ * in the file. The language is described in scenarios/README.md.
  */
 #include "scenario_internal.h"
 

@@ -50,7 +50,7 @@ typedef struct request {
     struct curl_slist *headers; /* the current request's list (nodes or NULL) */
     size_t cap_nodes;
     buf_t wire;                /* native transport: the request's bytes as sent */
-    bool keep_body;            /* current step reads the body (JSON, contains) */
+    bool keep_body;            /* current step reads the body (JSON, regex, contains) */
     uint64_t keep_max;         /* at most this many body bytes go to resp (step's max_body) */
     bool resp_over;            /* the body was bigger than keep_max: resp is incomplete and
                                   the rest was read and discarded (a step that reads the
