@@ -452,10 +452,10 @@ static int check_json_values(request_t *r, const expect_t *x, json_t *doc, char 
     return 0;
 }
 
-/* The value a save takes, as a new reference; NULL with the failure in err. doc is the
- * parsed body when the step needs JSON. */
-static json_t *save_value(request_t *r, const save_t *sv, json_t *doc, long status, char *err,
-                          size_t errlen)
+/* The value a save takes, as a new reference; NULL with the failure in err. body is the
+ * response body as the step reads it, doc its parse when the step needs JSON. */
+static json_t *save_value(request_t *r, const save_t *sv, const buf_t *body, json_t *doc,
+                          long status, char *err, size_t errlen)
 {
     const char *s = NULL;
     size_t len = 0;
@@ -487,15 +487,15 @@ static json_t *save_value(request_t *r, const save_t *sv, json_t *doc, long stat
         uint32_t groups = 0;
         pcre2_pattern_info(re, PCRE2_INFO_CAPTURECOUNT, &groups);
         /* 0: more groups than the match data holds, the first two are still set. */
-        int rc = pcre2_match(re, (PCRE2_SPTR)(r->resp.data ? r->resp.data : ""), r->resp.len,
-                             0, 0, md, NULL);
+        int rc = pcre2_match(re, (PCRE2_SPTR)(body->data ? body->data : ""), body->len, 0, 0,
+                             md, NULL);
         PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
         int g = groups > 0 ? 1 : 0;
         if (rc < 0 || (rc > 0 && rc <= g) || ov[2 * g] == PCRE2_UNSET) {
             snprintf(err, errlen, "Response did not match regex for save '%s'", sv->var);
             return NULL;
         }
-        s = r->resp.data + ov[2 * g];
+        s = body->data + ov[2 * g];
         len = ov[2 * g + 1] - ov[2 * g];
         break;
     }
@@ -529,13 +529,14 @@ int request_check(request_t *r, const step_t *st, long status, CURLcode rc,
                  "raise max_body in the scenario", size, st->n_saves ? "save" : "expect");
         goto out;
     }
+    const buf_t *body = &r->resp;
     if (x->contains &&
-        (!r->resp.data || !memmem(r->resp.data, r->resp.len, x->contains, x->contains_len))) {
+        (!body->data || !memmem(body->data, body->len, x->contains, x->contains_len))) {
         snprintf(err, errlen, "Response did not contain expected text '%s'", x->contains);
         goto out;
     }
     if (st->needs_json) {
-        doc = json_loadb(r->resp.data ? r->resp.data : "", r->resp.len,
+        doc = json_loadb(body->data ? body->data : "", body->len,
                          JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
         if (!doc) {
             snprintf(err, errlen, "Response could not be decoded as JSON");
@@ -553,7 +554,7 @@ int request_check(request_t *r, const step_t *st, long status, CURLcode rc,
     }
     for (size_t i = 0; i < st->n_saves; i++) {
         const save_t *sv = &st->saves[i];
-        json_t *v = save_value(r, sv, doc, status, err, errlen);
+        json_t *v = save_value(r, sv, body, doc, status, err, errlen);
         if (!v)
             goto out;
         json_t **slots = sv->scope == TMPL_SCOPE_GLOBAL ? globals : user_vars;
