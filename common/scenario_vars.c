@@ -186,7 +186,12 @@ static int collect_saves(loader_t *L, user_class_t *uc, const ynode_t *steps, in
                             .col = st->col};
             if (as && (as->kind != YNODE_SCALAR || sc_var_name(L, as, "for_each 'as'")))
                 continue; /* left for the step compiler to report in order */
-            if (sc_shadow_check(L, as ? as : &dflt) || user_var_add(L, uc, as ? as : &dflt))
+            const ynode_t *name = as ? as : &dflt;
+            if (sc_global_find(L->sc, name->str) >= 0)
+                return sc_fail(L, name, "for_each 'as' '%s' would shadow the global variable "
+                                        "'%s'; pick another name (as: ...)", name->str,
+                               name->str);
+            if (user_var_add(L, uc, name))
                 return -1;
         }
         if (collect_saves(L, uc, ytree_get(st, "steps"), depth + 1) < 0)

@@ -1,7 +1,9 @@
 """Flow and richer saves, end to end: `repeat`, `for_each`, `when`, saves from a regex, a
 response header and the status, and `expect.json` values. Each scenario runs its flow once per
 user in `on_start` (one user), so what the server saw can be counted exactly; the task after it
-only idles on /idle. Every figure is checked against the server's own count per path."""
+only idles on /idle. Every figure is checked against the server's own count per path.
+--stop-timeout is long so that a slow machine still finishes on_start: the user exits as soon
+as it has (a stopping user finishes its sequence, then its on_stop)."""
 import http.server
 import json
 import re
@@ -94,7 +96,7 @@ def scenario(on_start):
 def run_once(tmp_path, srv, on_start):
     f = write(tmp_path, "flow.yaml", scenario(on_start))
     r = run_master(["-f", f, "-H", srv.url, "--headless", "-u", "1", "-r", "1", "-t", "2s",
-                    "--stop-timeout", "2s"])
+                    "--stop-timeout", "10s"])
     assert "Traceback" not in r.stderr
     return r
 

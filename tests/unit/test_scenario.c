@@ -856,6 +856,10 @@ static void test_flow_errors(void **state)
                  "            steps: [{get: /}]\n",
                  "t.yaml:6:17: for_each 'as' name 'user_id' is a built-in template name; pick "
                  "another");
+    expect_error("vars: {item: 1}\n" STEPS_HEAD "          - for_each: \"{{ user_id }}\"\n"
+                 "            steps: [{get: /}]\n",
+                 "t.yaml:6:13: for_each 'as' 'item' would shadow the global variable 'item'; "
+                 "pick another name (as: ...)");
     /* template errors inside when: at the offending token */
     expect_error_at(STEPS_HEAD "          - get: /\n            when: \"{{ 1 < 2 < 3 }}\"\n",
                     "t.yaml:6:29: ", "comparisons cannot be chained");
