@@ -198,8 +198,6 @@ static void serve_flush(engine_t *e)
     pthread_mutex_unlock(&e->mu);
 }
 
-/* ---- users ------------------------------------------------------------------------------ */
-
 /* ---- flow: blocks and `when` ------------------------------------------------------------ */
 
 static void frame_clear(loop_frame_t *f)
@@ -301,6 +299,8 @@ fail:;
     u->failed_unsent = true;
     return false;
 }
+
+/* ---- users ------------------------------------------------------------------------------ */
 
 static void user_free(engine_t *e, user_t *u)
 {
