@@ -185,6 +185,11 @@ def test_when_on_steps_and_blocks(tmp_path, flow_server):
           - get: /odd
             when: "{{ iteration == 1 and level != 3 }}"
           - get: /each
+      - repeat: 200000             # 400 000 steps that send nothing: the user yields, goes on
+        steps:
+          - get: /never
+            when: "{{ false }}"
+      - get: /after_loop
 """)
     assert r.returncode == 0, r.stdout + r.stderr
     assert flow_server.seen("/yes") == 1
@@ -193,6 +198,8 @@ def test_when_on_steps_and_blocks(tmp_path, flow_server):
     assert flow_server.seen("/skipped") == 0
     assert flow_server.seen("/odd") == 0
     assert flow_server.seen("/each") == 5
+    assert flow_server.seen("/never") == 0
+    assert flow_server.seen("/after_loop") == 1
     assert row(r.stdout, "GET", "/no") is None or row(r.stdout, "GET", "/no") == (0, 0)
 
 
