@@ -10,7 +10,7 @@
 #   make BUILD=build/asan BINDIR=build/asan/bin SANITIZE=address,undefined test
 
 CC       ?= cc
-PKGS     := libzmq libczmq libcurl libprotobuf-c uuid yaml-0.1 jansson libmicrohttpd
+PKGS     := libzmq libczmq libcurl libprotobuf-c uuid yaml-0.1 jansson libmicrohttpd libpcre2-8
 BUILD    ?= build
 BINDIR   ?= bin
 SANITIZE ?=

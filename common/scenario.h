@@ -36,6 +36,13 @@ typedef struct kv_tmpl {
 
 typedef enum body_kind { BODY_NONE, BODY_RAW, BODY_JSON, BODY_FORM } body_kind_t;
 
+/* `expect: {json: {PATH: VALUE}}`: the value at path must equal a literal or a template. */
+typedef struct json_value_check {
+    jpath_t *path;         /* owned */
+    json_t *literal;       /* the expected value when it has no {{ }}; owned reference */
+    tmpl_t *value;         /* else the template, evaluated per request (tmpl_eval); owned */
+} json_value_check_t;
+
 typedef struct expect {
     /* Accepted statuses: status_ok[s] for s in 0..599. When has_status is false, success is
      * 100 <= status < 400 (Locust's rule) and status_ok is unused. */
@@ -43,18 +50,47 @@ typedef struct expect {
     bool status_ok[600];
     jpath_t **json_keys;   /* each must be present in the JSON body; owned */
     size_t n_json_keys;
+    json_value_check_t *json_values; /* each path must hold its value; owned */
+    size_t n_json_values;
     char *contains;        /* body must contain this text; NULL: no check; owned */
     size_t contains_len;
 } expect_t;
+
+/* Where a save takes its value from. */
+typedef enum save_kind {
+    SAVE_JSON,             /* a JSON path into the body: `name: a.b` or `{json: a.b}` */
+    SAVE_HEADER,           /* a response header's value, as a string: `{header: Location}` */
+    SAVE_REGEX,            /* the first capture group (or the whole match) of a regular
+                              expression over the body, as a string: `{regex: 'id=(\d+)'}` */
+    SAVE_STATUS,           /* the response's status code, as a number: `{status: true}` */
+} save_kind_t;
+
+struct pcre2_real_code_8;  /* pcre2_code (8-bit) of <pcre2.h>, which needs a width macro */
 
 typedef struct save {
     char *var;             /* owned */
     tmpl_scope_t scope;    /* GLOBAL for setup steps, USER otherwise */
     uint32_t slot;
-    jpath_t *path;         /* owned */
+    save_kind_t kind;
+    jpath_t *path;         /* SAVE_JSON; owned */
+    char *header;          /* SAVE_HEADER: the header's name; owned */
+    struct pcre2_real_code_8 *regex; /* SAVE_REGEX: compiled (and JIT-compiled when the
+                              platform allows) at load; owned */
 } save_t;
 
-typedef enum step_kind { STEP_REQUEST, STEP_SLEEP } step_kind_t;
+/* STEP_BLOCK and STEP_END exist only inside a compiled list of steps: a block's body is
+ * flattened between them (see the flow fields of step_t). */
+typedef enum step_kind { STEP_REQUEST, STEP_SLEEP, STEP_BLOCK, STEP_END } step_kind_t;
+
+/* What a STEP_BLOCK does with its body. */
+typedef enum block_kind {
+    BLOCK_ONCE,            /* `steps:` alone (with a `when:`): the body runs once */
+    BLOCK_REPEAT,          /* `repeat: N`: the body runs N times */
+    BLOCK_FOR_EACH,        /* `for_each: "{{ list }}"`: once per element, bound to `as:` */
+} block_kind_t;
+
+#define SCENARIO_MAX_REPEAT 1000000   /* `repeat:` at most */
+#define SCENARIO_MAX_NESTING 16       /* blocks inside blocks at most */
 
 typedef struct step {
     step_kind_t kind;
@@ -65,7 +101,9 @@ typedef struct step {
     tmpl_t *url;             /* path (joined to the host) or full http(s) URL; owned */
     bool url_absolute;       /* url's literal text starts with http:// or https:// */
     char *name;              /* stats row name: `name:` or the path as written; owned */
-    uint32_t row;            /* index into scenario_t.rows */
+    uint32_t row;            /* index into scenario_t.rows; a STEP_BLOCK: the row of the first
+                                request in its body, which counts the block's own failures
+                                (a for_each over something not a list) */
     kv_tmpl_t *headers;      /* defaults < class < step, merged, step wins; owned */
     size_t n_headers;
     kv_tmpl_t *query;        /* appended as ?k=v&..., URL-encoded; owned */
@@ -79,11 +117,30 @@ typedef struct step {
     expect_t expect;         /* defaults' expect unless the step has its own */
     save_t *saves;           /* owned */
     size_t n_saves;
-    bool needs_json;         /* saves or expect.json_keys: the body must parse as JSON */
+    bool needs_json;         /* JSON saves or expect.json: the body must parse as JSON */
+    bool needs_body;         /* something reads the body (JSON, a regex save, contains): the
+                                transports keep it, within max_body_bytes */
     double timeout_s;        /* step > defaults > 60 */
     uint64_t max_body_bytes; /* `max_body`: response bytes kept for save/expect; a bigger
                                 body is read to the end, counted, and fails such a step;
                                 step > defaults > SCENARIO_MAX_BODY_DEFAULT */
+    bool needs_headers;      /* a save reads a response header: the transports keep the
+                                final response's header lines (request_t.resp_headers) */
+
+    /* Flow (scenarios/README.md, "Flow"). A block is flattened into the list it sits in:
+     * its STEP_BLOCK, its body, its STEP_END; `end` links the two, so the engine runs a
+     * block by moving its program counter, with one loop frame per nesting depth. */
+    tmpl_t *when;            /* any step: a single {{ expr }}; the step (a block: the whole
+                                block) runs only when it is true; NULL: always; owned */
+    block_kind_t block;      /* STEP_BLOCK */
+    uint32_t repeat;         /* BLOCK_REPEAT: 1..SCENARIO_MAX_REPEAT */
+    tmpl_t *for_each;        /* BLOCK_FOR_EACH: a single {{ expr }} giving a list; owned */
+    char *as;                /* BLOCK_FOR_EACH: the variable bound to each element; owned */
+    uint32_t as_slot;        /* its USER slot */
+    uint32_t end;            /* STEP_BLOCK: index of its STEP_END; STEP_END: of its STEP_BLOCK
+                                (indices in the same list) */
+    uint32_t depth;          /* STEP_BLOCK/STEP_END: nesting depth, 0 outermost: the user's
+                                loop frame; < SCENARIO_MAX_NESTING */
 } step_t;
 
 #define SCENARIO_MAX_BODY_DEFAULT (16ull * 1024 * 1024)

@@ -18,7 +18,8 @@
 #include <strings.h>
 
 /* Names the template language defines itself; a variable may not take them. */
-static const char *const builtin_names[] = {"user_id", "worker_id", "iteration", NULL};
+static const char *const builtin_names[] = {"user_id", "worker_id", "iteration", "true", "false",
+                                            "null", "and", "or", "not", NULL};
 
 static void one_line(char *s)
 {

@@ -126,7 +126,8 @@ int sc_global_find(const scenario_t *sc, const char *name);
 int sc_global_add(loader_t *L, const ynode_t *key, json_t *init, uint32_t *slot);
 /* Fails when a user save named key->str would hide a global. */
 int sc_shadow_check(loader_t *L, const ynode_t *key);
-/* Give every name a list of steps saves a USER slot of uc, before any template of the class
+/* Give every name a list of steps saves (blocks included, and each for_each's `as:`) a
+ * USER slot of uc, before any template of the class
  * is compiled (a task may use what another task saves). Shape errors are left for the step
  * compiler to report in order. */
 int sc_collect_saves(loader_t *L, user_class_t *uc, const ynode_t *steps);

@@ -1,21 +1,29 @@
 /*
  * scenario_step — one step of a scenario compiled into a step_t: its request (method, path or
  * URL, headers merged over the class's and the defaults', query, one body), its expectations,
- * what it saves, and its stats row; or a sleep.
+ * what it saves (a JSON path, a header, a regex, the status), its `when`, and its stats row;
+ * or a sleep; or a block (repeat, for_each, when) flattened into the list around it.
  *
  * A step is the largest part of the language, so it has its own file; scenario.c calls
- * sc_compile_steps for every list of steps. Templates are compiled here, once, against the
- * slots scenario_vars.c gives; nothing is rendered.
+ * sc_compile_steps for every list of steps. Templates and regular expressions are compiled
+ * here, once, against the slots scenario_vars.c gives; nothing is rendered.
+ *
+ * Blocks: a list is flattened into one array, each block as its STEP_BLOCK, its body, its
+ * STEP_END, linked both ways by `end` and numbered by nesting `depth` (scenario.h). The
+ * array is sized first (flat_count) and filled in order (compile_list), so an index never
+ * moves once given.
  *
  * What must stay true: a compiled step owns everything it points to (sc_step_free releases a
- * step however far its compilation got: counts are raised as items are filled); setup steps
- * have no row (row == UINT32_MAX) and save into GLOBAL slots; stats rows are distinct
- * (method, name) pairs in the order steps appear in the file. The language is described in
- * scenarios/README.md.
+ * step however far its compilation got: a list's steps start zeroed, and counts are raised
+ * as items are filled); setup steps have no row (row == UINT32_MAX), save into GLOBAL slots
+ * and have no flow; stats rows are distinct (method, name) pairs in the order steps appear
+ * in the file. The language is described in scenarios/README.md.
  */
 #include "scenario_internal.h"
 
+#define PCRE2_CODE_UNIT_WIDTH 8
 #include <ctype.h>
+#include <pcre2.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -29,9 +37,13 @@ static const char *const method_keys[HTTP_METHOD_COUNT] = {
 
 static const char *const step_keys[] = {
     "get", "post", "put", "patch", "delete", "head", "options", "sleep", "name", "headers",
-    "query", "json", "body", "form", "expect", "save", "timeout", "max_body", NULL,
+    "query", "json", "body", "form", "expect", "save", "timeout", "max_body", "when",
+    "repeat", "for_each", "as", "steps", NULL,
 };
+/* A block: the keys that make one, and all it may have. */
+static const char *const block_keys[] = {"repeat", "for_each", "as", "when", "steps", NULL};
 static const char *const expect_keys[] = {"status", "json", "contains", NULL};
+static const char *const save_source_keys[] = {"json", "header", "regex", "status", NULL};
 
 /* ---- steps ------------------------------------------------------------------------------ */
 
@@ -51,6 +63,15 @@ void sc_expect_free(expect_t *ex)
         if (ex->json_keys[i])
             jpath_free(ex->json_keys[i]);
     free(ex->json_keys);
+    for (size_t i = 0; i < ex->n_json_values; i++) {
+        json_value_check_t *jv = &ex->json_values[i];
+        if (jv->path)
+            jpath_free(jv->path);
+        json_decref(jv->literal);
+        if (jv->value)
+            tmpl_free(jv->value);
+    }
+    free(ex->json_values);
     free(ex->contains);
     memset(ex, 0, sizeof *ex);
 }
@@ -72,8 +93,15 @@ void sc_step_free(step_t *st)
         free(st->saves[i].var);
         if (st->saves[i].path)
             jpath_free(st->saves[i].path);
+        free(st->saves[i].header);
+        pcre2_code_free(st->saves[i].regex);
     }
     free(st->saves);
+    if (st->when)
+        tmpl_free(st->when);
+    if (st->for_each)
+        tmpl_free(st->for_each);
+    free(st->as);
 }
 
 static int check_value_scalar(loader_t *L, const ynode_t *key, const ynode_t *val,
@@ -177,6 +205,46 @@ static int compile_headers(loader_t *L, step_t *st, const ynode_t *const layers[
     return rc;
 }
 
+static int compile_jpath(loader_t *L, const ynode_t *k, jpath_t **out)
+{
+    tmpl_error_t e;
+    memset(&e, 0, sizeof e);
+    if (jpath_compile(k->str, out, &e) == 0)
+        return 0;
+    *out = NULL;
+    return sc_fail_within(L, k, e.offset, "bad JSON path '%s': %s", SC_SHOW(k->str),
+                          e.message[0] ? e.message : "cannot parse");
+}
+
+/* A template's text: a scalar with "{{" in it (quoted or not). */
+static bool is_template_text(const ynode_t *v)
+{
+    return v->kind == YNODE_SCALAR && strstr(v->str, "{{") != NULL;
+}
+
+/* `json: {PATH: VALUE, ...}`: the value at each path must equal VALUE, a literal (typed as
+ * YAML types it: 3 is a number, '3' a string) or a template. */
+static int expect_json_values(loader_t *L, const ynode_t *m, expect_t *ex)
+{
+    ex->json_values = calloc(m->n ? m->n : 1, sizeof *ex->json_values);
+    if (!ex->json_values)
+        return sc_oom(L, m);
+    for (size_t i = 0; i < m->n; i++) {
+        const ynode_t *k = ytree_key(m, i), *v = ytree_val(m, i);
+        json_value_check_t *jv = &ex->json_values[i];
+        ex->n_json_values = i + 1;
+        if (compile_jpath(L, k, &jv->path))
+            return -1;
+        if (is_template_text(v)) {
+            if (sc_compile_tmpl(L, v, &jv->value))
+                return -1;
+        } else if (!(jv->literal = sc_yaml_to_json(L, v, false))) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static const char status_msg[] =
     "expect status must be 100-599, a list of them, or a class like 2xx";
 
@@ -220,30 +288,26 @@ int sc_expect_parse(loader_t *L, const ynode_t *n, expect_t *ex)
         }
     }
     const ynode_t *keys = ytree_get(n, "json");
-    if (keys) {
+    if (keys && keys->kind == YNODE_MAP) {
+        if (expect_json_values(L, keys, ex))
+            return -1;
+    } else if (keys) {
         /* One key alone is accepted as well as a list. */
         const ynode_t *const *items = keys->kind == YNODE_SEQ
                                           ? (const ynode_t *const *)keys->items
                                           : (const ynode_t *const *)&keys;
         size_t count = keys->kind == YNODE_SEQ ? keys->n : 1;
-        if (keys->kind == YNODE_MAP)
-            return sc_fail(L, keys, "expect 'json' must be a list of keys, got a mapping");
         ex->json_keys = calloc(count ? count : 1, sizeof *ex->json_keys);
         if (!ex->json_keys)
             return sc_oom(L, keys);
         for (size_t i = 0; i < count; i++) {
             const ynode_t *k = items[i];
             if (k->kind != YNODE_SCALAR || ytree_is_null(k))
-                return sc_fail(L, k, "expect 'json' must be a list of keys, got %s in it",
-                               ytree_describe(k));
-            tmpl_error_t e;
-            memset(&e, 0, sizeof e);
+                return sc_fail(L, k, "expect 'json' must be a list of keys or a mapping of "
+                                     "keys to values, got %s in it", ytree_describe(k));
             ex->n_json_keys = i + 1;
-            if (jpath_compile(k->str, &ex->json_keys[i], &e)) {
-                ex->json_keys[i] = NULL;
-                return sc_fail_within(L, k, e.offset, "bad JSON path '%s': %s",
-                                      SC_SHOW(k->str), e.message[0] ? e.message : "cannot parse");
-            }
+            if (compile_jpath(L, k, &ex->json_keys[i]))
+                return -1;
         }
     }
     const ynode_t *contains = ytree_get(n, "contains");
@@ -253,6 +317,71 @@ int sc_expect_parse(loader_t *L, const ynode_t *n, expect_t *ex)
         ex->contains_len = strlen(ex->contains);
     }
     return 0;
+}
+
+static const char save_msg[] =
+    "needs a JSON path like a.b, or one of {json: PATH}, {header: NAME}, {regex: PATTERN}, "
+    "{status: true}";
+
+/* A `{regex: PATTERN}` compiled once, with PCRE2's message at its offset when it is bad. */
+static int compile_regex(loader_t *L, const ynode_t *v, save_t *sv)
+{
+    int code;
+    PCRE2_SIZE off;
+    sv->regex = pcre2_compile((PCRE2_SPTR)v->str, v->len, PCRE2_UTF | PCRE2_MATCH_INVALID_UTF,
+                              &code, &off, NULL);
+    if (!sv->regex) {
+        PCRE2_UCHAR msg[160];
+        if (pcre2_get_error_message(code, msg, sizeof msg) < 0)
+            snprintf((char *)msg, sizeof msg, "cannot compile");
+        return sc_fail_within(L, v, off <= v->len ? off : 0, "bad regex '%s': %s",
+                              SC_SHOW(v->str), (const char *)msg);
+    }
+    (void)pcre2_jit_compile(sv->regex, PCRE2_JIT_COMPLETE); /* the interpreter otherwise */
+    return 0;
+}
+
+/* Where one save takes its value from: a JSON path, or a one-key mapping. */
+static int compile_save_source(loader_t *L, const ynode_t *k, const ynode_t *v, save_t *sv)
+{
+    if (v->kind == YNODE_SCALAR && !ytree_is_null(v)) {
+        sv->kind = SAVE_JSON;
+        return compile_jpath(L, v, &sv->path);
+    }
+    if (v->kind != YNODE_MAP || v->n != 1)
+        return sc_fail(L, v, "save '%s' %s, got %s", SC_SHOW(k->str), save_msg,
+                       ytree_describe(v));
+    if (sc_check_keys(L, v, save_source_keys, "save"))
+        return -1;
+    const ynode_t *src = ytree_key(v, 0), *arg = ytree_val(v, 0);
+    if (strcmp(src->str, "status") == 0) {
+        bool b;
+        if (!ytree_bool(arg, &b) || !b)
+            return sc_fail(L, arg, "save '%s': write {status: true} to save the status code",
+                           SC_SHOW(k->str));
+        sv->kind = SAVE_STATUS;
+        return 0;
+    }
+    if (arg->kind != YNODE_SCALAR || ytree_is_null(arg))
+        return sc_fail(L, arg, "save '%s': '%s' needs a string, got %s", SC_SHOW(k->str),
+                       src->str, ytree_describe(arg));
+    if (arg->len == 0)
+        return sc_fail(L, arg, "save '%s': '%s' must not be empty", SC_SHOW(k->str), src->str);
+    if (strcmp(src->str, "json") == 0) {
+        sv->kind = SAVE_JSON;
+        return compile_jpath(L, arg, &sv->path);
+    }
+    if (strcmp(src->str, "header") == 0) {
+        for (const char *p = arg->str; *p; p++)
+            if (!(isalnum((unsigned char)*p) || strchr("!#$%&'*+-.^_`|~", *p)))
+                return sc_fail(L, arg, "bad header name '%s'", SC_SHOW(arg->str));
+        sv->kind = SAVE_HEADER;
+        if (!(sv->header = strdup(arg->str)))
+            return sc_oom(L, arg);
+        return 0;
+    }
+    sv->kind = SAVE_REGEX;
+    return compile_regex(L, arg, sv);
 }
 
 static int compile_saves(loader_t *L, const ynode_t *n, step_t *st, bool setup)
@@ -268,19 +397,17 @@ static int compile_saves(loader_t *L, const ynode_t *n, step_t *st, bool setup)
         st->n_saves = i + 1;
         if (sc_var_name(L, k, "save"))
             return -1;
-        if (v->kind != YNODE_SCALAR || ytree_is_null(v))
-            return sc_fail(L, v, "save '%s' needs a JSON path like key, a.b, list[0] or $, "
-                                 "got %s", SC_SHOW(k->str), ytree_describe(v));
         sv->var = strdup(k->str);
         if (!sv->var)
             return sc_oom(L, k);
-        tmpl_error_t e;
-        memset(&e, 0, sizeof e);
-        if (jpath_compile(v->str, &sv->path, &e)) {
-            sv->path = NULL;
-            return sc_fail_within(L, v, e.offset, "bad JSON path '%s': %s", SC_SHOW(v->str),
-                                  e.message[0] ? e.message : "cannot parse");
-        }
+        if (compile_save_source(L, k, v, sv))
+            return -1;
+        if (sv->kind == SAVE_JSON)
+            st->needs_json = true;
+        if (sv->kind == SAVE_REGEX)
+            st->needs_body = true;
+        if (sv->kind == SAVE_HEADER)
+            st->needs_headers = true;
         if (setup) {
             /* A setup save is visible to the setup steps after this one, and to every user. */
             sv->scope = TMPL_SCOPE_GLOBAL;
@@ -331,10 +458,38 @@ static int compile_sleep_step(loader_t *L, const ynode_t *n, const ynode_t *slee
     st->kind = STEP_SLEEP;
     for (size_t i = 0; i < n->n; i++) {
         const ynode_t *k = ytree_key(n, i);
+        if (strcmp(k->str, "when") == 0)
+            return sc_fail(L, k, "'when' does not apply to a sleep step: put the sleep in a "
+                                 "block, {when: ..., steps: [...]}");
         if (k != sleep_key && strcmp(k->str, "name") != 0)
             return sc_fail(L, k, "'%s' does not apply to a sleep step", SC_SHOW(k->str));
     }
     return sc_seconds(L, ytree_get(n, "sleep"), "sleep", true, &st->sleep_s);
+}
+
+/* A `when:` or `for_each:` value: exactly one {{ expression }}, nothing around it. */
+static int compile_single_expr(loader_t *L, const ynode_t *v, const char *key,
+                               const char *example, tmpl_t **out)
+{
+    if (v->kind != YNODE_SCALAR || ytree_is_null(v) || !strstr(v->str, "{{"))
+        return sc_fail(L, v, "'%s' must be one {{ expression }} like %s, got %s", key, example,
+                       ytree_describe(v));
+    if (sc_compile_tmpl(L, v, out))
+        return -1;
+    if (!tmpl_is_single_expr(*out))
+        return sc_fail(L, v, "'%s' must be exactly one {{ expression }} with no text around "
+                             "it, like %s", key, example);
+    return 0;
+}
+
+static int compile_when(loader_t *L, const ynode_t *n, bool setup, step_t *st)
+{
+    const ynode_t *w = ytree_get(n, "when");
+    if (!w)
+        return 0;
+    if (setup)
+        return sc_fail(L, w, "'when' is not supported in setup steps");
+    return compile_single_expr(L, w, "when", "\"{{ level > 3 }}\"", &st->when);
 }
 
 /* Compile one step. class_headers is NULL for setup steps, which also get no stats row and
@@ -382,8 +537,14 @@ static int compile_step(loader_t *L, const ynode_t *n, step_t *st,
         return sc_fail(L, n, "step needs one of get, post, put, patch, delete, head, options "
                              "or sleep");
 
+    const ynode_t *as = ytree_get(n, "as");
+    if (as)
+        return sc_fail(L, as, "'as' names the element of a 'for_each' block; this step has no "
+                              "for_each");
     st->kind = STEP_REQUEST;
     st->method = (http_method_t)method;
+    if (compile_when(L, n, setup, st))
+        return -1;
     if (mval->kind != YNODE_SCALAR || ytree_is_null(mval))
         return sc_fail(L, mval, "'%s' must be a path or URL, got %s", mkey->str,
                        ytree_describe(mval));
@@ -464,7 +625,10 @@ static int compile_step(loader_t *L, const ynode_t *n, step_t *st,
     const ynode_t *save = ytree_get(n, "save");
     if (save && compile_saves(L, save, st, setup))
         return -1;
-    st->needs_json = st->n_saves > 0 || st->expect.n_json_keys > 0;
+    if (st->expect.n_json_keys > 0 || st->expect.n_json_values > 0)
+        st->needs_json = true;
+    if (st->needs_json || st->expect.contains)
+        st->needs_body = true;
 
     const ynode_t *timeout = ytree_get(n, "timeout");
     if (timeout && sc_seconds(L, timeout, "timeout", false, &st->timeout_s))
@@ -475,6 +639,139 @@ static int compile_step(loader_t *L, const ynode_t *n, step_t *st,
     return 0;
 }
 
+/* ---- blocks: repeat, for_each, when ---------------------------------------------------- */
+
+/* A mapping with `steps`, `repeat` or `for_each` is a block, not a request. */
+static bool is_block(const ynode_t *n)
+{
+    return n->kind == YNODE_MAP &&
+           (ytree_get(n, "steps") || ytree_get(n, "repeat") || ytree_get(n, "for_each"));
+}
+
+/* Entries a list of steps takes once flattened: a block is its STEP_BLOCK, its body and its
+ * STEP_END. Counts exactly what compile_list fills (it stops at the first error). */
+static size_t flat_count(const ynode_t *list, int depth)
+{
+    if (!list || list->kind != YNODE_SEQ || depth > SCENARIO_MAX_NESTING)
+        return 0;
+    size_t n = 0;
+    for (size_t i = 0; i < list->n; i++)
+        n += is_block(list->items[i])
+                 ? 2 + flat_count(ytree_get(list->items[i], "steps"), depth + 1)
+                 : 1;
+    return n;
+}
+
+typedef struct flat {
+    step_t *out;               /* the list's entries */
+    size_t next, total;        /* next entry to fill; entries allocated */
+    const ynode_t *class_headers;
+    bool setup;
+} flat_t;
+
+static int compile_list(loader_t *L, const ynode_t *list, flat_t *f, uint32_t depth);
+
+static int compile_block(loader_t *L, const ynode_t *n, flat_t *f, uint32_t depth)
+{
+    size_t h = f->next++;
+    step_t *hd = &f->out[h];
+    hd->kind = STEP_BLOCK;
+    hd->line = n->line;
+    hd->col = n->col;
+    hd->row = UINT32_MAX;
+    hd->depth = depth;
+    for (size_t i = 0; i < n->n; i++) {
+        const ynode_t *k = ytree_key(n, i);
+        bool in_block = false;
+        for (const char *const *b = block_keys; *b; b++)
+            in_block = in_block || strcmp(*b, k->str) == 0;
+        if (!in_block)
+            return sc_fail(L, k, "'%s' does not go in a block (repeat, for_each, when, "
+                                 "steps): put the request in its 'steps'", SC_SHOW(k->str));
+        if (f->setup)
+            return sc_fail(L, k, "'%s' is not supported in setup steps", k->str);
+    }
+    if (depth >= SCENARIO_MAX_NESTING)
+        return sc_fail(L, n, "blocks nest more than %d deep", SCENARIO_MAX_NESTING);
+    const ynode_t *repeat = ytree_get(n, "repeat"), *each = ytree_get(n, "for_each");
+    const ynode_t *as = ytree_get(n, "as"), *steps = ytree_get(n, "steps");
+    if (repeat && each)
+        return sc_fail(L, each, "a block has 'repeat' or 'for_each', not both; nest one "
+                                "block in the other");
+    if (as && !each)
+        return sc_fail(L, as, "'as' names the element of a 'for_each'; this block has none");
+    if (!steps)
+        return sc_fail(L, n, "block needs 'steps': the list of steps it runs");
+    if (sc_list(L, steps, "steps", "steps"))
+        return -1;
+    if (steps->n == 0)
+        return sc_fail(L, steps, "'steps' must list at least one step");
+    hd->block = BLOCK_ONCE;
+    if (repeat) {
+        long long r;
+        if (!ytree_integer(repeat, &r) || r < 0 || r > SCENARIO_MAX_REPEAT)
+            return sc_fail(L, repeat, "'repeat' must be a whole number from 0 to %d, got %s",
+                           SCENARIO_MAX_REPEAT, ytree_describe(repeat));
+        hd->block = BLOCK_REPEAT;
+        hd->repeat = (uint32_t)r;
+    }
+    if (each) {
+        hd->block = BLOCK_FOR_EACH;
+        if (compile_single_expr(L, each, "for_each", "\"{{ items }}\"", &hd->for_each))
+            return -1;
+        const char *name = "item";
+        if (as) {
+            if (as->kind != YNODE_SCALAR || sc_var_name(L, as, "for_each 'as'"))
+                return as->kind != YNODE_SCALAR
+                           ? sc_fail(L, as, "'as' must be a variable name, got %s",
+                                     ytree_describe(as))
+                           : -1;
+            name = as->str;
+        }
+        tmpl_scope_t scope;
+        if (!(hd->as = strdup(name)))
+            return sc_oom(L, as ? as : n);
+        if (sc_resolve_var(L, name, strlen(name), &scope, &hd->as_slot) ||
+            scope != TMPL_SCOPE_USER)
+            return sc_fail(L, as ? as : n, "internal error: for_each 'as' %s has no slot", name);
+    }
+    if (compile_when(L, n, f->setup, hd) || compile_list(L, steps, f, depth + 1))
+        return -1;
+    size_t e = f->next++;
+    step_t *end = &f->out[e];
+    hd = &f->out[h];
+    end->kind = STEP_END;
+    end->line = n->line;
+    end->col = n->col;
+    end->row = UINT32_MAX;
+    end->depth = depth;
+    end->end = (uint32_t)h;
+    hd->end = (uint32_t)e;
+    for (size_t i = h + 1; i < e && hd->row == UINT32_MAX; i++)
+        if (f->out[i].kind == STEP_REQUEST)
+            hd->row = f->out[i].row;
+    if (hd->row == UINT32_MAX)
+        return sc_fail(L, steps, "a block needs at least one request in its 'steps'");
+    return 0;
+}
+
+static int compile_list(loader_t *L, const ynode_t *list, flat_t *f, uint32_t depth)
+{
+    for (size_t i = 0; i < list->n; i++) {
+        const ynode_t *item = list->items[i];
+        if (f->setup)
+            L->visible_globals = L->sc->n_globals;
+        if (f->next >= f->total) /* flat_count and this walk disagree: a bug, not input */
+            return sc_fail(L, item, "internal error: step list miscounted");
+        int rc = is_block(item) ? compile_block(L, item, f, depth)
+                                : compile_step(L, item, &f->out[f->next++], f->class_headers,
+                                               f->setup);
+        if (rc)
+            return -1;
+    }
+    return 0;
+}
+
 int sc_compile_steps(loader_t *L, const ynode_t *n, const char *key, bool need_one,
                      const ynode_t *class_headers, bool setup, step_t **out, size_t *n_out)
 {
@@ -482,20 +779,16 @@ int sc_compile_steps(loader_t *L, const ynode_t *n, const char *key, bool need_o
         return -1;
     if (need_one && n->n == 0)
         return sc_fail(L, n, "'%s' must list at least one step", key);
-    if (n->n == 0)
+    size_t total = flat_count(n, 0);
+    if (total == 0)
         return 0;
-    L->n_steps += n->n;
+    L->n_steps += total;
     if (L->n_steps > SC_MAX_STEPS)
         return sc_fail(L, n, "more than %d steps in the file", SC_MAX_STEPS);
-    *out = calloc(n->n, sizeof **out);
+    *out = calloc(total, sizeof **out);
     if (!*out)
         return sc_oom(L, n);
-    for (size_t i = 0; i < n->n; i++) {
-        *n_out = i + 1;
-        if (setup)
-            L->visible_globals = L->sc->n_globals;
-        if (compile_step(L, n->items[i], &(*out)[i], class_headers, setup))
-            return -1;
-    }
-    return 0;
+    *n_out = total; /* zeroed steps free cleanly, however far compiling gets */
+    flat_t f = {.out = *out, .total = total, .class_headers = class_headers, .setup = setup};
+    return compile_list(L, n, &f, 0);
 }

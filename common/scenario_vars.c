@@ -167,13 +167,36 @@ int sc_shadow_check(loader_t *L, const ynode_t *key)
                    (uint32_t)g < L->n_var_globals ? "vars" : "a setup save");
 }
 
-int sc_collect_saves(loader_t *L, user_class_t *uc, const ynode_t *steps)
+/* The default `as:` of a for_each block. */
+#define FOR_EACH_DEFAULT_AS "item"
+
+static int collect_saves(loader_t *L, user_class_t *uc, const ynode_t *steps, int depth)
 {
-    if (!steps || steps->kind != YNODE_SEQ)
-        return 0;
+    if (!steps || steps->kind != YNODE_SEQ || depth > SCENARIO_MAX_NESTING)
+        return 0; /* the step compiler reports the nesting */
     for (size_t i = 0; i < steps->n; i++) {
         const ynode_t *st = steps->items[i];
-        const ynode_t *save = st->kind == YNODE_MAP ? ytree_get(st, "save") : NULL;
+        if (st->kind != YNODE_MAP)
+            continue;
+        if (ytree_get(st, "for_each")) {
+            /* The element variable is a USER slot like a save's, bound per element. */
+            const ynode_t *as = ytree_get(st, "as");
+            ynode_t dflt = {.kind = YNODE_SCALAR, .str = (char *)FOR_EACH_DEFAULT_AS,
+                            .len = strlen(FOR_EACH_DEFAULT_AS), .line = st->line,
+                            .col = st->col};
+            if (as && (as->kind != YNODE_SCALAR || sc_var_name(L, as, "for_each 'as'")))
+                continue; /* left for the step compiler to report in order */
+            const ynode_t *name = as ? as : &dflt;
+            if (sc_global_find(L->sc, name->str) >= 0)
+                return sc_fail(L, name, "for_each 'as' '%s' would shadow the global variable "
+                                        "'%s'; pick another name (as: ...)", name->str,
+                               name->str);
+            if (user_var_add(L, uc, name))
+                return -1;
+        }
+        if (collect_saves(L, uc, ytree_get(st, "steps"), depth + 1) < 0)
+            return -1;
+        const ynode_t *save = ytree_get(st, "save");
         if (!save || save->kind != YNODE_MAP)
             continue;
         for (size_t k = 0; k < save->n; k++) {
@@ -184,4 +207,9 @@ int sc_collect_saves(loader_t *L, user_class_t *uc, const ynode_t *steps)
         }
     }
     return 0;
+}
+
+int sc_collect_saves(loader_t *L, user_class_t *uc, const ynode_t *steps)
+{
+    return collect_saves(L, uc, steps, 0);
 }

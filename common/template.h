@@ -2,10 +2,13 @@
  * template — the `{{ expr }}` language of scenario files, compiled once at load and rendered
  * per request without re-parsing (see scenarios/README.md, "Templates").
  *
- * An expression is a variable, a number, a quoted string, arithmetic (+ - * /, parentheses)
- * or a function call: uuid() random_string(n[, alphabet]) random_int(a, b)
- * random_float(a, b, digits) choice(x, ...) pick(list) env(NAME) now(), and the built-in names
- * user_id, worker_id, iteration. Numbers print in the shortest form that reads back the same.
+ * An expression is a variable, a number, a quoted string, true, false, null, arithmetic
+ * (+ - * /, parentheses), a comparison (== != < <= > >=), logic (and or not), a member or
+ * element of a saved value (item.id, list[0]) or a function call: uuid()
+ * random_string(n[, alphabet]) random_int(a, b) random_float(a, b, digits) choice(x, ...)
+ * pick(list) env(NAME) now(), and the built-in names user_id, worker_id, iteration.
+ * Precedence, loosest first: or, and, not, comparisons, + -, * /, unary minus, .name/[i].
+ * Numbers print in the shortest form that reads back the same.
  *
  * Variables are resolved at compile time through a callback to a (scope, slot) pair, so an
  * unknown variable is a load-time error and rendering is an array lookup. Variable values are
@@ -85,6 +88,11 @@ int tmpl_render_json(const tmpl_t *t, const tmpl_env_t *env, buf_t *out, char *e
  * expression's value (number, string, or the saved JSON value); otherwise the rendered
  * string. */
 int tmpl_eval(const tmpl_t *t, const tmpl_env_t *env, json_t **out, char *err, size_t errlen);
+
+/* The truth of a single-expression template (a `when:`), evaluated without allocating:
+ * false, null, 0, "" and an empty list or object are false, anything else true. Errors as
+ * tmpl_render. */
+int tmpl_truth(const tmpl_t *t, const tmpl_env_t *env, bool *out, char *err, size_t errlen);
 
 /* Format a number the shortest way that reads back the same ("12.34", "3", "1e+21"). */
 int tmpl_format_number(double v, char *out, size_t outlen);

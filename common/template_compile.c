@@ -57,7 +57,7 @@ static const char *const builtin_names[B_COUNT] = {"user_id", "worker_id", "iter
 /* ---- compiler ------------------------------------------------------------------------- */
 
 enum tok { T_EOF, T_END, T_NUM, T_STR, T_IDENT, T_PLUS, T_MINUS, T_STAR, T_SLASH, T_LPAREN,
-           T_RPAREN, T_COMMA };
+           T_RPAREN, T_COMMA, T_DOT, T_LBRACK, T_RBRACK, T_EQ, T_NE, T_LT, T_LE, T_GT, T_GE };
 
 typedef struct compiler {
     const char *src;
@@ -208,9 +208,19 @@ static int lex(compiler_t *c)
         rc = lex_number(c);
     } else if (ch == '\'' || ch == '"') {
         rc = lex_string(c);
+    } else if (ch == '=' || ch == '!' || ch == '<' || ch == '>') {
+        bool eq_next = c->pos + 1 < c->len && c->src[c->pos + 1] == '=';
+        if (ch == '=' && !eq_next)
+            return cfail(c, c->pos, "'=' alone is not an operator: compare with '=='");
+        if (ch == '!' && !eq_next)
+            return cfail(c, c->pos, "'!' alone is not an operator: write 'not' (or '!=')");
+        c->tok = ch == '=' ? T_EQ : ch == '!' ? T_NE : ch == '<' ? (eq_next ? T_LE : T_LT)
+                                                                 : (eq_next ? T_GE : T_GT);
+        c->pos += eq_next ? 2 : 1;
     } else {
-        static const char ops[] = "+-*/(),";
-        static const int toks[] = {T_PLUS, T_MINUS, T_STAR, T_SLASH, T_LPAREN, T_RPAREN, T_COMMA};
+        static const char ops[] = "+-*/(),.[]";
+        static const int toks[] = {T_PLUS, T_MINUS, T_STAR, T_SLASH, T_LPAREN, T_RPAREN, T_COMMA,
+                                   T_DOT, T_LBRACK, T_RBRACK};
         const char *o = strchr(ops, ch);
         if (!o || ch == '\0') {
             if ((unsigned char)ch < 0x20 || (unsigned char)ch >= 0x7f)
@@ -359,10 +369,24 @@ static int parse_call(compiler_t *c, size_t name_off, size_t name_len, uint32_t 
     return lex(c); /* past ')' */
 }
 
+static bool tok_is(const compiler_t *c, const char *word)
+{
+    return c->tok == T_IDENT && c->tok_len == strlen(word) &&
+           memcmp(c->src + c->tok_off, word, c->tok_len) == 0;
+}
+
 static int parse_ident(compiler_t *c, uint32_t *out)
 {
     size_t off = c->tok_off, len = c->tok_len;
     const char *name = c->src + off;
+    if (tok_is(c, "true") || tok_is(c, "false") || tok_is(c, "null")) {
+        node_t n = {.kind = tok_is(c, "null") ? N_NULL : N_BOOL, .sub = tok_is(c, "true")};
+        if (add_node(c, n, off, out) < 0)
+            return -1;
+        return lex(c);
+    }
+    if (tok_is(c, "and") || tok_is(c, "or") || tok_is(c, "not"))
+        return cfail(c, off, "expected a value, found '%.*s'", (int)len, name);
     size_t after = next_nonspace(c, c->pos);
     if (after < c->len && c->src[after] == '(')
         return parse_call(c, off, len, out);
@@ -387,6 +411,42 @@ static int parse_ident(compiler_t *c, uint32_t *out)
     if (pool_add(c, name, len, &n.a) < 0 || add_node(c, n, off, out) < 0)
         return -1;
     return lex(c);
+}
+
+/* After a value: `.name` (an object's member) and `[expr]` (a list's element, or a member
+ * by a string), any number of them: item.id, players[0].name. */
+static int parse_postfix(compiler_t *c, uint32_t *out)
+{
+    char d[64];
+    while (c->tok == T_DOT || c->tok == T_LBRACK) {
+        size_t off = c->node_off[*out];
+        node_t n = {.kind = N_INDEX, .a = *out};
+        if (c->tok == T_DOT) {
+            if (lex(c) < 0)
+                return -1;
+            if (c->tok != T_IDENT)
+                return cfail(c, c->tok_off, "expected a key name after '.', found %s",
+                             tok_desc(c, d, sizeof d));
+            node_t key = {.kind = N_STR, .b = (uint32_t)c->tok_len};
+            if (pool_add(c, c->src + c->tok_off, c->tok_len, &key.a) < 0 ||
+                add_node(c, key, c->tok_off, &n.b) < 0 || lex(c) < 0)
+                return -1;
+        } else {
+            size_t open = c->tok_off;
+            if (lex(c) < 0 || parse_expr(c, &n.b) < 0)
+                return -1;
+            if (c->tok == T_EOF)
+                return cfail(c, c->open_off, "unclosed '{{': no matching '}}'");
+            if (c->tok != T_RBRACK)
+                return cfail(c, c->tok_off, "expected ']' to close the '[' at offset %zu, "
+                             "found %s", open, tok_desc(c, d, sizeof d));
+            if (lex(c) < 0)
+                return -1;
+        }
+        if (add_node(c, n, off, out) < 0)
+            return -1;
+    }
+    return 0;
 }
 
 static int parse_unary(compiler_t *c, uint32_t *out)
@@ -425,7 +485,7 @@ static int parse_unary(compiler_t *c, uint32_t *out)
         break;
     }
     case T_IDENT:
-        rc = parse_ident(c, out);
+        rc = parse_ident(c, out) < 0 || parse_postfix(c, out) < 0 ? -1 : 0;
         break;
     case T_LPAREN: {
         size_t open = c->tok_off;
@@ -436,7 +496,7 @@ static int parse_unary(compiler_t *c, uint32_t *out)
         if (c->tok != T_RPAREN)
             return cfail(c, c->tok_off, "expected ')' to close the '(' at offset %zu, found %s",
                          open, tok_desc(c, d, sizeof d));
-        rc = lex(c);
+        rc = lex(c) < 0 || parse_postfix(c, out) < 0 ? -1 : 0;
         break;
     }
     case T_EOF:
@@ -472,7 +532,59 @@ static int parse_binary(compiler_t *c, uint32_t *out, int level)
     return 0;
 }
 
-static int parse_expr(compiler_t *c, uint32_t *out) { return parse_binary(c, out, 0); }
+/* Comparison: arithmetic, then at most one operator; a < b < c is refused (Python would
+ * chain it, C would compare a boolean: write `a < b and b < c`). */
+static int parse_compare(compiler_t *c, uint32_t *out)
+{
+    uint32_t lhs;
+    if (parse_binary(c, &lhs, 0) < 0)
+        return -1;
+    if (c->tok < T_EQ || c->tok > T_GE) {
+        *out = lhs;
+        return 0;
+    }
+    static const uint8_t ops[] = {C_EQ, C_NE, C_LT, C_LE, C_GT, C_GE};
+    node_t n = {.kind = N_CMP, .sub = ops[c->tok - T_EQ], .a = lhs};
+    if (lex(c) < 0 || parse_binary(c, &n.b, 0) < 0)
+        return -1;
+    if (c->tok >= T_EQ && c->tok <= T_GE)
+        return cfail(c, c->tok_off, "comparisons cannot be chained: write 'a < b and b < c'");
+    return add_node(c, n, c->node_off[lhs], out);
+}
+
+/* `not` binds tighter than `and`, which binds tighter than `or`; all looser than
+ * comparisons. */
+static int parse_not(compiler_t *c, uint32_t *out)
+{
+    if (!tok_is(c, "not"))
+        return parse_compare(c, out);
+    size_t off = c->tok_off;
+    if (++c->depth > MAX_NEST)
+        return cfail(c, off, "expression is nested too deeply");
+    node_t n = {.kind = N_NOT};
+    if (lex(c) < 0 || parse_not(c, &n.a) < 0)
+        return -1;
+    c->depth--;
+    return add_node(c, n, off, out);
+}
+
+static int parse_logic(compiler_t *c, uint32_t *out, bool is_or)
+{
+    uint32_t lhs;
+    if ((is_or ? parse_logic(c, &lhs, false) : parse_not(c, &lhs)) < 0)
+        return -1;
+    while (tok_is(c, is_or ? "or" : "and")) {
+        node_t n = {.kind = is_or ? N_OR : N_AND, .a = lhs};
+        if (lex(c) < 0 || (is_or ? parse_logic(c, &n.b, false) : parse_not(c, &n.b)) < 0)
+            return -1;
+        if (add_node(c, n, c->node_off[lhs], &lhs) < 0)
+            return -1;
+    }
+    *out = lhs;
+    return 0;
+}
+
+static int parse_expr(compiler_t *c, uint32_t *out) { return parse_logic(c, out, true); }
 
 static int flatten(compiler_t *c, uint32_t idx, size_t off);
 
@@ -529,6 +641,13 @@ static int flatten(compiler_t *c, uint32_t idx, size_t off)
         for (uint32_t i = 0; i < argc; i++)
             if (flatten(c, c->t->args[first + i], off) < 0)
                 return -1;
+    } else if (n->kind == N_CMP || n->kind == N_AND || n->kind == N_OR ||
+               n->kind == N_INDEX) {
+        uint32_t a = n->a, b = n->b;
+        if (flatten(c, a, off) < 0 || flatten(c, b, off) < 0)
+            return -1;
+    } else if (n->kind == N_NOT) {
+        return flatten(c, n->a, off);
     }
     return 0;
 }
@@ -634,7 +753,17 @@ static int check_constants(compiler_t *c, uint32_t idx)
             tmpl_eval_constant(c->t, idx, NULL, msg, sizeof msg) < 0)
             return cfail(c, c->node_off[idx], "%s", msg);
         return 0;
-    default: /* variables and built-ins: known only when a request is rendered */
+    case N_CMP:
+    case N_AND:
+    case N_OR:
+    case N_INDEX:
+        /* Not folded (nothing gains from it): their operands are checked. */
+        if (check_constants(c, n->a) < 0 || check_constants(c, n->b) < 0)
+            return -1;
+        return 0;
+    case N_NOT:
+        return check_constants(c, n->a) < 0 ? -1 : 0;
+    default: /* variables, built-ins, literals: nothing to check */
         return 0;
     }
 }

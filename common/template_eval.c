@@ -96,12 +96,12 @@ static bool parse_decimal(const char *s, size_t len, double *out)
 
 /* ---- evaluation ----------------------------------------------------------------------- */
 
-typedef enum { V_NUM, V_STR, V_JSON } vkind_t;
+typedef enum { V_NUM, V_STR, V_JSON, V_BOOL, V_NULL } vkind_t;
 
 /* A value while evaluating: borrowed, valid until the render call returns. */
 typedef struct val {
     vkind_t kind;
-    double num;        /* V_NUM */
+    double num;        /* V_NUM; V_BOOL: 1 or 0 */
     const char *s;     /* V_STR */
     size_t len;
     const json_t *j;   /* V_JSON: a saved value or an element of one */
@@ -164,6 +164,10 @@ static int to_number(rctx_t *r, const val_t *v, double *out)
     const char *s = v->s;
     size_t len = v->len;
     switch (v->kind) {
+    case V_BOOL:
+        return rfail(r, "%s is not a number", v->num ? "true" : "false");
+    case V_NULL:
+        return rfail(r, "null is not a number");
     case V_NUM:
         *out = v->num;
         return 0;
@@ -441,6 +445,188 @@ static int env_name(rctx_t *r, uint32_t arg, char *name)
     return 0;
 }
 
+/* ---- comparisons, logic, indexing ------------------------------------------------------
+ *
+ * Language decisions:
+ * - == and != never fail. Numbers compare by value; a number and a string that reads
+ *   entirely as a decimal number ("3", "2.50") compare as numbers (a saved header or regex
+ *   capture is text); two strings byte for byte; true/false and null only equal themselves;
+ *   saved lists and objects member by member. Values of different kinds are unequal.
+ * - < <= > >= compare numbers (numeric strings as above) or two strings (byte order);
+ *   anything else is an error naming both kinds.
+ * - and, or, not and `when:` take a value's truth: false, null, 0, "" and an empty list or
+ *   object are false, everything else true. and/or evaluate their right side only when
+ *   needed and give true or false.
+ * - x.name and x[i] look into saved objects and lists; a missing member or an index out of
+ *   range is an error (never a silent null).
+ */
+
+static const char *val_kind_name(const val_t *v)
+{
+    switch (v->kind) {
+    case V_NUM: return "a number";
+    case V_STR: return "a string";
+    case V_BOOL: return v->num ? "true" : "false";
+    case V_NULL: return "null";
+    case V_JSON: return json_kind_name(v->j);
+    }
+    return "a value";
+}
+
+/* A JSON leaf seen as the plain kinds: numbers, strings, booleans and null become V_NUM,
+ * V_STR, V_BOOL and V_NULL; lists and objects stay V_JSON. */
+static val_t val_plain(const val_t *v)
+{
+    val_t p = *v;
+    if (v->kind != V_JSON)
+        return p;
+    switch (json_typeof(v->j)) {
+    case JSON_INTEGER: case JSON_REAL:
+        p.kind = V_NUM;
+        p.num = json_number_value(v->j);
+        break;
+    case JSON_STRING:
+        p.kind = V_STR;
+        p.s = json_string_value(v->j);
+        p.len = json_string_length(v->j);
+        break;
+    case JSON_TRUE: case JSON_FALSE:
+        p.kind = V_BOOL;
+        p.num = json_is_true(v->j);
+        break;
+    case JSON_NULL:
+        p.kind = V_NULL;
+        break;
+    default:
+        break;
+    }
+    return p;
+}
+
+static bool val_truth(const val_t *v)
+{
+    val_t p = val_plain(v);
+    switch (p.kind) {
+    case V_NUM: case V_BOOL: return p.num != 0;
+    case V_STR: return p.len > 0;
+    case V_NULL: return false;
+    case V_JSON: return json_is_array(p.j) ? json_array_size(p.j) > 0 : json_object_size(p.j) > 0;
+    }
+    return false;
+}
+
+/* Both as numbers, when one is a number and the other a number or a numeric string. */
+static bool numeric_pair(const val_t *a, const val_t *b, double *x, double *y)
+{
+    if (a->kind != V_NUM && b->kind != V_NUM)
+        return false;
+    if (a->kind == V_NUM)
+        *x = a->num;
+    else if (a->kind != V_STR || !parse_decimal(a->s, a->len, x))
+        return false;
+    if (b->kind == V_NUM)
+        *y = b->num;
+    else if (b->kind != V_STR || !parse_decimal(b->s, b->len, y))
+        return false;
+    return true;
+}
+
+static int bytes_cmp(const val_t *a, const val_t *b)
+{
+    size_t n = a->len < b->len ? a->len : b->len;
+    int c = n ? memcmp(a->s, b->s, n) : 0;
+    return c ? c : (a->len > b->len) - (a->len < b->len);
+}
+
+static int eval_compare(rctx_t *r, const node_t *n, val_t *v)
+{
+    val_t a, b;
+    if (eval(r, n->a, &a) < 0)
+        return -1;
+    a = val_plain(&a);
+    /* Scratch strings of the left side stay valid: the right side takes what is after. */
+    if (eval(r, n->b, &b) < 0)
+        return -1;
+    b = val_plain(&b);
+    double x, y;
+    int c = 0;
+    bool ordered = true;
+    if (numeric_pair(&a, &b, &x, &y))
+        c = (x > y) - (x < y);
+    else if (a.kind == V_STR && b.kind == V_STR)
+        c = bytes_cmp(&a, &b);
+    else
+        ordered = false;
+    v->kind = V_BOOL;
+    if (n->sub == C_EQ || n->sub == C_NE) {
+        bool eq;
+        if (ordered)
+            eq = c == 0;
+        else if (a.kind != b.kind)
+            eq = false;
+        else if (a.kind == V_BOOL)
+            eq = a.num == b.num;
+        else if (a.kind == V_NULL)
+            eq = true;
+        else if (a.kind == V_JSON)
+            eq = json_equal((json_t *)a.j, (json_t *)b.j);
+        else
+            eq = false; /* a number and a string that is not one */
+        v->num = eq == (n->sub == C_EQ);
+        return 0;
+    }
+    if (!ordered)
+        return rfail(r, "cannot order %s and %s: < <= > >= compare numbers or strings",
+                     val_kind_name(&a), val_kind_name(&b));
+    v->num = n->sub == C_LT ? c < 0 : n->sub == C_LE ? c <= 0 : n->sub == C_GT ? c > 0 : c >= 0;
+    return 0;
+}
+
+static int eval_index(rctx_t *r, const node_t *n, val_t *v)
+{
+    val_t base, key;
+    if (eval(r, n->a, &base) < 0 || eval(r, n->b, &key) < 0)
+        return -1;
+    const char *bname = base.name;
+    const bool keyed = r->t->nodes[n->b].kind == N_STR; /* x.name */
+    if (base.kind != V_JSON || !(json_is_object(base.j) || json_is_array(base.j))) {
+        if (bname)
+            return rfail(r, "'%s' holds %s, which has no %s", bname, val_kind_name(&base),
+                         keyed ? "members" : "elements");
+        return rfail(r, "%s has no %s", val_kind_name(&base), keyed ? "members" : "elements");
+    }
+    const char *ks;
+    size_t klen;
+    const json_t *got;
+    if (json_is_object(base.j)) {
+        if (!as_text(&key, &ks, &klen))
+            return rfail(r, "an object's member is named by a string, got %s",
+                         val_kind_name(&key));
+        got = json_object_getn(base.j, ks, klen);
+        if (!got)
+            return bname ? rfail(r, "'%s' has no member " QFMT, bname, QARG(ks, klen))
+                         : rfail(r, "no member " QFMT " in the object", QARG(ks, klen));
+    } else {
+        double i;
+        val_t k = val_plain(&key);
+        if (k.kind != V_NUM || k.num != floor(k.num) || k.num < 0)
+            return rfail(r, "a list's element is numbered by a whole number from 0, got %s",
+                         keyed ? "a name" : val_kind_name(&k));
+        i = k.num;
+        size_t size = json_array_size(base.j);
+        if (i >= (double)size)
+            return bname ? rfail(r, "index %.0f is past the end of '%s' (%zu elements)", i,
+                                 bname, size)
+                         : rfail(r, "index %.0f is past the end of the list (%zu elements)",
+                                 i, size);
+        got = json_array_get(base.j, (size_t)i);
+    }
+    v->kind = V_JSON;
+    v->j = got;
+    v->name = NULL;
+    return 0;
+}
+
 static int eval_call(rctx_t *r, const node_t *n, val_t *v)
 {
     const uint32_t *args = n->b ? r->t->args + n->a : NULL;
@@ -582,6 +768,41 @@ static int eval(rctx_t *r, uint32_t idx, val_t *v)
         return run_arith(r, n, &v->num);
     case N_CALL:
         return eval_call(r, n, v);
+    case N_BOOL:
+        v->kind = V_BOOL;
+        v->num = n->sub;
+        return 0;
+    case N_NULL:
+        v->kind = V_NULL;
+        return 0;
+    case N_CMP:
+        return eval_compare(r, n, v);
+    case N_AND:
+    case N_OR: {
+        val_t x;
+        if (eval(r, n->a, &x) < 0)
+            return -1;
+        bool t = val_truth(&x);
+        if (t == (n->kind == N_AND) && eval(r, n->b, &x) < 0)
+            return -1;
+        if (t == (n->kind == N_AND))
+            t = val_truth(&x);
+        v->kind = V_BOOL;
+        v->num = t;
+        v->name = NULL;
+        return 0;
+    }
+    case N_NOT: {
+        val_t x;
+        if (eval(r, n->a, &x) < 0)
+            return -1;
+        v->kind = V_BOOL;
+        v->num = !val_truth(&x);
+        v->name = NULL;
+        return 0;
+    }
+    case N_INDEX:
+        return eval_index(r, n, v);
     }
     return rfail(r, "internal error: bad expression node");
 }
@@ -665,6 +886,12 @@ static int put_value(rctx_t *r, const val_t *v, buf_t *out, mode_t_ mode)
             rc = buf_append(out, json_string_value(v->j), json_string_length(v->j));
         else
             rc = put_json(out, v->j);
+        break;
+    case V_BOOL:
+        rc = buf_puts(out, v->num ? "true" : "false");
+        break;
+    case V_NULL:
+        rc = buf_puts(out, "null");
         break;
     default:
         rc = -1;
@@ -863,6 +1090,12 @@ static int eval_typed(rctx_t *r, uint32_t idx, json_t **out)
     case V_JSON:
         *out = json_incref((json_t *)v.j);
         break;
+    case V_BOOL:
+        *out = json_boolean(v.num != 0);
+        break;
+    case V_NULL:
+        *out = json_null();
+        break;
     }
     return *out ? 0 : rfail(r, "out of memory");
 }
@@ -883,4 +1116,19 @@ int tmpl_eval(const tmpl_t *t, const tmpl_env_t *env, json_t **out, char *err, s
         rc = make_string(&r, tmp.data ? tmp.data : "", tmp.len, out);
     buf_free(&tmp);
     return rc;
+}
+
+int tmpl_truth(const tmpl_t *t, const tmpl_env_t *env, bool *out, char *err, size_t errlen)
+{
+    rctx_t r;
+    rctx_init(&r, t, env, err, errlen);
+    if (!tmpl_is_single_expr(t)) {
+        *out = t->src_len > 0; /* the loader gives only single expressions */
+        return 0;
+    }
+    val_t v;
+    if (eval(&r, t->segs[0].root, &v) < 0)
+        return -1;
+    *out = val_truth(&v);
+    return 0;
 }

@@ -47,13 +47,20 @@ enum builtin { B_USER_ID, B_WORKER_ID, B_ITERATION, B_COUNT };
 
 /* ---- compiled form -------------------------------------------------------------------- */
 
-enum nkind { N_NUM, N_STR, N_VAR, N_BUILTIN, N_CALL, N_NEG, N_BIN, N_ARITH };
+enum nkind { N_NUM, N_STR, N_VAR, N_BUILTIN, N_CALL, N_NEG, N_BIN, N_ARITH,
+             N_BOOL, N_NULL, N_CMP, N_AND, N_OR, N_NOT, N_INDEX };
+
+/* Comparison operators (N_CMP's sub). */
+enum cmpop { C_EQ, C_NE, C_LT, C_LE, C_GT, C_GE };
 
 /* One expression node. N_NEG and N_BIN exist only while compiling: flattening turns every
  * arithmetic subtree into one N_ARITH. Field use by kind:
  *   N_NUM num | N_STR a=pool offset, b=length | N_VAR sub=scope, a=name offset, b=name length,
  *   c=slot | N_BUILTIN sub=which | N_CALL sub=fn, a=first index in args[], b=argc |
- *   N_NEG a=operand | N_BIN sub=operator char, a=lhs, b=rhs | N_ARITH a=code offset, b=length */
+ *   N_NEG a=operand | N_BIN sub=operator char, a=lhs, b=rhs | N_ARITH a=code offset, b=length |
+ *   N_BOOL sub=0 or 1 | N_NULL | N_CMP sub=enum cmpop, a=lhs, b=rhs | N_AND, N_OR a=lhs,
+ *   b=rhs (the rhs evaluated only when needed) | N_NOT a=operand | N_INDEX a=the value
+ *   indexed, b=the key (x.name: an N_STR) or index (x[expr]) */
 typedef struct node {
     uint8_t kind;
     uint8_t sub;

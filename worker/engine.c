@@ -10,7 +10,10 @@
  *
  * A virtual user is a state machine: a phase (on_start, task, on_stop), the step sequence
  * of that phase and a program counter. user_run advances it until it has to wait for
- * something (a request, a timer) or it is finished.
+ * something (a request, a timer) or it is finished. Blocks (repeat, for_each, when) are
+ * flattened into the sequence by the loader (scenario.h): a STEP_BLOCK starts a loop frame
+ * at its depth, its STEP_END jumps back while iterations remain, and a false `when` jumps
+ * past the block. Frames are fixed in the user: running a block allocates nothing.
  *
  * Statistics: the engine thread counts into `counting` (no lock). engine_collect asks for a
  * flush; at its next loop iteration the engine swaps `counting` with the spare table and
@@ -48,6 +51,19 @@ typedef enum phase { PHASE_ON_START, PHASE_TASK, PHASE_ON_STOP } phase_t;
 #define FAIL_BACKOFF_MIN_S 0.001
 #define FAIL_BACKOFF_MAX_S 1.0
 
+/* Steps a user runs in one go without waiting on I/O or a timer (blocks whose requests are
+ * all skipped by `when`, repeat: 1000000 over a false `when`): past it the user yields to
+ * the loop and goes on at its next turn, so it never holds the other users up. */
+#define FLOW_STEPS_PER_TURN 1024
+
+/* The state of one running block, at its nesting depth. */
+typedef struct loop_frame {
+    uint32_t done;         /* iterations finished */
+    uint32_t count;        /* iterations to run */
+    json_t *list;          /* for_each: the list walked (kept alive even if its variable is
+                              saved again inside the block); owned reference */
+} loop_frame_t;
+
 typedef struct user {
     struct engine *e;
     size_t slot;           /* index in engine.users */
@@ -73,6 +89,7 @@ typedef struct user {
     loop_timer_t deadline; /* the stop timeout */
     tmpl_env_t env;        /* user_vars points at vars; iteration = tasks started */
     client_t client;       /* the user's requests and connections */
+    loop_frame_t frames[SCENARIO_MAX_NESTING]; /* the blocks being run, by depth */
 } user_t;
 
 typedef enum cmd_kind { CMD_TARGET, CMD_STOP } cmd_kind_t;
@@ -181,10 +198,113 @@ static void serve_flush(engine_t *e)
     pthread_mutex_unlock(&e->mu);
 }
 
+/* ---- flow: blocks and `when` ------------------------------------------------------------ */
+
+static void frame_clear(loop_frame_t *f)
+{
+    json_decref(f->list);
+    *f = (loop_frame_t){0};
+}
+
+static void flow_release(user_t *u)
+{
+    for (size_t d = 0; d < SCENARIO_MAX_NESTING; d++)
+        if (u->frames[d].list)
+            frame_clear(&u->frames[d]);
+}
+
+/* for_each: the element of the frame's current iteration into the block's `as` slot. */
+static void frame_bind(user_t *u, const step_t *block, const loop_frame_t *f)
+{
+    json_t *old = u->vars[block->as_slot];
+    u->vars[block->as_slot] = json_incref(json_array_get(f->list, f->done));
+    json_decref(old);
+}
+
+/* Enter block st (its `when` already true): 0, or -1 with the failure in err. */
+static int flow_enter(user_t *u, const step_t *st, char *err, size_t errlen)
+{
+    loop_frame_t *f = &u->frames[st->depth];
+    frame_clear(f);
+    switch (st->block) {
+    case BLOCK_ONCE:
+        f->count = 1;
+        break;
+    case BLOCK_REPEAT:
+        f->count = st->repeat;
+        break;
+    case BLOCK_FOR_EACH: {
+        char msg[256];
+        json_t *list = NULL;
+        size_t len;
+        const char *src = tmpl_literal(st->for_each, &len);
+        if (tmpl_eval(st->for_each, &u->env, &list, msg, sizeof msg) < 0) {
+            snprintf(err, errlen, "for_each %.*s: %s", (int)len, src, msg);
+            return -1;
+        }
+        if (!json_is_array(list) || json_array_size(list) > UINT32_MAX) {
+            snprintf(err, errlen, "for_each %.*s needs a list, got %s", (int)len, src,
+                     json_is_object(list) ? "an object" : json_is_string(list) ? "a string"
+                     : json_is_number(list) ? "a number" : json_is_null(list) ? "null"
+                     : json_is_array(list) ? "a list too long" : "a boolean");
+            json_decref(list);
+            return -1;
+        }
+        f->list = list;
+        f->count = (uint32_t)json_array_size(list);
+        break;
+    }
+    }
+    if (f->count && st->block == BLOCK_FOR_EACH)
+        frame_bind(u, st, f);
+    return 0;
+}
+
+/* Run one flow decision at u->pc - 1 (st): a `when`, a block's start or end. Returns true
+ * when st is a request or sleep to run now, false when the program counter moved on. A
+ * failure (a `when` that cannot be evaluated, a for_each over something not a list) is
+ * counted on st's row and ends the task, as a failed request does. */
+static bool flow_step(engine_t *e, user_t *u, const step_t *st)
+{
+    char msg[512];
+    if (st->kind == STEP_END) {
+        loop_frame_t *f = &u->frames[st->depth];
+        const step_t *block = &u->steps[st->end];
+        if (++f->done < f->count) {
+            if (block->block == BLOCK_FOR_EACH)
+                frame_bind(u, block, f);
+            u->pc = st->end + 1;
+        } else {
+            frame_clear(f);
+        }
+        return false;
+    }
+    bool go = true;
+    char why[400];
+    if (st->when && tmpl_truth(st->when, &u->env, &go, why, sizeof why) < 0) {
+        snprintf(msg, sizeof msg, "when: %s", why);
+        goto fail;
+    }
+    if (st->kind != STEP_BLOCK)
+        return go;
+    if (go && flow_enter(u, st, msg, sizeof msg) < 0)
+        goto fail;
+    if (!go || u->frames[st->depth].count == 0)
+        u->pc = st->end + 1; /* skip the block */
+    return false;
+fail:;
+    client_result_t res = {.failure = msg};
+    record(e, u, st, &res);
+    u->pc = u->n_steps; /* skip the rest of the task */
+    u->failed_unsent = true;
+    return false;
+}
+
 /* ---- users ------------------------------------------------------------------------------ */
 
 static void user_free(engine_t *e, user_t *u)
 {
+    flow_release(u);
     loop_timer_release(&e->loop, &u->wake);
     loop_timer_release(&e->loop, &u->deadline);
     client_free(&u->client); /* an in-flight request is dropped (user_exit counted it) */
@@ -246,6 +366,7 @@ static int user_pick_task(engine_t *e, user_t *u)
 
 static void user_begin(user_t *u, phase_t phase, const step_t *steps, size_t n)
 {
+    flow_release(u);
     u->phase = phase;
     u->steps = steps;
     u->n_steps = n;
@@ -301,9 +422,17 @@ static double user_next_task_at(engine_t *e, user_t *u)
  * after this returns unless you know it still exists). */
 static void user_run(engine_t *e, user_t *u)
 {
+    unsigned steps_this_turn = 0;
     for (;;) {
         if (u->pc < u->n_steps) {
+            if (++steps_this_turn > FLOW_STEPS_PER_TURN) {
+                loop_timer_arm(&e->loop, &u->wake, e->loop.now); /* user_wake goes on */
+                return;
+            }
             const step_t *st = &u->steps[u->pc++];
+            if ((st->when || st->kind == STEP_BLOCK || st->kind == STEP_END) &&
+                !flow_step(e, u, st))
+                continue;
             if (st->kind == STEP_SLEEP) {
                 if (st->sleep_s > 0) {
                     loop_timer_arm(&e->loop, &u->wake, e->loop.now + st->sleep_s);

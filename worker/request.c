@@ -4,6 +4,9 @@
  */
 #include "request.h"
 
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +47,7 @@ void request_init(request_t *r)
     buf_init(&r->resp);
     buf_init(&r->scratch);
     buf_init(&r->wire);
+    buf_init(&r->resp_headers);
 }
 
 void request_free(request_t *r)
@@ -54,6 +58,9 @@ void request_free(request_t *r)
     buf_free(&r->resp);
     buf_free(&r->scratch);
     buf_free(&r->wire);
+    buf_free(&r->resp_headers);
+    pcre2_match_data_free(r->regex_match);
+    r->regex_match = NULL;
     free(r->nodes);
     r->nodes = NULL;
     r->headers = NULL;
@@ -244,7 +251,8 @@ int request_render(request_t *r, const step_t *st, const char *host, const tmpl_
         build_headers(r, st, env, &r->headers, err, errlen) < 0 ||
         build_body(r, st, env, err, errlen) < 0)
         return -1;
-    r->keep_body = st->needs_json || st->expect.contains != NULL;
+    r->keep_body = st->needs_body;
+    r->env = env;
     r->keep_max = st->max_body_bytes;
     r->resp_over = false;
     r->body_bytes = 0;
@@ -399,11 +407,206 @@ static bool status_expected(const expect_t *x, long status)
     return status >= 0 && status < 600 && x->status_ok[status];
 }
 
+/* ---- response headers ------------------------------------------------------------------
+ * request_header: the sessions work's reader of resp_headers; one function, to reconcile
+ * with theirs. */
+const char *request_header(const request_t *r, const char *name, size_t *len)
+{
+    size_t n = strlen(name);
+    const char *p = r->resp_headers.data, *end = p ? p + r->resp_headers.len : NULL;
+    while (p && p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        const char *line_end = eol ? eol : end;
+        if ((size_t)(line_end - p) > n && strncasecmp(p, name, n) == 0 && p[n] == ':') {
+            const char *v = p + n + 1, *ve = line_end;
+            while (v < ve && (*v == ' ' || *v == '\t'))
+                v++;
+            while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t'))
+                ve--;
+            *len = (size_t)(ve - v);
+            return v;
+        }
+        p = eol ? eol + 1 : end;
+    }
+    return NULL;
+}
+
+/* ---- checks and saves -------------------------------------------------------------------- */
+
+/* Two JSON values as a user compares them: numbers by value (3 equals 3.0), the rest by
+ * jansson's equality (strings byte for byte, lists and objects member by member). */
+static bool json_same(const json_t *a, const json_t *b)
+{
+    if (json_is_number(a) && json_is_number(b))
+        return json_number_value(a) == json_number_value(b);
+    return json_equal((json_t *)a, (json_t *)b);
+}
+
+/* A value quoted in a failure message, compact and cut short. */
+static void show_json(const json_t *v, char *out, size_t len)
+{
+    char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    snprintf(out, len, "%s", s ? s : "?");
+    if (s && strlen(s) >= len && len > 4)
+        memcpy(out + len - 4, "...", 4);
+    free(s);
+}
+
+/* expect.json's mapping form: each path holds its value (found[i]: what the response has at
+ * the i-th path, NULL when missing). */
+static int check_json_values(request_t *r, const expect_t *x, json_t *const *found, char *err,
+                             size_t errlen)
+{
+    for (size_t i = 0; i < x->n_json_values; i++) {
+        const json_value_check_t *jv = &x->json_values[i];
+        const char *path = jpath_source(jv->path);
+        json_t *got = found[i], *want = jv->literal, *made = NULL;
+        if (!got) {
+            snprintf(err, errlen, "Response did not contain expected key '%s'", path);
+            return -1;
+        }
+        if (!want) {
+            char msg[256];
+            if (tmpl_eval(jv->value, r->env, &made, msg, sizeof msg) < 0) {
+                snprintf(err, errlen, "expect json '%s': %s", path, msg);
+                return -1;
+            }
+            want = made;
+        }
+        bool same = json_same(got, want);
+        if (!same) {
+            char g[80], w[80];
+            show_json(got, g, sizeof g);
+            show_json(want, w, sizeof w);
+            snprintf(err, errlen, "Response JSON '%s' was %s, expected %s", path, g, w);
+        }
+        json_decref(made);
+        if (!same)
+            return -1;
+    }
+    return 0;
+}
+
+/* The value a save takes, as a new reference; NULL with the failure in err. body is the
+ * response body as the step reads it; found, for a JSON save, the value at its path (a
+ * reference the save takes over; NULL when missing). */
+static json_t *save_value(request_t *r, const save_t *sv, const buf_t *body, json_t *found,
+                          long status, char *err, size_t errlen)
+{
+    const char *s = NULL;
+    size_t len = 0;
+    switch (sv->kind) {
+    case SAVE_JSON:
+        if (!found)
+            snprintf(err, errlen, "Response did not contain expected key '%s'",
+                     jpath_source(sv->path));
+        return found;
+    case SAVE_STATUS:
+        return json_integer(status);
+    case SAVE_HEADER:
+        s = request_header(r, sv->header, &len);
+        if (!s) {
+            snprintf(err, errlen, "Response did not contain header '%s'", sv->header);
+            return NULL;
+        }
+        break;
+    case SAVE_REGEX: {
+        pcre2_code *re = (pcre2_code *)sv->regex;
+        if (!r->regex_match &&
+            !(r->regex_match = pcre2_match_data_create(2, NULL))) { /* match, group 1 */
+            snprintf(err, errlen, "out of memory");
+            return NULL;
+        }
+        pcre2_match_data *md = r->regex_match;
+        uint32_t groups = 0;
+        pcre2_pattern_info(re, PCRE2_INFO_CAPTURECOUNT, &groups);
+        /* 0: more groups than the match data holds, the first two are still set. */
+        int rc = pcre2_match(re, (PCRE2_SPTR)(body->data ? body->data : ""), body->len, 0, 0,
+                             md, NULL);
+        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+        int g = groups > 0 ? 1 : 0;
+        if (rc < 0 || (rc > 0 && rc <= g) || ov[2 * g] == PCRE2_UNSET) {
+            snprintf(err, errlen, "Response did not match regex for save '%s'", sv->var);
+            return NULL;
+        }
+        s = body->data + ov[2 * g];
+        len = ov[2 * g + 1] - ov[2 * g];
+        break;
+    }
+    }
+    json_t *v = json_stringn(s ? s : "", len);
+    if (!v)
+        snprintf(err, errlen, "save '%s': the value is not valid UTF-8 text", sv->var);
+    return v;
+}
+
+/* expect.json and the saves over the kept body: 0, or -1 with the failure in err. */
+static int check_and_save(request_t *r, const step_t *st, long status, json_t **user_vars,
+                          json_t **globals, char *err, size_t errlen)
+{
+    const expect_t *x = &st->expect;
+    const buf_t *body = &r->resp;
+    json_t *doc = NULL;
+    size_t n_vals = 0;
+    int ret = -1;
+    /* Every JSON path the step reads, found in one scan of the body: expect.json's keys,
+     * then its values, then the JSON saves. */
+    size_t cap = x->n_json_keys + x->n_json_values + st->n_saves;
+    const jpath_t *paths[cap ? cap : 1];
+    json_t *vals[cap ? cap : 1];
+    size_t nk = x->n_json_keys, nv = x->n_json_values;
+    for (size_t i = 0; i < nk; i++)
+        paths[n_vals++] = x->json_keys[i];
+    for (size_t i = 0; i < nv; i++)
+        paths[n_vals++] = x->json_values[i].path;
+    for (size_t i = 0; i < st->n_saves; i++)
+        if (st->saves[i].kind == SAVE_JSON)
+            paths[n_vals++] = st->saves[i].path;
+    memset(vals, 0, sizeof vals);
+    if (st->needs_json && body_values(r, paths, n_vals, vals, &doc) < 0) {
+        snprintf(err, errlen, "Response could not be decoded as JSON");
+        goto done;
+    }
+    for (size_t i = 0; i < nk; i++) {
+        if (!vals[i]) {
+            snprintf(err, errlen, "Response did not contain expected key '%s'",
+                     jpath_source(paths[i]));
+            goto done;
+        }
+    }
+    if (check_json_values(r, x, vals + nk, err, errlen) < 0)
+        goto done;
+    json_t **next_json = vals + nk + nv;
+    for (size_t i = 0; i < st->n_saves; i++) {
+        const save_t *sv = &st->saves[i];
+        json_t *jv = NULL;
+        if (sv->kind == SAVE_JSON) { /* the value found for it, taken over */
+            jv = *next_json;
+            *next_json++ = NULL;
+        }
+        json_t *v = save_value(r, sv, body, jv, status, err, errlen);
+        if (!v)
+            goto done;
+        json_t **slots = sv->scope == TMPL_SCOPE_GLOBAL ? globals : user_vars;
+        if (!slots) {
+            json_decref(v);
+            continue;
+        }
+        json_t *old = slots[sv->slot];
+        slots[sv->slot] = v;
+        json_decref(old);
+    }
+    ret = 0;
+done:
+    release_values(vals, n_vals);
+    json_decref(doc);
+    return ret;
+}
+
 int request_check(request_t *r, const step_t *st, long status, CURLcode rc,
                   json_t **user_vars, json_t **globals, char *err, size_t errlen)
 {
     int ret = -1;
-    json_t *doc = NULL;
     if (rc != CURLE_OK) {
         /* curl_easy_strerror, not the error buffer: the buffer's text carries timings and
          * ports ("after 3 ms"), which would split one failure into many rows. */
@@ -415,53 +618,23 @@ int request_check(request_t *r, const step_t *st, long status, CURLcode rc,
         goto out;
     }
     const expect_t *x = &st->expect;
-    if (r->resp_over && (x->contains || st->needs_json)) {
+    if (r->resp_over && st->needs_body) {
         char size[32];
         format_size(size, sizeof size, r->keep_max);
         snprintf(err, errlen, "Response body larger than max_body (%s): not kept for %s; "
                  "raise max_body in the scenario", size, st->n_saves ? "save" : "expect");
         goto out;
     }
+    const buf_t *body = &r->resp;
     if (x->contains &&
-        (!r->resp.data || !memmem(r->resp.data, r->resp.len, x->contains, x->contains_len))) {
+        (!body->data || !memmem(body->data, body->len, x->contains, x->contains_len))) {
         snprintf(err, errlen, "Response did not contain expected text '%s'", x->contains);
         goto out;
     }
-    if (st->needs_json) {
-        size_t nk = x->n_json_keys, n = nk + st->n_saves;
-        const jpath_t *paths[n ? n : 1];
-        json_t *vals[n ? n : 1];
-        for (size_t i = 0; i < nk; i++)
-            paths[i] = x->json_keys[i];
-        for (size_t i = 0; i < st->n_saves; i++)
-            paths[nk + i] = st->saves[i].path;
-        if (body_values(r, paths, n, vals, &doc) < 0) {
-            snprintf(err, errlen, "Response could not be decoded as JSON");
-            goto out;
-        }
-        for (size_t i = 0; i < n; i++) {
-            if (!vals[i]) {
-                snprintf(err, errlen, "Response did not contain expected key '%s'",
-                         jpath_source(paths[i]));
-                release_values(vals, n);
-                goto out;
-            }
-        }
-        for (size_t i = 0; i < st->n_saves; i++) {
-            const save_t *sv = &st->saves[i];
-            json_t **slots = sv->scope == TMPL_SCOPE_GLOBAL ? globals : user_vars;
-            if (!slots)
-                continue;
-            json_t *old = slots[sv->slot];
-            slots[sv->slot] = vals[nk + i];
-            vals[nk + i] = NULL;
-            json_decref(old);
-        }
-        release_values(vals, n);
-    }
+    if (check_and_save(r, st, status, user_vars, globals, err, errlen) < 0)
+        goto out;
     ret = 0;
 out:
-    json_decref(doc);
     if (r->resp.cap > RESP_KEEP_MAX_BYTES)
         buf_free(&r->resp);
     return ret;

@@ -50,12 +50,18 @@ typedef struct request {
     struct curl_slist *headers; /* the current request's list (nodes or NULL) */
     size_t cap_nodes;
     buf_t wire;                /* native transport: the request's bytes as sent */
-    bool keep_body;            /* current step reads the body (JSON, contains) */
+    bool keep_body;            /* current step reads the body (JSON, regex, contains) */
     uint64_t keep_max;         /* at most this many body bytes go to resp (step's max_body) */
     bool resp_over;            /* the body was bigger than keep_max: resp is incomplete and
                                   the rest was read and discarded (a step that reads the
                                   body fails) */
     uint64_t body_bytes;       /* response body bytes received by the current request */
+    buf_t resp_headers;        /* the final response's header lines "Name: value\r\n", kept
+                                  when the step needs_headers (filled by the transports) */
+    const tmpl_env_t *env;     /* the current request's (request_render's), for expect
+                                  templates in request_check; borrowed */
+    void *regex_match;         /* pcre2_match_data for regex saves, made on first use and
+                                  reused; owned */
 } request_t;
 
 void request_init(request_t *r);
@@ -79,9 +85,15 @@ bool request_sends_body(const step_t *st);
 int request_wire(request_t *r, const step_t *st, const char *host_header, const char *target,
                  size_t target_len, bool drop_body);
 
+/* The value of response header `name` (case-insensitive) in r->resp_headers, not
+ * NUL-terminated, *len bytes, without surrounding spaces; NULL when absent. The first one
+ * when it is repeated. */
+const char *request_header(const request_t *r, const char *name, size_t *len);
+
 /* The verdict on a response, whichever transport got it: rc (CURLE_OK or the failure
  * curl has or would have reported), status, r->resp (a step that reads the body fails when
- * r->resp_over: "Response body larger than max_body (16 MiB): ..."). Stores st's saves (USER scope into
+ * r->resp_over: "Response body larger than max_body (16 MiB): ..."), r->resp_headers for
+ * header saves, r->env for expect templates. Stores st's saves (USER scope into
  * user_vars, GLOBAL scope into globals, either may be NULL: not kept; new references, old
  * ones released). 0 on success or -1 with the failure message in err. */
 int request_check(request_t *r, const step_t *st, long status, CURLcode rc,

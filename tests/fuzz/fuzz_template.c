@@ -1,7 +1,7 @@
 /*
  * fuzz_template — the template language of scenario values: any text compiled against a
  * fixed set of variables ({{ players }}, {{ obj.a[1] }}, ...), then rendered as text, as
- * JSON and evaluated, as a user's request would be.
+ * JSON, evaluated and taken as a truth value, as a user's request and a `when:` would be.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -40,6 +40,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     json_t *v = NULL;
     if (tmpl_eval(t, &env, &v, err, sizeof err) == 0)
         json_decref(v);
+    bool truth;
+    tmpl_truth(t, &env, &truth, err, sizeof err);   /* as a `when:` is */
     size_t off;
     tmpl_text_find(t, is_line_break, &off);   /* as a header value is checked */
     buf_free(&out);

@@ -1,4 +1,5 @@
-/* Unit tests for worker/request.c's rule on what a rendered request may carry: a header
+/* Unit tests for worker/request.c: request_check's saves (JSON path, header, regex, status)
+ * and checks (expect.json values), and the rule on what a rendered request may carry: a header
  * value or URL that a template filled with CR, LF or NUL (a saved response value) is not
  * sent, whichever transport would carry it, and a URL with a space or a control character
  * neither. Both transports send only what request_render accepted, so this is the one place
@@ -96,10 +97,126 @@ static void test_header_and_url_values(void **state)
     scenario_free(sc);
 }
 
+
+/* ---- request_check: saves and checks ------------------------------------------------------ */
+
+static const char check_yaml[] =
+    "users:\n"
+    "  - name: U\n"
+    "    tasks:\n"
+    "      - steps:\n"
+    "          - get: /a\n"                                          /* 0 */
+    "            save:\n"
+    "              loc: {header: location}\n"
+    "              id: {regex: 'id=(\\d+)'}\n"
+    "              whole: {regex: '[a-z]+=[0-9]+'}\n"
+    "              code: {status: true}\n"
+    "          - get: /b\n"                                          /* 1 */
+    "            save: {nope: {header: X-Missing}}\n"
+    "          - get: /c\n"                                          /* 2 */
+    "            save: {n: {regex: 'num=(\\d+)'}}\n"
+    "          - get: /d\n"                                          /* 3 */
+    "            expect:\n"
+    "              json: {\"$.level\": 3, name: \"{{ loc }}\", tags: [a, b], ok: true}\n"
+    "          - get: /e\n"                                          /* 4 */
+    "            save: {opt: {regex: 'x(y)?z'}}\n";
+
+/* request_check of step `step` on a response: status, body, header lines. */
+static int check(const scenario_t *sc, size_t step, request_t *r, json_t **vars, long status,
+                 const char *body, const char *headers, char *err, size_t errlen)
+{
+    const step_t *st = &sc->classes[0].tasks[0].steps[step];
+    static tmpl_env_t env;
+    env = (tmpl_env_t){.user_vars = vars, .user_id = 1, .iteration = 1};
+    assert_int_equal(request_render(r, st, "http://127.0.0.1:1", &env, err, errlen), 0);
+    assert_int_equal(r->keep_body, st->needs_body);
+    buf_reset(&r->resp);
+    buf_puts(&r->resp, body);
+    buf_reset(&r->resp_headers);
+    buf_puts(&r->resp_headers, headers);
+    err[0] = '\0';
+    return request_check(r, st, status, CURLE_OK, vars, NULL, err, errlen);
+}
+
+static void test_check_saves(void **state)
+{
+    (void)state;
+    scenario_t *sc = load(check_yaml);
+    const user_class_t *uc = &sc->classes[0];
+    json_t *vars[16] = {0};
+    assert_true(uc->n_vars <= 16);
+    request_t r;
+    request_init(&r);
+    char err[256];
+    const step_t *st0 = &uc->tasks[0].steps[0];
+    assert_true(st0->needs_headers);
+    assert_true(st0->needs_body);
+    assert_false(st0->needs_json);
+    assert_int_equal(check(sc, 0, &r, vars, 201, "<a href='/o?id=77'>x</a> id=88",
+                           "Content-Type: text/html\r\nLocation:  /orders/9 \r\n", err,
+                           sizeof err), 0);
+    assert_string_equal(json_string_value(vars[st0->saves[0].slot]), "/orders/9");
+    assert_string_equal(json_string_value(vars[st0->saves[1].slot]), "77"); /* first match */
+    assert_string_equal(json_string_value(vars[st0->saves[2].slot]), "id=77"); /* no group */
+    assert_int_equal(json_integer_value(vars[st0->saves[3].slot]), 201);
+
+    /* request_header: case-insensitive, first of repeated, NULL when absent */
+    size_t len;
+    buf_reset(&r.resp_headers);
+    buf_puts(&r.resp_headers, "X-A: 1\r\nx-a: 2\r\nX-AB: 3\r\nEmpty:\r\n");
+    const char *v = request_header(&r, "x-A", &len);
+    assert_non_null(v);
+    assert_int_equal(len, 1);
+    assert_memory_equal(v, "1", 1);
+    v = request_header(&r, "empty", &len);
+    assert_non_null(v);
+    assert_int_equal(len, 0);
+    assert_null(request_header(&r, "X-", &len));
+    assert_null(request_header(&r, "X-ABC", &len));
+
+    /* a missing header and a regex without a match fail the request, naming what */
+    assert_int_equal(check(sc, 1, &r, vars, 200, "", "Location: /x\r\n", err, sizeof err), -1);
+    assert_string_equal(err, "Response did not contain header 'X-Missing'");
+    assert_int_equal(check(sc, 2, &r, vars, 200, "no numbers here", "", err, sizeof err), -1);
+    assert_string_equal(err, "Response did not match regex for save 'n'");
+    /* a group that did not take part in the match: no value, a failure */
+    assert_int_equal(check(sc, 4, &r, vars, 200, "xz", "", err, sizeof err), -1);
+    assert_string_equal(err, "Response did not match regex for save 'opt'");
+    assert_int_equal(check(sc, 4, &r, vars, 200, "..xyz", "", err, sizeof err), 0);
+    assert_string_equal(json_string_value(vars[uc->tasks[0].steps[4].saves[0].slot]), "y");
+    /* the body is not UTF-8: matched as bytes, the capture must still be text */
+    assert_int_equal(check(sc, 2, &r, vars, 200, "\xff\xfe num=12", "", err, sizeof err), 0);
+
+    /* expect.json values: literals typed as written, templates rendered per request */
+    const char *good = "{\"level\": 3.0, \"name\": \"/orders/9\", \"tags\": [\"a\", \"b\"], "
+                       "\"ok\": true}";
+    assert_int_equal(check(sc, 3, &r, vars, 200, good, "", err, sizeof err), 0);
+    assert_int_equal(check(sc, 3, &r, vars, 200,
+                           "{\"level\": \"3\", \"name\": \"/orders/9\", \"tags\": [\"a\", \"b\"], "
+                           "\"ok\": true}", "", err, sizeof err), -1);
+    assert_string_equal(err, "Response JSON '$.level' was \"3\", expected 3");
+    assert_int_equal(check(sc, 3, &r, vars, 200,
+                           "{\"level\": 3, \"name\": \"other\", \"tags\": [\"a\", \"b\"], "
+                           "\"ok\": true}", "", err, sizeof err), -1);
+    assert_string_equal(err, "Response JSON 'name' was \"other\", expected \"/orders/9\"");
+    assert_int_equal(check(sc, 3, &r, vars, 200,
+                           "{\"level\": 3, \"name\": \"/orders/9\", \"tags\": [\"b\", \"a\"], "
+                           "\"ok\": true}", "", err, sizeof err), -1);
+    assert_string_equal(err, "Response JSON 'tags' was [\"b\",\"a\"], expected [\"a\",\"b\"]");
+    assert_int_equal(check(sc, 3, &r, vars, 200, "{\"level\": 3}", "", err, sizeof err), -1);
+    assert_string_equal(err, "Response did not contain expected key 'name'");
+
+    for (size_t i = 0; i < 16; i++)
+        json_decref(vars[i]);
+    request_free(&r);
+    scenario_free(sc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_header_and_url_values),
+        cmocka_unit_test(test_check_saves),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -747,6 +747,205 @@ static void test_garbage_never_crashes(void **state)
     free(deep);
 }
 
+
+/* ---- flow and richer saves ------------------------------------------------------------ */
+
+/* Blocks are flattened: BLOCK, body, END, with `end` linking the two and depth per nesting;
+ * rows stay one per (method, name); for_each's `as` is a USER variable. */
+static void test_blocks_flatten(void **state)
+{
+    (void)state;
+    scenario_t *sc = load_ok(STEPS_HEAD
+        "          - get: /list\n"
+        "            save: {items: items, level: level}\n"
+        "          - repeat: 3\n"
+        "            steps:\n"
+        "              - get: /a\n"
+        "              - for_each: \"{{ items }}\"\n"
+        "                as: it\n"
+        "                when: \"{{ level > 2 }}\"\n"
+        "                steps:\n"
+        "                  - get: /i/{{ it.id }}\n"
+        "                    name: /i\n"
+        "                  - get: /a\n"
+        "                    when: \"{{ it.id != 3 and not (level < 0) }}\"\n"
+        "          - when: \"{{ level == 1 }}\"\n"
+        "            steps: [{sleep: 0}, {get: /b}]\n");
+    const task_t *t = &sc->classes[0].tasks[0];
+    /* get, BLOCK, get, BLOCK, get, get, END, END, BLOCK, sleep, get, END */
+    assert_int_equal(t->n_steps, 12);
+    static const step_kind_t kinds[] = {STEP_REQUEST, STEP_BLOCK, STEP_REQUEST, STEP_BLOCK,
+                                        STEP_REQUEST, STEP_REQUEST, STEP_END, STEP_END,
+                                        STEP_BLOCK, STEP_SLEEP, STEP_REQUEST, STEP_END};
+    for (size_t i = 0; i < 12; i++)
+        assert_int_equal(t->steps[i].kind, kinds[i]);
+    const step_t *rep = &t->steps[1], *each = &t->steps[3], *once = &t->steps[8];
+    assert_int_equal(rep->block, BLOCK_REPEAT);
+    assert_int_equal(rep->repeat, 3);
+    assert_int_equal(rep->end, 7);
+    assert_int_equal(t->steps[7].end, 1);
+    assert_int_equal(rep->depth, 0);
+    assert_int_equal(each->block, BLOCK_FOR_EACH);
+    assert_int_equal(each->end, 6);
+    assert_int_equal(each->depth, 1);
+    assert_int_equal(t->steps[6].depth, 1);
+    assert_string_equal(each->as, "it");
+    assert_non_null(each->when);
+    assert_non_null(t->steps[5].when);
+    assert_int_equal(once->block, BLOCK_ONCE);
+    assert_int_equal(once->end, 11);
+    /* a block counts its own failures on its first request's row */
+    assert_int_equal(rep->row, t->steps[2].row);
+    assert_int_equal(each->row, t->steps[4].row);
+    assert_int_equal(t->steps[2].row, t->steps[5].row); /* GET /a twice: one row */
+    assert_int_equal(sc->n_rows, 4);                     /* /list, /a, /i, /b */
+    /* `it` has a user slot, as saves do */
+    const user_class_t *uc = &sc->classes[0];
+    assert_string_equal(uc->var_names[each->as_slot], "it");
+    scenario_free(sc);
+
+    /* for_each without `as` binds `item` */
+    sc = load_ok(STEPS_HEAD "          - get: /l\n            save: {xs: $}\n"
+                 "          - for_each: \"{{ xs }}\"\n            steps: [{get: \"/{{ item }}\"}]\n");
+    assert_string_equal(sc->classes[0].tasks[0].steps[1].as, "item");
+    scenario_free(sc);
+}
+
+static void test_flow_errors(void **state)
+{
+    (void)state;
+    expect_error(STEPS_HEAD "          - repeat: 3\n",
+                 "t.yaml:5:13: block needs 'steps': the list of steps it runs");
+    expect_error(STEPS_HEAD "          - repeat: 1000001\n            steps: [{get: /}]\n",
+                 "t.yaml:5:21: 'repeat' must be a whole number from 0 to 1000000, got a number");
+    expect_error(STEPS_HEAD "          - repeat: many\n            steps: [{get: /}]\n",
+                 "t.yaml:5:21: 'repeat' must be a whole number from 0 to 1000000, got a string");
+    expect_error(STEPS_HEAD "          - repeat: 2\n            get: /x\n            steps: [{get: /}]\n",
+                 "t.yaml:6:13: 'get' does not go in a block (repeat, for_each, when, steps): "
+                 "put the request in its 'steps'");
+    expect_error(STEPS_HEAD "          - repeat: 2\n            steps: []\n",
+                 "t.yaml:6:20: 'steps' must list at least one step");
+    expect_error(STEPS_HEAD "          - repeat: 2\n            steps: [{sleep: 1}]\n",
+                 "t.yaml:6:20: a block needs at least one request in its 'steps'");
+    expect_error(STEPS_HEAD "          - repeat: 2\n            for_each: \"{{ user_id }}\"\n"
+                 "            steps: [{get: /}]\n",
+                 "t.yaml:6:23: a block has 'repeat' or 'for_each', not both; nest one block in "
+                 "the other");
+    expect_error(STEPS_HEAD "          - repeat: 2\n            as: x\n            steps: [{get: /}]\n",
+                 "t.yaml:6:17: 'as' names the element of a 'for_each'; this block has none");
+    expect_error(STEPS_HEAD "          - get: /\n            as: x\n",
+                 "t.yaml:6:17: 'as' names the element of a 'for_each' block; this step has no "
+                 "for_each");
+    expect_error(STEPS_HEAD "          - for_each: /items\n            steps: [{get: /}]\n",
+                 "t.yaml:5:23: 'for_each' must be one {{ expression }} like \"{{ items }}\", got "
+                 "a string");
+    expect_error(STEPS_HEAD "          - for_each: \"x{{ user_id }}\"\n            steps: [{get: /}]\n",
+                 "t.yaml:5:23: 'for_each' must be exactly one {{ expression }} with no text "
+                 "around it, like \"{{ items }}\"");
+    expect_error(STEPS_HEAD "          - get: /\n            when: yes\n",
+                 "t.yaml:6:19: 'when' must be one {{ expression }} like \"{{ level > 3 }}\", "
+                 "got a string");
+    expect_error(STEPS_HEAD "          - sleep: 1\n            when: \"{{ true }}\"\n",
+                 "t.yaml:6:13: 'when' does not apply to a sleep step: put the sleep in a "
+                 "block, {when: ..., steps: [...]}");
+    expect_error("setup:\n  - repeat: 2\n    steps: [{get: /}]\n" CLASS_HEAD ONE_TASK,
+                 "t.yaml:2:5: 'repeat' is not supported in setup steps");
+    expect_error("setup:\n  - get: /\n    when: \"{{ true }}\"\n" CLASS_HEAD ONE_TASK,
+                 "t.yaml:3:11: 'when' is not supported in setup steps");
+    expect_error(STEPS_HEAD "          - for_each: \"{{ user_id }}\"\n            as: user_id\n"
+                 "            steps: [{get: /}]\n",
+                 "t.yaml:6:17: for_each 'as' name 'user_id' is a built-in template name; pick "
+                 "another");
+    expect_error("vars: {item: 1}\n" STEPS_HEAD "          - for_each: \"{{ user_id }}\"\n"
+                 "            steps: [{get: /}]\n",
+                 "t.yaml:6:13: for_each 'as' 'item' would shadow the global variable 'item'; "
+                 "pick another name (as: ...)");
+    /* template errors inside when: at the offending token */
+    expect_error_at(STEPS_HEAD "          - get: /\n            when: \"{{ 1 < 2 < 3 }}\"\n",
+                    "t.yaml:6:29: ", "comparisons cannot be chained");
+    expect_error_at(STEPS_HEAD "          - get: /\n            when: \"{{ user_id = 3 }}\"\n",
+                    "t.yaml:6:31: ", "'=' alone is not an operator");
+    expect_error_at(STEPS_HEAD "          - get: /\n            when: \"{{ ghost > 1 }}\"\n",
+                    "t.yaml:6:23: ", "undefined variable 'ghost'");
+    /* nesting is bounded */
+    char deep[8192] = STEPS_HEAD;
+    for (int i = 0; i <= SCENARIO_MAX_NESTING; i++) {
+        char line[256];
+        snprintf(line, sizeof line, "%*s- repeat: 1\n%*s  steps:\n", 10 + 4 * i, "",
+                 10 + 4 * i, "");
+        strcat(deep, line);
+    }
+    char last[128];
+    snprintf(last, sizeof last, "%*s- get: /\n", 10 + 4 * (SCENARIO_MAX_NESTING + 1), "");
+    strcat(deep, last);
+    expect_error_at(deep, "t.yaml:37:77: ", "blocks nest more than 16 deep");
+}
+
+static void test_rich_saves_and_checks(void **state)
+{
+    (void)state;
+    scenario_t *sc = load_ok(STEPS_HEAD
+        "          - get: /x\n"
+        "            save:\n"
+        "              a: b.c\n"
+        "              loc: {header: Location}\n"
+        "              id: {regex: 'id=(\\d+)'}\n"
+        "              code: {status: true}\n"
+        "              j: {json: \"$.k[0]\"}\n"
+        "            expect:\n"
+        "              json: {\"$.player.level\": 3, name: \"{{ a }}\", ok: true, tag: '3'}\n");
+    const step_t *st = &sc->classes[0].tasks[0].steps[0];
+    assert_int_equal(st->n_saves, 5);
+    assert_int_equal(st->saves[0].kind, SAVE_JSON);
+    assert_int_equal(st->saves[1].kind, SAVE_HEADER);
+    assert_string_equal(st->saves[1].header, "Location");
+    assert_int_equal(st->saves[2].kind, SAVE_REGEX);
+    assert_non_null(st->saves[2].regex);
+    assert_int_equal(st->saves[3].kind, SAVE_STATUS);
+    assert_int_equal(st->saves[4].kind, SAVE_JSON);
+    assert_true(st->needs_json);
+    assert_true(st->needs_body);
+    assert_true(st->needs_headers);
+    assert_int_equal(st->expect.n_json_values, 4);
+    assert_true(json_is_integer(st->expect.json_values[0].literal));
+    assert_null(st->expect.json_values[1].literal);
+    assert_non_null(st->expect.json_values[1].value);
+    assert_true(json_is_true(st->expect.json_values[2].literal));
+    assert_true(json_is_string(st->expect.json_values[3].literal)); /* quoted: a string */
+    scenario_free(sc);
+
+    /* Only what is read is kept: a status save reads neither body nor headers. */
+    sc = load_ok(STEPS_HEAD "          - get: /x\n            save: {code: {status: true}}\n");
+    st = &sc->classes[0].tasks[0].steps[0];
+    assert_false(st->needs_body);
+    assert_false(st->needs_headers);
+    assert_false(st->needs_json);
+    scenario_free(sc);
+
+    /* The regex's own error, at its offset inside the pattern (col 30 + 4). */
+    expect_error_at(STEPS_HEAD "          - get: /x\n            save: {id: {regex: 'id=(\\d+'}}\n",
+                    "t.yaml:6:", "bad regex 'id=(\\d+': missing closing parenthesis");
+    expect_error(STEPS_HEAD "          - get: /x\n            save: {id: {regex: '(['}}\n",
+                 "t.yaml:6:35: bad regex '([': missing terminating ] for character class");
+    expect_error(STEPS_HEAD "          - get: /x\n            save: {h: {header: 'a b'}}\n",
+                 "t.yaml:6:32: bad header name 'a b'");
+    expect_error(STEPS_HEAD "          - get: /x\n            save: {c: {status: 1}}\n",
+                 "t.yaml:6:32: save 'c': write {status: true} to save the status code");
+    expect_error(STEPS_HEAD "          - get: /x\n            save: {c: {stauts: true}}\n",
+                 "t.yaml:6:24: unknown key 'stauts' in save (did you mean 'status'?)");
+    expect_error(STEPS_HEAD "          - get: /x\n            save: {c: {header: A, regex: b}}\n",
+                 "t.yaml:6:23: save 'c' needs a JSON path like a.b, or one of {json: PATH}, "
+                 "{header: NAME}, {regex: PATTERN}, {status: true}, got a mapping");
+    expect_error(STEPS_HEAD "          - get: /x\n            save: {c: {header: ''}}\n",
+                 "t.yaml:6:32: save 'c': 'header' must not be empty");
+    expect_error(STEPS_HEAD "          - get: /x\n            save: {c: {regex: [a]}}\n",
+                 "t.yaml:6:31: save 'c': 'regex' needs a string, got a list");
+    expect_error_at(STEPS_HEAD "          - get: /x\n            expect: {json: {\"a[\": 1}}\n",
+                    "t.yaml:6:", "bad JSON path 'a['");
+    expect_error_at(STEPS_HEAD "          - get: /x\n            expect: {json: {a: \"{{ nope }}\"}}\n",
+                    "t.yaml:6:", "undefined variable 'nope'");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -761,6 +960,9 @@ int main(void)
         cmocka_unit_test(test_tag_filter),
         cmocka_unit_test(test_load_file),
         cmocka_unit_test(test_garbage_never_crashes),
+        cmocka_unit_test(test_blocks_flatten),
+        cmocka_unit_test(test_flow_errors),
+        cmocka_unit_test(test_rich_saves_and_checks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

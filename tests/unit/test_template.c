@@ -671,6 +671,114 @@ static void test_rng(void **state)
     free(n2);
 }
 
+
+/* ---- comparisons, logic, members ------------------------------------------------------- */
+
+static void assert_truth(const char *src, bool want)
+{
+    tmpl_t *t = compile_ok(src);
+    bool got = !want;
+    char err[256] = "";
+    if (tmpl_truth(t, &env, &got, err, sizeof err) != 0)
+        fail_msg("truth of \"%s\" failed: %s", src, err);
+    if (got != want)
+        fail_msg("\"%s\" is %s, want %s", src, got ? "true" : "false", want ? "true" : "false");
+    tmpl_free(t);
+}
+
+static void test_comparisons(void **state)
+{
+    (void)state;
+    assert_renders("{{ 1 < 2 }}", "true");
+    assert_renders("{{ 2 <= 1 }}", "false");
+    assert_renders("{{ count == 42 }}", "true");         /* saved integer */
+    assert_renders("{{ count != 42 }}", "false");
+    assert_renders("{{ price > 12 }}", "true");          /* saved real */
+    assert_renders("{{ amount == 12.5 }}", "true");      /* numeric string vs number */
+    assert_renders("{{ amount == '12.50' }}", "true");   /* string vs string: bytes */
+    assert_renders("{{ amount == '12.5' }}", "false");
+    assert_renders("{{ word == 'abc' }}", "true");
+    assert_renders("{{ word < 'abd' }}", "true");        /* byte order */
+    assert_renders("{{ word >= 'abcd' }}", "false");
+    assert_renders("{{ word == 3 }}", "false");          /* not a number: unequal, no error */
+    assert_renders("{{ flag == true }}", "true");
+    assert_renders("{{ flag == 1 }}", "false");          /* a boolean only equals a boolean */
+    assert_renders("{{ nothing == null }}", "true");
+    assert_renders("{{ nothing != null }}", "false");
+    assert_renders("{{ obj.a == obj.a }}", "true");
+    assert_renders("{{ players == things }}", "false");
+    /* Arithmetic binds tighter than comparison. */
+    assert_renders("{{ 1 + 2 * 3 == 7 }}", "true");
+    assert_renders("{{ count - 2 > 40 - 1 }}", "true");
+    assert_renders_json_number("{{ 1 < 2 }}", "true");
+}
+
+static void test_logic(void **state)
+{
+    (void)state;
+    assert_renders("{{ true and false }}", "false");
+    assert_renders("{{ true or false }}", "true");
+    assert_renders("{{ not true }}", "false");
+    assert_renders("{{ not not 1 }}", "true");
+    /* not > and > or: "true or (false and false)" */
+    assert_renders("{{ true or false and false }}", "true");
+    assert_renders("{{ (true or false) and false }}", "false");
+    /* not binds looser than comparison: not (1 == 2) */
+    assert_renders("{{ not 1 == 2 }}", "true");
+    assert_renders("{{ not flag or count > 40 }}", "true");
+    /* Short circuit: the right side (an unset variable) is never evaluated. */
+    assert_renders("{{ false and unset }}", "false");
+    assert_renders("{{ true or unset }}", "true");
+    /* Truth of values. */
+    assert_truth("{{ empty }}", false);
+    assert_truth("{{ players }}", true);
+    assert_truth("{{ 0 }}", false);
+    assert_truth("{{ '' }}", false);
+    assert_truth("{{ word }}", true);
+    assert_truth("{{ nothing }}", false);
+    assert_truth("{{ obj.b }}", true);
+    assert_truth("{{ count > 41 and word == 'abc' }}", true);
+    assert_truth("{{ null }}", false);
+}
+
+static void test_members(void **state)
+{
+    (void)state;
+    assert_renders("{{ things[0].id }}", "1");
+    assert_renders("{{ obj.a[1] }}", "x");
+    assert_renders("{{ obj['b'] }}", "true");
+    assert_renders("{{ players[1 + 1] }}", "p3");
+    assert_renders("/items/{{ things[0].id }}/x", "/items/1/x");
+    assert_renders("{{ obj.a[0] + 1 }}", "2");
+    assert_render_error("{{ obj.nope }}", "'obj' has no member 'nope'");
+    assert_render_error("{{ players[3] }}", "index 3 is past the end of 'players' (3 elements)");
+    assert_render_error("{{ word.x }}", "'word' holds a string, which has no members");
+    assert_render_error("{{ players[-1] }}",
+                        "a list's element is numbered by a whole number from 0, got a number");
+    assert_render_error("{{ obj.a[0].x }}", "a number has no members");
+}
+
+static void test_operator_errors(void **state)
+{
+    (void)state;
+    assert_compile_error("{{ count = 1 }}", 9, "'=' alone is not an operator: compare with '=='");
+    assert_compile_error("{{ !flag }}", 3, "'!' alone is not an operator");
+    assert_compile_error("{{ 1 < 2 < 3 }}", 9, "comparisons cannot be chained");
+    assert_compile_error("{{ count and }}", 13, "expected a value, found '}}'");
+    assert_compile_error("{{ and count }}", 3, "expected a value, found 'and'");
+    assert_compile_error("{{ 1 + not flag }}", 7, "expected a value, found 'not'");
+    assert_compile_error("{{ obj. }}", 8, "expected a key name after '.'");
+    assert_compile_error("{{ players[0 }}", 13, "expected ']' to close the '['");
+    assert_compile_error("{{ nope == 1 }}", 3, "undefined variable 'nope'");
+    assert_compile_error("{{ flag and nope }}", 12, "undefined variable 'nope'");
+    assert_render_error("{{ players < 3 }}",
+                        "cannot order a list and a number: < <= > >= compare numbers or strings");
+    assert_render_error("{{ flag < 1 }}",
+                        "cannot order true and a number: < <= > >= compare numbers or strings");
+    assert_render_error("{{ true + 1 }}", "true is not a number");
+    assert_render_error("{{ unset == 1 }}", "variable 'unset' has not been saved yet");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -695,6 +803,10 @@ int main(void)
         cmocka_unit_test(test_constant_errors_at_load),
         cmocka_unit_test(test_render_json),
         cmocka_unit_test(test_rng),
+        cmocka_unit_test(test_comparisons),
+        cmocka_unit_test(test_logic),
+        cmocka_unit_test(test_members),
+        cmocka_unit_test(test_operator_errors),
     };
     return cmocka_run_group_tests(tests, fixture_setup, fixture_teardown);
 }
