@@ -84,6 +84,16 @@ typedef struct step {
     uint64_t max_body_bytes; /* `max_body`: response bytes kept for save/expect; a bigger
                                 body is read to the end, counted, and fails such a step;
                                 step > defaults > SCENARIO_MAX_BODY_DEFAULT */
+    bool needs_headers;      /* a save reads a response header: the transports keep the
+                                final response's header lines (request_t.resp_headers) */
+    /* Session (class > defaults): */
+    bool cookies;            /* `cookies`: the user's cookie jar is sent and filled (default
+                                true, as Locust's HttpUser session) */
+    bool compress;           /* `compress`: send Accept-Encoding: gzip, deflate (default true) */
+    bool http2;              /* `http2`: HTTP/2 through libcurl (default false) */
+    tmpl_t *auth_user;       /* `auth: {basic: [user, password]}` (step > class > defaults);
+                                NULL: no Authorization added; owned */
+    tmpl_t *auth_pass;       /* owned; set exactly when auth_user is */
 } step_t;
 
 #define SCENARIO_MAX_BODY_DEFAULT (16ull * 1024 * 1024)

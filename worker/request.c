@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "../common/clock.h"
 #include "../common/jpath.h"
 #include "../common/jtmpl.h"
 #include "../common/vec.h"
@@ -44,6 +45,9 @@ void request_init(request_t *r)
     buf_init(&r->resp);
     buf_init(&r->scratch);
     buf_init(&r->wire);
+    buf_init(&r->resp_headers);
+    buf_init(&r->decoded);
+    buf_init(&r->cookie);
 }
 
 void request_free(request_t *r)
@@ -54,6 +58,9 @@ void request_free(request_t *r)
     buf_free(&r->resp);
     buf_free(&r->scratch);
     buf_free(&r->wire);
+    buf_free(&r->resp_headers);
+    buf_free(&r->decoded);
+    buf_free(&r->cookie);
     free(r->nodes);
     r->nodes = NULL;
     r->headers = NULL;
@@ -156,6 +163,59 @@ oom:
     return -1;
 }
 
+/* The step's own headers (defaults, class, step) name `name`. */
+static bool step_has_header(const step_t *st, const char *name)
+{
+    for (size_t i = 0; i < st->n_headers; i++)
+        if (strcasecmp(st->headers[i].name, name) == 0)
+            return true;
+    return false;
+}
+
+/* Append base64 (RFC 4648, with padding) of n bytes at p. */
+static int put_base64(buf_t *out, const unsigned char *p, size_t n)
+{
+    static const char tab[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16;
+        if (i + 1 < n)
+            v |= (uint32_t)p[i + 1] << 8;
+        if (i + 2 < n)
+            v |= p[i + 2];
+        char q[4] = {tab[(v >> 18) & 63], tab[(v >> 12) & 63],
+                     i + 1 < n ? tab[(v >> 6) & 63] : '=', i + 2 < n ? tab[v & 63] : '='};
+        if (buf_append(out, q, 4) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* "Authorization: Basic base64(user:password)\0" into r->hdr (RFC 7617), the two rendered
+ * with env. */
+static int put_basic_auth(request_t *r, const step_t *st, const tmpl_env_t *env, char *err,
+                          size_t errlen)
+{
+    buf_reset(&r->scratch);
+    if (tmpl_render(st->auth_user, env, &r->scratch, err, errlen) < 0)
+        return -1;
+    if (memchr(r->scratch.data ? r->scratch.data : "", ':', r->scratch.len)) {
+        snprintf(err, errlen, "auth user contains ':' after its templates were rendered: "
+                 "not sent (RFC 7617)");
+        return -1;
+    }
+    if (buf_putc(&r->scratch, ':') < 0 ||
+        tmpl_render(st->auth_pass, env, &r->scratch, err, errlen) < 0)
+        return -1;
+    if (buf_puts(&r->hdr, "Authorization: Basic ") < 0 ||
+        put_base64(&r->hdr, (const unsigned char *)r->scratch.data, r->scratch.len) < 0 ||
+        buf_append(&r->hdr, "", 1) < 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
 /* Render the headers into r->hdr as NUL-separated "Name: value" lines, then link our own
  * curl_slist nodes over them (pointers are taken only after hdr stops growing). */
 static int build_headers(request_t *r, const step_t *st, const tmpl_env_t *env,
@@ -184,6 +244,16 @@ static int build_headers(request_t *r, const step_t *st, const tmpl_env_t *env,
             buf_printf(h, "%s;", st->headers[i].name);
         if (buf_append(h, "", 1) < 0) /* keep the NUL as a separator */
             goto oom;
+        n++;
+    }
+    if (st->compress && !step_has_header(st, "Accept-Encoding")) {
+        buf_puts(h, "Accept-Encoding: " REQUEST_ACCEPT_ENCODING);
+        buf_append(h, "", 1);
+        n++;
+    }
+    if (st->auth_user && !step_has_header(st, "Authorization")) {
+        if (put_basic_auth(r, st, env, err, errlen) < 0)
+            return -1;
         n++;
     }
     if (!st->has_content_type && st->body_kind == BODY_JSON) {
@@ -245,11 +315,93 @@ int request_render(request_t *r, const step_t *st, const char *host, const tmpl_
         build_body(r, st, env, err, errlen) < 0)
         return -1;
     r->keep_body = st->needs_json || st->expect.contains != NULL;
+    r->keep_headers = st->needs_headers;
+    r->encoding = DECODE_IDENTITY;
+    buf_reset(&r->resp_headers);
     r->keep_max = st->max_body_bytes;
     r->resp_over = false;
     r->body_bytes = 0;
     buf_reset(&r->resp);
     return 0;
+}
+
+/* Header name of a rendered "Name: value" / "Name;" line equals name (case-insensitive). */
+static bool hdr_named(const char *line, const char *name)
+{
+    size_t n = strlen(name);
+    return strncasecmp(line, name, n) == 0 && (line[n] == ':' || line[n] == ';');
+}
+
+static bool user_has_header(const request_t *r, const char *name)
+{
+    for (const struct curl_slist *n = r->headers; n; n = n->next)
+        if (hdr_named(n->data, name))
+            return true;
+    return false;
+}
+
+int request_hop_begin(request_t *r, const char *url)
+{
+    r->hop_url = url;
+    request_on_status(r);
+    buf_reset(&r->cookie);
+    if (!r->jar || cookie_jar_count(r->jar) == 0 || user_has_header(r, "Cookie"))
+        return 0;
+    return cookie_jar_header(r->jar, url, clock_wall_s(), &r->cookie) < 0 ? -1 : 0;
+}
+
+void request_on_status(request_t *r)
+{
+    r->encoding = DECODE_IDENTITY;
+    buf_reset(&r->resp_headers);
+}
+
+/* The value of a header line if it is named name (len bytes), trimmed. */
+static bool line_named(const char *line, size_t len, const char *name, const char **v,
+                       size_t *vlen)
+{
+    size_t nl = strlen(name);
+    if (len <= nl || line[nl] != ':' || strncasecmp(line, name, nl) != 0)
+        return false;
+    const char *p = line + nl + 1, *end = line + len;
+    while (p < end && (*p == ' ' || *p == '\t'))
+        p++;
+    while (end > p && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
+        end--;
+    *v = p;
+    *vlen = (size_t)(end - p);
+    return true;
+}
+
+void request_on_header(request_t *r, const char *line, size_t len)
+{
+    const char *v;
+    size_t vl;
+    if (line_named(line, len, "Content-Encoding", &v, &vl))
+        r->encoding = decode_kind_of(v, vl);
+    else if (r->jar && r->hop_url && line_named(line, len, "Set-Cookie", &v, &vl))
+        cookie_jar_set(r->jar, r->hop_url, v, vl, clock_wall_s()); /* OOM: not kept */
+    if (r->keep_headers && (buf_append(&r->resp_headers, line, len) < 0 ||
+                            buf_append(&r->resp_headers, "\r\n", 2) < 0))
+        r->keep_headers = false; /* out of memory: the step finds no header */
+}
+
+const char *request_header(const request_t *r, const char *name, size_t *len)
+{
+    const char *p = r->resp_headers.data, *end = p + r->resp_headers.len;
+    while (p && p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        const char *lend = eol ? eol : end;
+        size_t n = (size_t)(lend - p);
+        if (n && p[n - 1] == '\r')
+            n--;
+        const char *v;
+        if (line_named(p, n, name, &v, len))
+            return v;
+        p = eol ? eol + 1 : end;
+    }
+    *len = 0;
+    return NULL;
 }
 
 int request_keep(request_t *r, const char *p, size_t n)
@@ -268,21 +420,6 @@ bool request_sends_body(const step_t *st)
     http_method_t m = st->method;
     return m != HTTP_HEAD &&
            (st->body_kind != BODY_NONE || m == HTTP_POST || m == HTTP_PUT || m == HTTP_PATCH);
-}
-
-/* Header name of a rendered "Name: value" / "Name;" line equals name (case-insensitive). */
-static bool hdr_named(const char *line, const char *name)
-{
-    size_t n = strlen(name);
-    return strncasecmp(line, name, n) == 0 && (line[n] == ':' || line[n] == ';');
-}
-
-static bool user_has_header(const request_t *r, const char *name)
-{
-    for (const struct curl_slist *n = r->headers; n; n = n->next)
-        if (hdr_named(n->data, name))
-            return true;
-    return false;
 }
 
 int request_wire(request_t *r, const step_t *st, const char *host_header, const char *target,
@@ -325,6 +462,11 @@ int request_wire(request_t *r, const step_t *st, const char *host_header, const 
         if (!*v)
             continue; /* "Name:" removes a header (our "Expect:") */
         buf_append(w, line, len);
+        buf_puts(w, "\r\n");
+    }
+    if (r->cookie.len) {
+        buf_puts(w, "Cookie: ");
+        buf_append(w, r->cookie.data, r->cookie.len);
         buf_puts(w, "\r\n");
     }
     if (with_body) {
@@ -381,20 +523,29 @@ int request_check(request_t *r, const step_t *st, long status, CURLcode rc,
         goto out;
     }
     const expect_t *x = &st->expect;
-    if (r->resp_over && (x->contains || st->needs_json)) {
+    bool reads_body = x->contains || st->needs_json;
+    if (r->resp_over && reads_body) {
         char size[32];
         format_size(size, sizeof size, r->keep_max);
         snprintf(err, errlen, "Response body larger than max_body (%s): not kept for %s; "
                  "raise max_body in the scenario", size, st->n_saves ? "save" : "expect");
         goto out;
     }
+    /* The body as the server meant it: decoded only now that a step reads it. */
+    const buf_t *body = &r->resp;
+    if (reads_body && r->encoding != DECODE_IDENTITY) {
+        if (decode_body(r->encoding, r->resp.data, r->resp.len, &r->decoded, r->keep_max, err,
+                        errlen) < 0)
+            goto out;
+        body = &r->decoded;
+    }
     if (x->contains &&
-        (!r->resp.data || !memmem(r->resp.data, r->resp.len, x->contains, x->contains_len))) {
+        (!body->data || !memmem(body->data, body->len, x->contains, x->contains_len))) {
         snprintf(err, errlen, "Response did not contain expected text '%s'", x->contains);
         goto out;
     }
     if (st->needs_json) {
-        doc = json_loadb(r->resp.data ? r->resp.data : "", r->resp.len,
+        doc = json_loadb(body->data ? body->data : "", body->len,
                          JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
         if (!doc) {
             snprintf(err, errlen, "Response could not be decoded as JSON");
@@ -428,5 +579,7 @@ out:
     json_decref(doc);
     if (r->resp.cap > RESP_KEEP_MAX_BYTES)
         buf_free(&r->resp);
+    if (r->decoded.cap > RESP_KEEP_MAX_BYTES)
+        buf_free(&r->decoded);
     return ret;
 }
