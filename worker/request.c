@@ -533,7 +533,7 @@ int request_check(request_t *r, const step_t *st, long status, CURLcode rc,
     }
     /* The body as the server meant it: decoded only now that a step reads it. */
     const buf_t *body = &r->resp;
-    if (reads_body && r->encoding != DECODE_IDENTITY) {
+    if (reads_body && r->encoding != DECODE_IDENTITY && r->resp.len) {
         if (decode_body(r->encoding, r->resp.data, r->resp.len, &r->decoded, r->keep_max, err,
                         errlen) < 0)
             goto out;
