@@ -206,6 +206,30 @@ def test_cookies_false_logs_nobody_in(tmp_path, game, transport):
     assert all(e["cookies"] == {} for e in game.log)
 
 
+MIXED = """\
+users:
+  - name: Player
+    sequential: true
+    tasks:
+      - steps:
+          - post: /x/../login         # libcurl carries it (the native client declines '..')
+          - get: /me                  # the native client: the cookie libcurl received
+      - steps:
+          - post: /login              # the native client
+          - get: /x/../me             # libcurl: the cookie the native client received
+            name: me via curl
+"""
+
+
+def test_one_jar_whichever_transport_carries_a_request(tmp_path, game):
+    r, rows = run(tmp_path, MIXED, game.url, "native")
+    assert r.returncode == 0, r.stdout + r.stderr
+    me, me_curl = rows[("GET", "/me")], rows[("GET", "me via curl")]
+    assert me["num_requests"] > 5 and me_curl["num_requests"] > 5
+    assert me["num_failures"] == me_curl["num_failures"] == 0
+    assert len(game.seen("/me", status=200)) == me["num_requests"] + me_curl["num_requests"]
+
+
 EXPIRY = """\
 users:
   - name: Player
