@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../common/clock.h"
+
 static void on_hop_done(void *owner, const hop_result_t *res);
 
 void client_init(client_t *c, const client_config_t *cfg)
@@ -15,6 +17,7 @@ void client_init(client_t *c, const client_config_t *cfg)
     c->cfg = *cfg;
     request_init(&c->req);
     cookie_jar_init(&c->jar);
+    c->wall_minus_mono_s = clock_wall_s() - clock_mono_s();
     buf_init(&c->url[0]);
     buf_init(&c->url[1]);
 }
@@ -57,7 +60,8 @@ const step_t *client_in_flight(const client_t *c, uint32_t *resends)
 static transport_rc_t start_hop(client_t *c, size_t from, hop_result_t *res)
 {
     const transports_t *ts = c->cfg.transports;
-    if (request_hop_begin(&c->req, c->hop.url) < 0) {
+    double now_wall_s = ts->list[0]->loop->now + c->wall_minus_mono_s;
+    if (request_hop_begin(&c->req, c->hop.url, now_wall_s) < 0) {
         *res = (hop_result_t){ .rc = CURLE_OUT_OF_MEMORY };
         return TRANSPORT_DONE;
     }

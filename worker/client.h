@@ -73,6 +73,9 @@ typedef struct client {
     request_t req;            /* the rendered request and its response */
     cookie_jar_t jar;         /* the user's cookies, for every transport (cookies.h); lives
                                  and dies with the user (client_free) */
+    double wall_minus_mono_s; /* wall clock minus monotonic, read once: a hop's wall time
+                                 for cookies is the loop's cached now plus this (no clock
+                                 read per request) */
     tconn_t *conns[TRANSPORTS_MAX]; /* per transport, same order, made on first use; owned */
     /* the request in flight */
     const step_t *st;         /* NULL: idle */

@@ -9,7 +9,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "../common/clock.h"
 #include "../common/jpath.h"
 #include "../common/jtmpl.h"
 #include "../common/vec.h"
@@ -340,14 +339,15 @@ static bool user_has_header(const request_t *r, const char *name)
     return false;
 }
 
-int request_hop_begin(request_t *r, const char *url)
+int request_hop_begin(request_t *r, const char *url, double now_wall_s)
 {
     r->hop_url = url;
+    r->hop_wall_s = now_wall_s;
     request_on_status(r);
     buf_reset(&r->cookie);
     if (!r->jar || cookie_jar_count(r->jar) == 0 || user_has_header(r, "Cookie"))
         return 0;
-    return cookie_jar_header(r->jar, url, clock_wall_s(), &r->cookie) < 0 ? -1 : 0;
+    return cookie_jar_header(r->jar, url, now_wall_s, &r->cookie) < 0 ? -1 : 0;
 }
 
 void request_on_status(request_t *r)
@@ -380,7 +380,7 @@ void request_on_header(request_t *r, const char *line, size_t len)
     if (line_named(line, len, "Content-Encoding", &v, &vl))
         r->encoding = decode_kind_of(v, vl);
     else if (r->jar && r->hop_url && line_named(line, len, "Set-Cookie", &v, &vl))
-        cookie_jar_set(r->jar, r->hop_url, v, vl, clock_wall_s()); /* OOM: not kept */
+        cookie_jar_set(r->jar, r->hop_url, v, vl, r->hop_wall_s); /* OOM: not kept */
     if (r->keep_headers && (buf_append(&r->resp_headers, line, len) < 0 ||
                             buf_append(&r->resp_headers, "\r\n", 2) < 0))
         r->keep_headers = false; /* out of memory: the step finds no header */

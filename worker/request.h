@@ -71,6 +71,7 @@ typedef struct request {
     /* Cookies (cookies.h): */
     cookie_jar_t *jar;         /* the user's jar, NULL when the step has cookies off; borrowed */
     const char *hop_url;       /* URL of the hop in flight (Set-Cookie's origin); borrowed */
+    double hop_wall_s;         /* wall-clock seconds when the hop began: cookies' "now" */
     buf_t cookie;              /* Cookie header value for the hop in flight; empty: none */
 } request_t;
 
@@ -83,9 +84,9 @@ void request_free(request_t *r);
 int request_render(request_t *r, const step_t *st, const char *host, const tmpl_env_t *env,
                    char *err, size_t errlen);
 /* A hop to url begins (client.c, before offering it to a transport): the response's headers
- * and encoding are forgotten, and the Cookie value for url is taken from the jar (unless
- * the step sets its own Cookie header). -1 when out of memory. */
-int request_hop_begin(request_t *r, const char *url);
+ * and encoding are forgotten, and the Cookie value for url is taken from the jar at
+ * now_wall_s (unless the step sets its own Cookie header). -1 when out of memory. */
+int request_hop_begin(request_t *r, const char *url, double now_wall_s);
 /* A response begins (a status line, also a 1xx's): the headers seen so far were not the
  * final response's. */
 void request_on_status(request_t *r);

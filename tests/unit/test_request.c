@@ -134,7 +134,7 @@ static void test_session_headers_on_the_wire(void **state)
     assert_true(steps[0].cookies && steps[0].compress && !steps[0].http2);
     assert_int_equal(render_with(sc, 0, "open sesame", 11, &r, err, sizeof err), 0);
     r.jar = steps[0].cookies ? &jar : NULL;
-    assert_int_equal(request_hop_begin(&r, "http://h/a"), 0);
+    assert_int_equal(request_hop_begin(&r, "http://h/a", 1e9), 0);
     assert_int_equal(request_wire(&r, &steps[0], "h", "/a", 2, false), 0);
     assert_string_equal(r.wire.data, "GET /a HTTP/1.1\r\nHost: h\r\nUser-Agent: herd/1.0\r\n"
                                      "Accept: */*\r\nAccept-Encoding: gzip, deflate\r\n"
@@ -170,7 +170,7 @@ static void test_session_headers_on_the_wire(void **state)
     tmpl_env_t env = {.user_vars = vars, .user_id = 1, .iteration = 1};
     assert_int_equal(request_render(&r, plain, "http://h", &env, err, sizeof err), 0);
     r.jar = NULL;
-    assert_int_equal(request_hop_begin(&r, "http://h/d"), 0);
+    assert_int_equal(request_hop_begin(&r, "http://h/d", 1e9), 0);
     assert_int_equal(request_wire(&r, plain, "h", "/d", 2, false), 0);
     assert_string_equal(r.wire.data,
                         "GET /d HTTP/1.1\r\nHost: h\r\nUser-Agent: herd/1.0\r\nAccept: */*\r\n\r\n");
@@ -191,7 +191,7 @@ static void test_response_headers(void **state)
     cookie_jar_init(&jar);
     r.keep_headers = true;
     r.jar = &jar;
-    assert_int_equal(request_hop_begin(&r, "http://h/a/b"), 0);
+    assert_int_equal(request_hop_begin(&r, "http://h/a/b", 1e9), 0);
     request_on_header(&r, "X-Interim: yes", 14);
     request_on_status(&r); /* the final response begins */
     const char *lines[] = {"Location:   /next  ", "content-encoding: gzip", "Set-Cookie: a=1",
@@ -216,7 +216,7 @@ static void test_response_headers(void **state)
     assert_int_equal(cookie_jar_count(&jar), 1);
     assert_non_null(strstr(r.resp_headers.data, "Location:   /next  \r\ncontent-encoding: gzip\r\n"));
     /* the next hop starts afresh; without keep_headers nothing is kept */
-    assert_int_equal(request_hop_begin(&r, "http://h/a/b"), 0);
+    assert_int_equal(request_hop_begin(&r, "http://h/a/b", 1e9), 0);
     assert_string_equal(r.cookie.data, "a=1");
     r.keep_headers = false;
     request_on_header(&r, lines[0], strlen(lines[0]));
