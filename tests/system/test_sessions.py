@@ -108,6 +108,8 @@ class GameHandler(http.server.BaseHTTPRequestHandler):
             else:
                 body, enc = zlib.compress(raw), "deflate"
             self.answer(200, body, headers=[("Content-Encoding", enc)])
+            with srv.lock:
+                srv.body_bytes.append(len(body))
         elif path == "/gz/use":
             token = dict(p.split("=", 1) for p in query.split("&") if "=" in p).get("token")
             status = 200 if token in srv.tokens else 400
@@ -139,6 +141,7 @@ class GameServer(http.server.ThreadingHTTPServer):
         self.lock = threading.Lock()
         self.tokens = set()
         self.log = []
+        self.body_bytes = []   # sizes of the compressed bodies sent, as sent
         self.credentials = "alice:s3cret:with:colons"
 
     @property
@@ -311,8 +314,12 @@ def test_compressed_json_is_saved_and_used(tmp_path, game, transport, kind):
     assert len(game.seen("/gz/use", status=200)) == use["num_requests"]
     # every request asked for compression, as Locust's HttpUser does
     assert {e["accept_encoding"] for e in game.log} == {"gzip, deflate"}
-    # the size column is the body as received: the compressed bytes (the JSON has 250+)
-    assert 0 < tok["avg_content_length"] < 150
+    # the size column is the body as received: the compressed bytes the server sent (the
+    # JSON itself has 250+)
+    sent = game.body_bytes
+    assert len(sent) == tok["num_requests"]
+    assert abs(tok["avg_content_length"] - sum(sent) / len(sent)) <= 1, (tok, sent[:5])
+    assert max(sent) < 150
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)

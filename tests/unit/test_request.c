@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include <jansson.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "../../worker/request.h"
@@ -179,6 +180,58 @@ static void test_session_headers_on_the_wire(void **state)
     scenario_free(sc);
 }
 
+/* Session keys: defaults for every class and for setup, a class's over them, a step's auth
+ * over both. */
+static void test_session_keys_layer(void **state)
+{
+    (void)state;
+    scenario_t *sc = load("defaults:\n"
+                          "  cookies: false\n"
+                          "  http2: true\n"
+                          "  auth: {basic: [d, d]}\n"
+                          "setup:\n"
+                          "  - get: /s\n"
+                          "users:\n"
+                          "  - name: A\n"
+                          "    tasks: [{steps: [{get: /a}, {get: /b, auth: {basic: [s, s]}}]}]\n"
+                          "  - name: B\n"
+                          "    cookies: true\n"
+                          "    compress: false\n"
+                          "    http2: false\n"
+                          "    auth: {basic: [c, c]}\n"
+                          "    tasks: [{steps: [{get: /c}]}]\n");
+    const step_t *setup = &sc->setup[0];
+    const step_t *a = sc->classes[0].tasks[0].steps, *b = sc->classes[1].tasks[0].steps;
+    assert_false(setup->cookies);
+    assert_true(setup->http2);
+    assert_true(setup->compress);
+    assert_false(a[0].cookies);
+    assert_true(a[0].http2);
+    assert_true(b[0].cookies);
+    assert_false(b[0].http2);
+    assert_false(b[0].compress);
+    assert_false(a[0].needs_headers);
+    request_t r;
+    request_init(&r);
+    char err[256];
+    json_t *vars[1] = {NULL};
+    tmpl_env_t env = {.user_vars = vars, .user_id = 1, .iteration = 1};
+    const struct {
+        const step_t *st;
+        const char *auth;
+    } cases[] = {{setup, "ZDpk"}, {&a[0], "ZDpk"}, {&a[1], "czpz"}, {&b[0], "Yzpj"}};
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal(request_render(&r, cases[i].st, "http://h", &env, err, sizeof err), 0);
+        assert_int_equal(request_hop_begin(&r, "http://h/", 1e9), 0);
+        assert_int_equal(request_wire(&r, cases[i].st, "h", "/", 1, false), 0);
+        char want[64];
+        snprintf(want, sizeof want, "Authorization: Basic %s\r\n", cases[i].auth);
+        assert_non_null(strstr(r.wire.data, want));
+    }
+    request_free(&r);
+    scenario_free(sc);
+}
+
 /* request_header: the final response's headers, any case, first match, trimmed; a 1xx's or
  * a redirect's are forgotten; absent ones are NULL. Content-Encoding and Set-Cookie are
  * noted whether or not headers are kept. */
@@ -231,6 +284,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_header_and_url_values),
         cmocka_unit_test(test_session_headers_on_the_wire),
+        cmocka_unit_test(test_session_keys_layer),
         cmocka_unit_test(test_response_headers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
