@@ -377,8 +377,11 @@ void request_on_header(request_t *r, const char *line, size_t len)
 {
     const char *v;
     size_t vl;
-    if (line_named(line, len, "Content-Encoding", &v, &vl))
+    if (line_named(line, len, "Content-Encoding", &v, &vl)) {
         r->encoding = decode_kind_of(v, vl);
+        if (r->encoding == DECODE_UNKNOWN)
+            snprintf(r->encoding_name, sizeof r->encoding_name, "%.*s", (int)vl, v);
+    }
     else if (r->jar && r->hop_url && line_named(line, len, "Set-Cookie", &v, &vl))
         cookie_jar_set(r->jar, r->hop_url, v, vl, r->hop_wall_s); /* OOM: not kept */
     if (r->keep_headers && (buf_append(&r->resp_headers, line, len) < 0 ||
@@ -533,6 +536,11 @@ int request_check(request_t *r, const step_t *st, long status, CURLcode rc,
     }
     /* The body as the server meant it: decoded only now that a step reads it. */
     const buf_t *body = &r->resp;
+    if (reads_body && r->encoding == DECODE_UNKNOWN && r->resp.len) {
+        snprintf(err, errlen, "Response body has Content-Encoding '%s', which herd cannot "
+                 "decode (it asks for gzip or deflate)", r->encoding_name);
+        goto out;
+    }
     if (reads_body && r->encoding != DECODE_IDENTITY && r->resp.len) {
         if (decode_body(r->encoding, r->resp.data, r->resp.len, &r->decoded, r->keep_max, err,
                         errlen) < 0)

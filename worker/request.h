@@ -67,6 +67,7 @@ typedef struct request {
     buf_t resp_headers;        /* the final response's header lines as received, "Name:
                                   value\r\n" each, no status line; kept when keep_headers */
     decode_kind_t encoding;    /* the response's Content-Encoding */
+    char encoding_name[32];    /* its value when DECODE_UNKNOWN (cut), for the message */
     buf_t decoded;             /* the body decoded from r->encoding (request_check) */
     /* Cookies (cookies.h): */
     cookie_jar_t *jar;         /* the user's jar, NULL when the step has cookies off; borrowed */

@@ -46,7 +46,7 @@ class GameHandler(http.server.BaseHTTPRequestHandler):
     /app/login        sets app=<token>; Path=/app; /app/data and /other report whether it came
     /gz/token         a gzip JSON {"token": ...}; /gz/use?token=T answers 200 for a token issued
     /df/token         the same, deflate-encoded (zlib-wrapped)
-    /badgz            claims gzip, sends garbage
+    /badgz            claims gzip, sends garbage; /br answers in brotli, which herd does not ask for
     /auth             200 when Authorization is Basic of the user:password the test set, else 401
     """
 
@@ -116,6 +116,8 @@ class GameHandler(http.server.BaseHTTPRequestHandler):
             self.answer(status)
         elif path == "/badgz":
             self.answer(200, b"\x1f\x8b not really gzip", headers=[("Content-Encoding", "gzip")])
+        elif path == "/br":
+            self.answer(200, b"\x0b\x02\x80ok\x03", headers=[("Content-Encoding", "br")])
         elif path == "/auth":
             want = "Basic " + base64.b64encode(srv.credentials.encode()).decode()
             status = 200 if self.headers.get("Authorization") == want else 401
@@ -340,6 +342,9 @@ users:
       - steps:
           - get: /badgz
             name: unread
+      - steps:
+          - get: /br
+            expect: {contains: ok}
 """
 
 
@@ -351,6 +356,9 @@ def test_body_that_does_not_decode_fails_only_where_read(tmp_path, game, transpo
     assert unread["num_requests"] >= 1
     assert unread["num_failures"] == 0
     assert "Response body could not be decoded (gzip)" in r.stdout
+    br = rows[("GET", "/br")]
+    assert br["num_requests"] >= 1 and br["num_failures"] == br["num_requests"]
+    assert "Content-Encoding 'br', which herd cannot decode" in r.stdout
 
 
 AUTH = """\

@@ -266,6 +266,9 @@ static void test_response_headers(void **state)
     assert_null(request_header(&r, "Locat", &len));
     assert_null(request_header(&r, "Missing", &len));
     assert_int_equal(r.encoding, DECODE_GZIP);
+    request_on_header(&r, "Content-Encoding: br", 20);
+    assert_int_equal(r.encoding, DECODE_UNKNOWN);
+    assert_string_equal(r.encoding_name, "br");
     assert_int_equal(cookie_jar_count(&jar), 1);
     assert_non_null(strstr(r.resp_headers.data, "Location:   /next  \r\ncontent-encoding: gzip\r\n"));
     /* the next hop starts afresh; without keep_headers nothing is kept */
