@@ -12,6 +12,13 @@
  * curl follows no redirect itself (CURLOPT_FOLLOWLOCATION off): it reports the resolved
  * target (CURLINFO_REDIRECT_URL) and the client decides, as for the native transport.
  *
+ * Nor does it keep cookies or decode bodies: the user's jar (cookies.h, one for both
+ * transports) gives each hop its Cookie value (CURLOPT_COOKIE) and hears each response's
+ * Set-Cookie through the header callback, which also notes Content-Encoding and keeps the
+ * headers a step reads (request_on_header); bodies arrive as sent
+ * (CURLOPT_HTTP_CONTENT_DECODING off) and are decoded only for a step that reads them. So
+ * a hop behaves the same on either transport. `http2` hops are this transport's alone.
+ *
  * Nor does it re-send. When a reused connection dies before any byte of the response,
  * libcurl (7.88, lib/transfer.c Curl_retry_request) sends the request again on a fresh
  * connection inside the same transfer, whatever its method, up to 5 times, unseen: a POST
