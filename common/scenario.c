@@ -36,10 +36,12 @@ const char *const http_method_names[HTTP_METHOD_COUNT] = {
 static const char *const top_keys[] = {
     "description", "host", "defaults", "vars", "setup", "users", "stages", "thresholds", NULL,
 };
-static const char *const defaults_keys[] = {"headers", "timeout", "expect", "max_body", NULL};
+static const char *const defaults_keys[] = {
+    "headers", "timeout", "expect", "max_body", "cookies", "compress", "http2", "auth", NULL,
+};
 static const char *const class_keys[] = {
     "name", "weight", "fixed_count", "host", "headers", "wait", "on_start", "on_stop", "tasks",
-    "sequential", NULL,
+    "sequential", "cookies", "compress", "http2", "auth", NULL,
 };
 static const char *const task_keys[] = {"name", "weight", "tags", "steps", NULL};
 static const char *const wait_keys[] = {"constant", "between", "pacing", "throughput", NULL};
@@ -209,6 +211,10 @@ static int compile_class(loader_t *L, const ynode_t *n, user_class_t *uc, size_t
         return -1;
     if ((v = ytree_get(n, "sequential")) && !ytree_bool(v, &uc->sequential))
         return sc_fail(L, v, "'sequential' must be true or false, got %s", ytree_describe(v));
+    /* The class's session options over the defaults', for its steps. */
+    L->session = L->defaults_session;
+    if (sc_session_keys(L, n, &L->session))
+        return -1;
 
     const ynode_t *tasks = ytree_get(n, "tasks");
     if (!tasks)
@@ -260,9 +266,10 @@ static int compile_class(loader_t *L, const ynode_t *n, user_class_t *uc, size_t
 
 static int compile_defaults(loader_t *L, const ynode_t *n)
 {
-    if (sc_map(L, n, "defaults", "headers, timeout, expect and max_body") ||
-        sc_check_keys(L, n, defaults_keys, "defaults"))
+    if (sc_map(L, n, "defaults", "headers, timeout, expect, max_body and session keys") ||
+        sc_check_keys(L, n, defaults_keys, "defaults") || sc_session_keys(L, n, &L->session))
         return -1;
+    L->defaults_session = L->session;
     const ynode_t *v;
     if ((v = ytree_get(n, "headers"))) {
         if (sc_check_headers(L, v))
@@ -464,6 +471,7 @@ int scenario_load(const char *text, size_t len, const char *name, const scenario
     }
     L.sc->default_timeout_s = DEFAULT_TIMEOUT_S;
     L.sc->default_max_body_bytes = SCENARIO_MAX_BODY_DEFAULT;
+    L.session = L.defaults_session = (sc_session_t){ .cookies = true, .compress = true };
 
     ynode_t *root = NULL;
     int rc = parse_tree(&L, &root);

@@ -141,6 +141,14 @@ typedef struct step {
                                 (indices in the same list) */
     uint32_t depth;          /* STEP_BLOCK/STEP_END: nesting depth, 0 outermost: the user's
                                 loop frame; < SCENARIO_MAX_NESTING */
+    /* Session (class > defaults): */
+    bool cookies;            /* `cookies`: the user's cookie jar is sent and filled (default
+                                true, as Locust's HttpUser session) */
+    bool compress;           /* `compress`: send Accept-Encoding: gzip, deflate (default true) */
+    bool http2;              /* `http2`: HTTP/2 through libcurl (default false) */
+    tmpl_t *auth_user;       /* `auth: {basic: [user, password]}` (step > class > defaults);
+                                NULL: no Authorization added; owned */
+    tmpl_t *auth_pass;       /* owned; set exactly when auth_user is */
 } step_t;
 
 #define SCENARIO_MAX_BODY_DEFAULT (16ull * 1024 * 1024)

@@ -35,6 +35,15 @@
 #define SC_MAX_CLASSES 1000
 #define SC_MAX_VARS 1024
 
+/* The session options in force for the steps being compiled (scenarios/README.md, "Sessions"):
+ * the defaults', then a class's over them. */
+typedef struct sc_session {
+    bool cookies;                   /* `cookies` (true unless turned off) */
+    bool compress;                  /* `compress` (true unless turned off) */
+    bool http2;                     /* `http2` (false unless turned on) */
+    const ynode_t *auth;            /* `auth` mapping or NULL; borrowed from the tree */
+} sc_session_t;
+
 typedef struct loader {
     const char *file;               /* for messages; borrowed */
     const char *text;               /* the whole source, for positions inside scalars */
@@ -47,6 +56,8 @@ typedef struct loader {
     size_t files_bytes;             /* bytes of sc->files, against SCENARIO_MAX_FILES_BYTES */
     const ynode_t *defaults_headers;   /* mapping or NULL; borrowed from the tree */
     const ynode_t *defaults_expect;    /* mapping or NULL; borrowed from the tree */
+    sc_session_t defaults_session;  /* the defaults' session options */
+    sc_session_t session;           /* those of the steps compiled now (a class's) */
     uint32_t n_var_globals;         /* global slots [0, n) come from `vars` */
     uint32_t visible_globals;       /* the resolver sees global slots [0, visible) */
     size_t n_steps;                 /* steps compiled so far, against SC_MAX_STEPS */
@@ -144,6 +155,9 @@ void sc_step_free(step_t *st);
 /* An `expect:` mapping into ex; sc_expect_free releases it (also after an error). */
 int sc_expect_parse(loader_t *L, const ynode_t *n, expect_t *ex);
 void sc_expect_free(expect_t *ex);
+/* The session keys of a defaults or class mapping n (cookies, compress, http2, auth), over
+ * what *s holds. */
+int sc_session_keys(loader_t *L, const ynode_t *n, sc_session_t *s);
 /* Check a `headers:` mapping: names are HTTP tokens, values single-line scalars. */
 int sc_check_headers(loader_t *L, const ynode_t *n);
 

@@ -37,7 +37,7 @@ static const char *const method_keys[HTTP_METHOD_COUNT] = {
 
 static const char *const step_keys[] = {
     "get", "post", "put", "patch", "delete", "head", "options", "sleep", "name", "headers",
-    "query", "json", "body", "form", "expect", "save", "timeout", "max_body", "when",
+    "query", "json", "body", "form", "expect", "save", "timeout", "max_body", "auth", "when",
     "repeat", "for_each", "as", "steps", NULL,
 };
 /* A block: the keys that make one, and all it may have. */
@@ -89,6 +89,10 @@ void sc_step_free(step_t *st)
         jtmpl_free(st->body_json);
     kv_free(st->form, st->n_form);
     sc_expect_free(&st->expect);
+    if (st->auth_user)
+        tmpl_free(st->auth_user);
+    if (st->auth_pass)
+        tmpl_free(st->auth_pass);
     for (size_t i = 0; i < st->n_saves; i++) {
         free(st->saves[i].var);
         if (st->saves[i].path)
@@ -492,6 +496,65 @@ static int compile_when(loader_t *L, const ynode_t *n, bool setup, step_t *st)
     return compile_single_expr(L, w, "when", "\"{{ level > 3 }}\"", &st->when);
 }
 
+/* ---- session options (cookies, compress, http2, auth) ---------------------------------- */
+
+static const char auth_shape[] = "'auth' must be {basic: [user, password]}";
+
+/* An `auth:` mapping: {basic: [user, password]}, two single-line scalars (templates). */
+static int check_auth(loader_t *L, const ynode_t *n)
+{
+    if (n->kind != YNODE_MAP)
+        return sc_fail(L, n, "%s, got %s", auth_shape, ytree_describe(n));
+    static const char *const auth_keys[] = {"basic", NULL};
+    if (sc_check_keys(L, n, auth_keys, "auth"))
+        return -1;
+    const ynode_t *b = ytree_get(n, "basic");
+    if (!b)
+        return sc_fail(L, n, "%s", auth_shape);
+    if (b->kind != YNODE_SEQ || b->n != 2)
+        return sc_fail(L, b, "%s, got %s", auth_shape, ytree_describe(b));
+    for (size_t i = 0; i < 2; i++) {
+        const ynode_t *v = b->items[i];
+        if (v->kind != YNODE_SCALAR)
+            return sc_fail(L, v, "'auth' %s must be a string, got %s", i ? "password" : "user",
+                           ytree_describe(v));
+        if (strpbrk(v->str, "\r\n"))
+            return sc_fail(L, v, "'auth' %s must be one line", i ? "password" : "user");
+    }
+    if (strchr(b->items[0]->str, ':'))
+        return sc_fail(L, b->items[0], "'auth' user cannot contain ':' (RFC 7617)");
+    return 0;
+}
+
+/* Compile the auth in force for st (checked by check_auth). */
+static int compile_auth(loader_t *L, const ynode_t *n, step_t *st)
+{
+    const ynode_t *b = ytree_get(n, "basic");
+    if (sc_compile_tmpl(L, b->items[0], &st->auth_user) ||
+        sc_compile_tmpl(L, b->items[1], &st->auth_pass))
+        return -1;
+    return 0;
+}
+
+int sc_session_keys(loader_t *L, const ynode_t *n, sc_session_t *s)
+{
+    static const char *const bools[] = {"cookies", "compress", "http2"};
+    bool *dst[] = {&s->cookies, &s->compress, &s->http2};
+    for (size_t i = 0; i < 3; i++) {
+        const ynode_t *v = ytree_get(n, bools[i]);
+        if (v && !ytree_bool(v, dst[i]))
+            return sc_fail(L, v, "'%s' must be true or false, got %s", bools[i],
+                           ytree_describe(v));
+    }
+    const ynode_t *auth = ytree_get(n, "auth");
+    if (auth) {
+        if (check_auth(L, auth))
+            return -1;
+        s->auth = auth;
+    }
+    return 0;
+}
+
 /* Compile one step. class_headers is NULL for setup steps, which also get no stats row and
  * save into global slots. */
 static int compile_step(loader_t *L, const ynode_t *n, step_t *st,
@@ -571,6 +634,17 @@ static int compile_step(loader_t *L, const ynode_t *n, step_t *st,
         return -1;
     const ynode_t *layers[3] = {L->defaults_headers, class_headers, headers};
     if (compile_headers(L, st, layers))
+        return -1;
+
+    st->cookies = L->session.cookies;
+    st->compress = L->session.compress;
+    st->http2 = L->session.http2;
+    const ynode_t *auth = ytree_get(n, "auth");
+    if (auth && check_auth(L, auth))
+        return -1;
+    if (!auth)
+        auth = L->session.auth;
+    if (auth && compile_auth(L, auth, st))
         return -1;
 
     const ynode_t *query = ytree_get(n, "query");

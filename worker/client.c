@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../common/clock.h"
+
 static void on_hop_done(void *owner, const hop_result_t *res);
 
 void client_init(client_t *c, const client_config_t *cfg)
@@ -14,6 +16,8 @@ void client_init(client_t *c, const client_config_t *cfg)
     memset(c, 0, sizeof *c);
     c->cfg = *cfg;
     request_init(&c->req);
+    cookie_jar_init(&c->jar);
+    c->wall_minus_mono_s = clock_wall_s() - clock_mono_s();
     buf_init(&c->url[0]);
     buf_init(&c->url[1]);
 }
@@ -26,6 +30,7 @@ void client_free(client_t *c)
     memset(c->conns, 0, sizeof c->conns);
     c->st = NULL;
     request_free(&c->req);
+    cookie_jar_free(&c->jar);
     buf_free(&c->url[0]);
     buf_free(&c->url[1]);
 }
@@ -55,6 +60,11 @@ const step_t *client_in_flight(const client_t *c, uint32_t *resends)
 static transport_rc_t start_hop(client_t *c, size_t from, hop_result_t *res)
 {
     const transports_t *ts = c->cfg.transports;
+    double now_wall_s = ts->list[0]->loop->now + c->wall_minus_mono_s;
+    if (request_hop_begin(&c->req, c->hop.url, now_wall_s) < 0) {
+        *res = (hop_result_t){ .rc = CURLE_OUT_OF_MEMORY };
+        return TRANSPORT_DONE;
+    }
     for (size_t i = from; i < ts->n; i++) {
         if (!c->conns[i]) { /* made on first use: most users never need libcurl */
             transport_t *t = ts->list[i];
@@ -157,6 +167,7 @@ client_rc_t client_send(client_t *c, const step_t *st, const tmpl_env_t *env,
         return CLIENT_DONE;
     }
     const loop_t *l = c->cfg.transports->list[0]->loop;
+    c->req.jar = st->cookies ? &c->jar : NULL;
     c->st = st;
     c->redirects = 0;
     c->resent = false;

@@ -20,6 +20,9 @@
  *     under load shows. libcurl would re-send any method up to 5 times inside a transfer;
  *     the curl transport stops it and reports the hop as resendable (transport_curl.c), so
  *     this rule decides for both transports.
+ *   - Cookies: one jar per user (cookies.h), consulted for every hop's URL and fed every
+ *     response's Set-Cookie, whichever transport carries the hop, when the step has
+ *     `cookies` on. Basic auth and Accept-Encoding are headers of the step (request.c).
  *   - Time: the sum of the hops' times (a re-sent hop's failed attempt included); bytes:
  *     the final response's body.
  *
@@ -38,6 +41,7 @@
 #include "../common/buf.h"
 #include "../common/scenario.h"
 #include "../common/template.h"
+#include "cookies.h"
 #include "request.h"
 #include "transport.h"
 
@@ -67,6 +71,11 @@ typedef struct client_config {
 typedef struct client {
     client_config_t cfg;
     request_t req;            /* the rendered request and its response */
+    cookie_jar_t jar;         /* the user's cookies, for every transport (cookies.h); lives
+                                 and dies with the user (client_free) */
+    double wall_minus_mono_s; /* wall clock minus monotonic, read once: a hop's wall time
+                                 for cookies is the loop's cached now plus this (no clock
+                                 read per request) */
     tconn_t *conns[TRANSPORTS_MAX]; /* per transport, same order, made on first use; owned */
     /* the request in flight */
     const step_t *st;         /* NULL: idle */

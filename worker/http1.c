@@ -442,6 +442,8 @@ static CURLcode on_header_line(http1_conn_t *c, const char *line, size_t n)
         c->minor = line[7] - '0';
         c->status = (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
         c->pstate = P_HEADERS;
+        if (c->on_header)
+            c->on_header(c->header_arg, NULL, 0);
         return CURLE_AGAIN;
     }
     if (n == 0) { /* end of the header section */
@@ -466,6 +468,8 @@ static CURLcode on_header_line(http1_conn_t *c, const char *line, size_t n)
         }
         return CURLE_OK;
     }
+    if (c->on_header)
+        c->on_header(c->header_arg, line, n);
     const char *v;
     size_t vl;
     if (header_is(line, n, "Content-Length", &v, &vl)) {

@@ -105,6 +105,11 @@ typedef struct http1_conn {
     long status;
     uint64_t body_bytes;   /* body bytes of the final response */
     buf_t location;        /* Location of a 3xx response, empty otherwise */
+    /* Response headers for the owner: on_header(header_arg, line, len) for each header line
+     * of each response (no line end), and with line NULL when a status line starts a
+     * response (a 1xx's headers are not the final ones). NULL: not told. */
+    void (*on_header)(void *header_arg, const char *line, size_t len);
+    void *header_arg;
 } http1_conn_t;
 
 /* scratch (scratch_cap bytes, may be NULL) is borrowed for reading bodies that are not kept;

@@ -48,6 +48,8 @@ void request_init(request_t *r)
     buf_init(&r->scratch);
     buf_init(&r->wire);
     buf_init(&r->resp_headers);
+    buf_init(&r->decoded);
+    buf_init(&r->cookie);
 }
 
 void request_free(request_t *r)
@@ -61,6 +63,8 @@ void request_free(request_t *r)
     buf_free(&r->resp_headers);
     pcre2_match_data_free(r->regex_match);
     r->regex_match = NULL;
+    buf_free(&r->decoded);
+    buf_free(&r->cookie);
     free(r->nodes);
     r->nodes = NULL;
     r->headers = NULL;
@@ -163,6 +167,59 @@ oom:
     return -1;
 }
 
+/* The step's own headers (defaults, class, step) name `name`. */
+static bool step_has_header(const step_t *st, const char *name)
+{
+    for (size_t i = 0; i < st->n_headers; i++)
+        if (strcasecmp(st->headers[i].name, name) == 0)
+            return true;
+    return false;
+}
+
+/* Append base64 (RFC 4648, with padding) of n bytes at p. */
+static int put_base64(buf_t *out, const unsigned char *p, size_t n)
+{
+    static const char tab[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16;
+        if (i + 1 < n)
+            v |= (uint32_t)p[i + 1] << 8;
+        if (i + 2 < n)
+            v |= p[i + 2];
+        char q[4] = {tab[(v >> 18) & 63], tab[(v >> 12) & 63],
+                     i + 1 < n ? tab[(v >> 6) & 63] : '=', i + 2 < n ? tab[v & 63] : '='};
+        if (buf_append(out, q, 4) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* "Authorization: Basic base64(user:password)\0" into r->hdr (RFC 7617), the two rendered
+ * with env. */
+static int put_basic_auth(request_t *r, const step_t *st, const tmpl_env_t *env, char *err,
+                          size_t errlen)
+{
+    buf_reset(&r->scratch);
+    if (tmpl_render(st->auth_user, env, &r->scratch, err, errlen) < 0)
+        return -1;
+    if (memchr(r->scratch.data ? r->scratch.data : "", ':', r->scratch.len)) {
+        snprintf(err, errlen, "auth user contains ':' after its templates were rendered: "
+                 "not sent (RFC 7617)");
+        return -1;
+    }
+    if (buf_putc(&r->scratch, ':') < 0 ||
+        tmpl_render(st->auth_pass, env, &r->scratch, err, errlen) < 0)
+        return -1;
+    if (buf_puts(&r->hdr, "Authorization: Basic ") < 0 ||
+        put_base64(&r->hdr, (const unsigned char *)r->scratch.data, r->scratch.len) < 0 ||
+        buf_append(&r->hdr, "", 1) < 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
 /* Render the headers into r->hdr as NUL-separated "Name: value" lines, then link our own
  * curl_slist nodes over them (pointers are taken only after hdr stops growing). */
 static int build_headers(request_t *r, const step_t *st, const tmpl_env_t *env,
@@ -191,6 +248,16 @@ static int build_headers(request_t *r, const step_t *st, const tmpl_env_t *env,
             buf_printf(h, "%s;", st->headers[i].name);
         if (buf_append(h, "", 1) < 0) /* keep the NUL as a separator */
             goto oom;
+        n++;
+    }
+    if (st->compress && !step_has_header(st, "Accept-Encoding")) {
+        buf_puts(h, "Accept-Encoding: " REQUEST_ACCEPT_ENCODING);
+        buf_append(h, "", 1);
+        n++;
+    }
+    if (st->auth_user && !step_has_header(st, "Authorization")) {
+        if (put_basic_auth(r, st, env, err, errlen) < 0)
+            return -1;
         n++;
     }
     if (!st->has_content_type && st->body_kind == BODY_JSON) {
@@ -253,11 +320,97 @@ int request_render(request_t *r, const step_t *st, const char *host, const tmpl_
         return -1;
     r->keep_body = st->needs_body;
     r->env = env;
+    r->keep_headers = st->needs_headers;
+    r->encoding = DECODE_IDENTITY;
+    buf_reset(&r->resp_headers);
     r->keep_max = st->max_body_bytes;
     r->resp_over = false;
     r->body_bytes = 0;
     buf_reset(&r->resp);
     return 0;
+}
+
+/* Header name of a rendered "Name: value" / "Name;" line equals name (case-insensitive). */
+static bool hdr_named(const char *line, const char *name)
+{
+    size_t n = strlen(name);
+    return strncasecmp(line, name, n) == 0 && (line[n] == ':' || line[n] == ';');
+}
+
+static bool user_has_header(const request_t *r, const char *name)
+{
+    for (const struct curl_slist *n = r->headers; n; n = n->next)
+        if (hdr_named(n->data, name))
+            return true;
+    return false;
+}
+
+int request_hop_begin(request_t *r, const char *url, double now_wall_s)
+{
+    r->hop_url = url;
+    r->hop_wall_s = now_wall_s;
+    request_on_status(r);
+    buf_reset(&r->cookie);
+    if (!r->jar || cookie_jar_count(r->jar) == 0 || user_has_header(r, "Cookie"))
+        return 0;
+    return cookie_jar_header(r->jar, url, now_wall_s, &r->cookie) < 0 ? -1 : 0;
+}
+
+void request_on_status(request_t *r)
+{
+    r->encoding = DECODE_IDENTITY;
+    buf_reset(&r->resp_headers);
+}
+
+/* The value of a header line if it is named name (len bytes), trimmed. */
+static bool line_named(const char *line, size_t len, const char *name, const char **v,
+                       size_t *vlen)
+{
+    size_t nl = strlen(name);
+    if (len <= nl || line[nl] != ':' || strncasecmp(line, name, nl) != 0)
+        return false;
+    const char *p = line + nl + 1, *end = line + len;
+    while (p < end && (*p == ' ' || *p == '\t'))
+        p++;
+    while (end > p && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
+        end--;
+    *v = p;
+    *vlen = (size_t)(end - p);
+    return true;
+}
+
+void request_on_header(request_t *r, const char *line, size_t len)
+{
+    const char *v;
+    size_t vl;
+    if (line_named(line, len, "Content-Encoding", &v, &vl)) {
+        r->encoding = decode_kind_of(v, vl);
+        if (r->encoding == DECODE_UNKNOWN)
+            snprintf(r->encoding_name, sizeof r->encoding_name, "%.*s", (int)vl, v);
+    }
+    else if (r->jar && r->hop_url && line_named(line, len, "Set-Cookie", &v, &vl))
+        cookie_jar_set(r->jar, r->hop_url, v, vl, r->hop_wall_s); /* OOM: not kept */
+    if (r->keep_headers && (buf_append(&r->resp_headers, line, len) < 0 ||
+                            buf_append(&r->resp_headers, "\r\n", 2) < 0))
+        r->keep_headers = false; /* out of memory: the step finds no header */
+}
+
+const char *request_header(const request_t *r, const char *name, size_t *len)
+{
+    const char *p = r->resp_headers.data, *end = p + r->resp_headers.len;
+    while (p && p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        const char *lend = eol ? eol : end;
+        size_t n = (size_t)(lend - p);
+        if (n && p[n - 1] == '\r')
+            n--;
+        const char *v;
+        if (line_named(p, n, name, &v, len))
+            return v;
+        p = eol ? eol + 1 : end;
+    }
+    *len = 0;
+    return NULL;
 }
 
 int request_keep(request_t *r, const char *p, size_t n)
@@ -276,21 +429,6 @@ bool request_sends_body(const step_t *st)
     http_method_t m = st->method;
     return m != HTTP_HEAD &&
            (st->body_kind != BODY_NONE || m == HTTP_POST || m == HTTP_PUT || m == HTTP_PATCH);
-}
-
-/* Header name of a rendered "Name: value" / "Name;" line equals name (case-insensitive). */
-static bool hdr_named(const char *line, const char *name)
-{
-    size_t n = strlen(name);
-    return strncasecmp(line, name, n) == 0 && (line[n] == ':' || line[n] == ';');
-}
-
-static bool user_has_header(const request_t *r, const char *name)
-{
-    for (const struct curl_slist *n = r->headers; n; n = n->next)
-        if (hdr_named(n->data, name))
-            return true;
-    return false;
 }
 
 int request_wire(request_t *r, const step_t *st, const char *host_header, const char *target,
@@ -335,6 +473,11 @@ int request_wire(request_t *r, const step_t *st, const char *host_header, const 
         buf_append(w, line, len);
         buf_puts(w, "\r\n");
     }
+    if (r->cookie.len) {
+        buf_puts(w, "Cookie: ");
+        buf_append(w, r->cookie.data, r->cookie.len);
+        buf_puts(w, "\r\n");
+    }
     if (with_body) {
         if (!user_has_header(r, "Content-Length")) {
             char cl[48];
@@ -366,16 +509,16 @@ static void format_size(char *out, size_t len, uint64_t bytes)
     snprintf(out, len, "%llu bytes", (unsigned long long)bytes);
 }
 
-/* The value at each of n paths in the kept JSON body: vals[i] a new reference, NULL when the
+/* The value at each of n paths in the JSON body b: vals[i] a new reference, NULL when the
  * path is missing. Most responses are scanned once for the paths' spans and only those are
  * parsed (jpath_scan: nothing built for the rest of the document, which is most of the cost
  * of a save); a body with a NUL byte, or more paths than one scan takes, is parsed whole
  * into *doc (the caller releases it). -1 when the body is not JSON. */
-static int body_values(const request_t *r, const jpath_t *const *paths, size_t n,
-                       json_t **vals, json_t **doc)
+static int body_values(const buf_t *b, const jpath_t *const *paths, size_t n, json_t **vals,
+                       json_t **doc)
 {
-    const char *body = r->resp.data ? r->resp.data : "";
-    size_t len = r->resp.len;
+    const char *body = b->data ? b->data : "";
+    size_t len = b->len;
     if (n <= JPATH_SCAN_MAX && !memchr(body, '\0', len)) {
         jspan_t spans[n ? n : 1];
         if (jpath_scan(body, len, paths, n, spans) < 0)
@@ -405,30 +548,6 @@ static bool status_expected(const expect_t *x, long status)
     if (!x->has_status)
         return status >= 100 && status < 400;
     return status >= 0 && status < 600 && x->status_ok[status];
-}
-
-/* ---- response headers ------------------------------------------------------------------
- * request_header: the sessions work's reader of resp_headers; one function, to reconcile
- * with theirs. */
-const char *request_header(const request_t *r, const char *name, size_t *len)
-{
-    size_t n = strlen(name);
-    const char *p = r->resp_headers.data, *end = p ? p + r->resp_headers.len : NULL;
-    while (p && p < end) {
-        const char *eol = memchr(p, '\n', (size_t)(end - p));
-        const char *line_end = eol ? eol : end;
-        if ((size_t)(line_end - p) > n && strncasecmp(p, name, n) == 0 && p[n] == ':') {
-            const char *v = p + n + 1, *ve = line_end;
-            while (v < ve && (*v == ' ' || *v == '\t'))
-                v++;
-            while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t'))
-                ve--;
-            *len = (size_t)(ve - v);
-            return v;
-        }
-        p = eol ? eol + 1 : end;
-    }
-    return NULL;
 }
 
 /* ---- checks and saves -------------------------------------------------------------------- */
@@ -540,12 +659,11 @@ static json_t *save_value(request_t *r, const save_t *sv, const buf_t *body, jso
     return v;
 }
 
-/* expect.json and the saves over the kept body: 0, or -1 with the failure in err. */
-static int check_and_save(request_t *r, const step_t *st, long status, json_t **user_vars,
-                          json_t **globals, char *err, size_t errlen)
+/* expect.json and the saves over the body (decoded): 0, or -1 with the failure in err. */
+static int check_and_save(request_t *r, const step_t *st, const buf_t *body, long status,
+                          json_t **user_vars, json_t **globals, char *err, size_t errlen)
 {
     const expect_t *x = &st->expect;
-    const buf_t *body = &r->resp;
     json_t *doc = NULL;
     size_t n_vals = 0;
     int ret = -1;
@@ -563,7 +681,7 @@ static int check_and_save(request_t *r, const step_t *st, long status, json_t **
         if (st->saves[i].kind == SAVE_JSON)
             paths[n_vals++] = st->saves[i].path;
     memset(vals, 0, sizeof vals);
-    if (st->needs_json && body_values(r, paths, n_vals, vals, &doc) < 0) {
+    if (st->needs_json && body_values(body, paths, n_vals, vals, &doc) < 0) {
         snprintf(err, errlen, "Response could not be decoded as JSON");
         goto done;
     }
@@ -618,24 +736,39 @@ int request_check(request_t *r, const step_t *st, long status, CURLcode rc,
         goto out;
     }
     const expect_t *x = &st->expect;
-    if (r->resp_over && st->needs_body) {
+    bool reads_body = st->needs_body;
+    if (r->resp_over && reads_body) {
         char size[32];
         format_size(size, sizeof size, r->keep_max);
         snprintf(err, errlen, "Response body larger than max_body (%s): not kept for %s; "
                  "raise max_body in the scenario", size, st->n_saves ? "save" : "expect");
         goto out;
     }
+    /* The body as the server meant it: decoded only now that a step reads it. */
     const buf_t *body = &r->resp;
+    if (reads_body && r->encoding == DECODE_UNKNOWN && r->resp.len) {
+        snprintf(err, errlen, "Response body has Content-Encoding '%s', which herd cannot "
+                 "decode (it asks for gzip or deflate)", r->encoding_name);
+        goto out;
+    }
+    if (reads_body && r->encoding != DECODE_IDENTITY && r->resp.len) {
+        if (decode_body(r->encoding, r->resp.data, r->resp.len, &r->decoded, r->keep_max, err,
+                        errlen) < 0)
+            goto out;
+        body = &r->decoded;
+    }
     if (x->contains &&
         (!body->data || !memmem(body->data, body->len, x->contains, x->contains_len))) {
         snprintf(err, errlen, "Response did not contain expected text '%s'", x->contains);
         goto out;
     }
-    if (check_and_save(r, st, status, user_vars, globals, err, errlen) < 0)
+    if (check_and_save(r, st, body, status, user_vars, globals, err, errlen) < 0)
         goto out;
     ret = 0;
 out:
     if (r->resp.cap > RESP_KEEP_MAX_BYTES)
         buf_free(&r->resp);
+    if (r->decoded.cap > RESP_KEEP_MAX_BYTES)
+        buf_free(&r->decoded);
     return ret;
 }

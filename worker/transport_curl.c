@@ -12,6 +12,13 @@
  * curl follows no redirect itself (CURLOPT_FOLLOWLOCATION off): it reports the resolved
  * target (CURLINFO_REDIRECT_URL) and the client decides, as for the native transport.
  *
+ * Nor does it keep cookies or decode bodies: the user's jar (cookies.h, one for both
+ * transports) gives each hop its Cookie value (CURLOPT_COOKIE) and hears each response's
+ * Set-Cookie through the header callback, which also notes Content-Encoding and keeps the
+ * headers a step reads (request_on_header); bodies arrive as sent
+ * (CURLOPT_HTTP_CONTENT_DECODING off) and are decoded only for a step that reads them. So
+ * a hop behaves the same on either transport. `http2` hops are this transport's alone.
+ *
  * Nor does it re-send. When a reused connection dies before any byte of the response,
  * libcurl (7.88, lib/transfer.c Curl_retry_request) sends the request again on a fresh
  * connection inside the same transfer, whatever its method, up to 5 times, unseen: a POST
@@ -40,6 +47,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -64,6 +72,7 @@ typedef struct curlt {
     loop_timer_t timer;    /* curl's CURL_SOCKET_TIMEOUT */
     csock_t *socks;        /* indexed by descriptor; owned */
     size_t cap_socks;
+    bool h2c_no_reuse;     /* this libcurl cannot reuse an HTTP/2 prior-knowledge connection */
 } curlt_t;
 
 typedef struct curl_conn {
@@ -81,6 +90,8 @@ typedef struct curl_conn {
     struct curl_slist *set_headers;
     const char *set_body;  /* POSTFIELDS pointer and size last set */
     size_t set_body_len;
+    buf_t cookie_set;      /* the Cookie value curl has (copy); empty: none set */
+    long set_version;      /* CURLOPT_HTTP_VERSION last set; 0: none yet */
 } curl_conn_t;
 
 static csock_t *sock_get(curlt_t *t, curl_socket_t s)
@@ -246,6 +257,24 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
     return len;
 }
 
+/* Each header line of each response of the hop (1xx, the final one), as received: to the
+ * request (request_on_header), which notes encodings, fills the cookie jar and keeps what
+ * the step reads, exactly as the native transport's parser does. */
+static size_t on_header(char *p, size_t size, size_t n, void *arg)
+{
+    curl_conn_t *c = arg;
+    size_t len = size * n, line = len;
+    if (!c->r)
+        return len;
+    while (line && (p[line - 1] == '\n' || p[line - 1] == '\r'))
+        line--;
+    if (line >= 5 && memcmp(p, "HTTP/", 5) == 0)
+        request_on_status(c->r);
+    else if (line)
+        request_on_header(c->r, p, line);
+    return len;
+}
+
 /* Before each request the transfer sends on a connection: the second call is libcurl's own
  * re-send after a reused connection died (see the top of this file): stop it. */
 static int on_prereq(void *arg, char *primary_ip, char *local_ip, int primary_port,
@@ -329,6 +358,36 @@ static void setup_redirect_hop(curl_conn_t *c, request_t *r, const step_t *st, c
     c->set_step = NULL;
 }
 
+/* The hop's session options: the jar's Cookie value for this hop (request_hop_begin), and
+ * the HTTP version: `http2` is HTTP/2 over ALPN for https and with prior knowledge for plain
+ * http (a server that only speaks HTTP/1.1 there fails the request); otherwise HTTP/1.1,
+ * also for https, as the native transports speak it. Set only when changed. */
+static void setup_session(curl_conn_t *c, const request_t *r, const step_t *st, const hop_t *h)
+{
+    CURL *e = c->easy;
+    if (r->cookie.len != c->cookie_set.len ||
+        (r->cookie.len && memcmp(r->cookie.data, c->cookie_set.data, r->cookie.len) != 0)) {
+        buf_reset(&c->cookie_set);
+        if (r->cookie.len && buf_append(&c->cookie_set, r->cookie.data, r->cookie.len) < 0)
+            buf_reset(&c->cookie_set);
+        curl_easy_setopt(e, CURLOPT_COOKIE, c->cookie_set.len ? c->cookie_set.data : NULL);
+    }
+    long version = CURL_HTTP_VERSION_1_1;
+    if (st->http2)
+        version = strncasecmp(h->url, "https:", 6) == 0 ? CURL_HTTP_VERSION_2TLS
+                                                        : CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE;
+    if (version != c->set_version) {
+        curl_easy_setopt(e, CURLOPT_HTTP_VERSION, version);
+        /* libcurl before 8.0.0 (Debian 12 has 7.88) breaks a reused prior-knowledge
+         * connection ("Error in the HTTP2 framing layer": it stacks a second HTTP/2 layer
+         * on it, curl issue 10634): such hops take a new connection each. */
+        curl_easy_setopt(e, CURLOPT_FORBID_REUSE,
+                         version == CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE && c->t->h2c_no_reuse
+                             ? 1L : 0L);
+        c->set_version = version;
+    }
+}
+
 static transport_rc_t start(tconn_t *tc, request_t *r, const step_t *st, const hop_t *h,
                             hop_result_t *res)
 {
@@ -343,6 +402,7 @@ static transport_rc_t start(tconn_t *tc, request_t *r, const step_t *st, const h
         setup_first_hop(c, r, st);
     else
         setup_redirect_hop(c, r, st, h);
+    setup_session(c, r, st, h);
     if (curl_multi_add_handle(c->t->multi, c->easy) != CURLM_OK) {
         *res = (hop_result_t){ .rc = CURLE_FAILED_INIT };
         return TRANSPORT_DONE;
@@ -361,6 +421,7 @@ static tconn_t *conn_new(transport_t *tt, size_t host, transport_done_fn done, v
     c->base = (tconn_t){ .t = tt, .done = done, .owner = owner };
     c->t = t;
     buf_init(&c->url_set);
+    buf_init(&c->cookie_set);
     CURL *h = c->easy = curl_easy_init();
     if (!h) {
         free(c);
@@ -375,6 +436,12 @@ static tconn_t *conn_new(transport_t *tt, size_t host, transport_done_fn done, v
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L); /* the client follows (client.c) */
     curl_easy_setopt(h, CURLOPT_PREREQFUNCTION, on_prereq); /* and re-sends */
     curl_easy_setopt(h, CURLOPT_PREREQDATA, c);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, c);
+    /* Bodies come as sent, as on the native transport: counted as received and decoded only
+     * when a step reads them (request_check, decode.h). Accept-Encoding is a step header. */
+    curl_easy_setopt(h, CURLOPT_HTTP_CONTENT_DECODING, 0L);
+    curl_easy_setopt(h, CURLOPT_HTTP_TRANSFER_DECODING, 1L);
     /* Without proxy variables curl would still look them (and no_proxy) up with getenv on
      * every transfer; "" says "no proxy" once. With them, curl keeps honouring them. */
     if (!request_env_proxy(true)) {
@@ -397,6 +464,7 @@ static void conn_free(tconn_t *tc)
         curl_multi_remove_handle(c->t->multi, c->easy); /* dropped, not reported */
     curl_easy_cleanup(c->easy);
     buf_free(&c->url_set);
+    buf_free(&c->cookie_set);
     free(c);
 }
 
@@ -429,6 +497,7 @@ transport_t *transport_curl_create(loop_t *loop, char *err, size_t errlen)
         return NULL;
     }
     t->base = (transport_t){ .ops = &curl_ops, .loop = loop };
+    t->h2c_no_reuse = curl_version_info(CURLVERSION_NOW)->version_num < 0x080000;
     t->multi = curl_multi_init();
     if (!t->multi) {
         destroy(&t->base);
@@ -440,5 +509,8 @@ transport_t *transport_curl_create(loop_t *loop, char *err, size_t errlen)
     curl_multi_setopt(t->multi, CURLMOPT_TIMERFUNCTION, on_timer);
     curl_multi_setopt(t->multi, CURLMOPT_TIMERDATA, t);
     curl_multi_setopt(t->multi, CURLMOPT_MAXCONNECTS, CURL_MAX_CONNECTS);
+    /* No HTTP/2 multiplexing of different users' transfers over one connection: each user's
+     * request in flight has a connection of its own, as a real client would. */
+    curl_multi_setopt(t->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_NOTHING);
     return &t->base;
 }

@@ -45,6 +45,15 @@ typedef struct native_conn {
 
 static void on_fd(void *arg, int fd, uint32_t events);
 
+/* Response headers go to the hop's request, as libcurl's do (transport_curl.c). */
+static void on_header(void *arg, const char *line, size_t len)
+{
+    if (line)
+        request_on_header(arg, line, len);
+    else
+        request_on_status(arg);
+}
+
 /* Keep the loop's handler in step with the connection's socket. */
 static void sync_fd(native_conn_t *c)
 {
@@ -130,14 +139,15 @@ static transport_rc_t start(tconn_t *tc, request_t *r, const step_t *st, const h
     const http1_origin_t *o = c->origin;
     const char *target;
     size_t tl;
-    if (!o || http1_url_target(o, h->url, &target, &tl) < 0)
-        return TRANSPORT_DECLINED;
+    if (!o || st->http2 || http1_url_target(o, h->url, &target, &tl) < 0)
+        return TRANSPORT_DECLINED; /* HTTP/2 is libcurl's */
     if (request_wire(r, st, o->host_header, target, tl, h->drop_body) < 0)
         return TRANSPORT_DECLINED; /* out of memory: curl may still manage */
     c->target = target;
     c->base.busy = true;
     c->r = r;
     r->resp_over = false;
+    c->conn.header_arg = r;
     loop_timer_arm(c->t->base.loop, &c->timeout, h->deadline);
     c->start_ns = clock_mono_ns();
     http1_rc_t rc = http1_send(&c->conn, o, r->wire.data, r->wire.len, st->method == HTTP_HEAD,
@@ -165,6 +175,7 @@ static tconn_t *conn_new(transport_t *tt, size_t host, transport_done_fn done, v
     c->origin = host < t->n_hosts ? t->origin[host] : NULL;
     c->fd = -1;
     http1_init(&c->conn, tt->loop->epfd, t->scratch, SCRATCH_BYTES);
+    c->conn.on_header = on_header;
     buf_init(&c->resolved);
     buf_init(&c->location);
     return &c->base;

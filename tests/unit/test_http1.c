@@ -25,6 +25,7 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "../../common/scenario.h"
 #include "../../worker/client.h"
@@ -99,6 +100,19 @@ static void send_big(int fd, const char *path)
         send_str(fd, "HTTP/1.1 200 OK\r\n\r\n");
         send_all(fd, big_body, BIG_BYTES);
     }
+}
+
+/* "/deflate"'s body: DEFLATED_TEXT, zlib-wrapped, as Content-Encoding: deflate. */
+#define DEFLATED_TEXT "{\"a\": 1, \"pad\": \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}"
+static unsigned char deflated[256];
+static size_t deflated_len;
+
+static void deflated_init(void)
+{
+    uLongf n = sizeof deflated;
+    assert_int_equal(compress(deflated, &n, (const Bytef *)DEFLATED_TEXT,
+                              sizeof DEFLATED_TEXT - 1), Z_OK);
+    deflated_len = n;
 }
 
 static void *serve_conn(void *arg)
@@ -203,6 +217,16 @@ static void *serve_conn(void *arg)
             goto out;
         } else if (strcmp(path, "/redirect") == 0) {
             send_str(fd, "HTTP/1.1 302 Found\r\nLocation: /len\r\nContent-Length: 4\r\n\r\nmove");
+        } else if (strcmp(path, "/hdrs") == 0) {
+            send_str(fd, "HTTP/1.1 100 Continue\r\nX-Interim: 1\r\n\r\n"
+                         "HTTP/1.1 200 OK\r\nX-Token:  abc \r\nset-cookie: s=1; Path=/\r\n"
+                         "Content-Length: 2\r\n\r\nok");
+        } else if (strcmp(path, "/deflate") == 0) {
+            char head[128];
+            snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nContent-Encoding: deflate\r\n"
+                     "Content-Length: %zu\r\n\r\n", deflated_len);
+            send_str(fd, head);
+            send_all(fd, (const char *)deflated, deflated_len);
         } else {
             send_str(fd, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
         }
@@ -774,6 +798,47 @@ static void test_client_follows_redirects(void **state)
     rig_close(&r);
 }
 
+/* Sessions on both transports: the final response's headers are kept for a step that reads
+ * them (not a 1xx's), its Set-Cookie goes to the user's jar and comes back on the next
+ * request; a deflate body is decoded for the step that reads it and counted as received. */
+static void test_session_both_transports(void **state)
+{
+    (void)state;
+    deflated_init();
+    for (int curl = 0; curl < 2; curl++) {
+        rig_t r;
+        rig_open_via(&r, "users:\n  - name: U\n    tasks:\n      - name: t\n        steps:\n"
+                         "          - get: /hdrs\n          - get: /len\n"
+                         "          - get: /deflate\n            expect: {contains: '\"a\": 1'}\n",
+                         curl);
+        r.sc->classes[0].tasks[0].steps[0].needs_headers = true; /* the loader's, for save */
+        client_step(&r.client, &r.loop, task_step(&r, 0), &r.out);
+        assert_null(r.out.res.failure);
+        size_t len;
+        const char *v = request_header(&r.client.req, "x-token", &len);
+        assert_non_null(v);
+        assert_int_equal(len, 3);
+        assert_memory_equal(v, "abc", 3);
+        assert_null(request_header(&r.client.req, "X-Interim", &len));
+        assert_int_equal(cookie_jar_count(&r.client.jar), 1);
+        client_step(&r.client, &r.loop, task_step(&r, 1), &r.out);
+        assert_null(r.out.res.failure);
+        pthread_mutex_lock(&srv.mu);
+        bool sent = strstr(srv.last_head, "\r\nCookie: s=1\r\n") != NULL;
+        bool asked = strstr(srv.last_head, "\r\nAccept-Encoding: gzip, deflate\r\n") != NULL;
+        pthread_mutex_unlock(&srv.mu);
+        assert_true(sent);
+        assert_true(asked);
+        assert_null(request_header(&r.client.req, "X-Token", &len)); /* not kept for /len */
+        client_step(&r.client, &r.loop, task_step(&r, 2), &r.out);
+        if (r.out.res.failure)
+            print_error("%s: %s\n", curl ? "curl" : "native", r.out.msg);
+        assert_null(r.out.res.failure);
+        assert_int_equal(r.out.res.bytes, deflated_len);
+        rig_close(&r);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -787,6 +852,7 @@ int main(void)
         cmocka_unit_test(test_big_bodies_kept_or_capped),
         cmocka_unit_test(test_max_body_both_transports),
         cmocka_unit_test(test_client_follows_redirects),
+        cmocka_unit_test(test_session_both_transports),
         cmocka_unit_test(test_failures_carry_curls_codes),
         cmocka_unit_test(test_same_codes_as_curl),
         cmocka_unit_test(test_urls_and_locations),

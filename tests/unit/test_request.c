@@ -1,5 +1,7 @@
 /* Unit tests for worker/request.c: request_check's saves (JSON path, header, regex, status)
- * and checks (expect.json values), and the rule on what a rendered request may carry: a header
+ * and checks (expect.json values), the session's headers (Accept-Encoding, Basic auth, the
+ * hop's cookies), response headers for steps (request_header), and the rule on what a
+ * rendered request may carry: a header
  * value or URL that a template filled with CR, LF or NUL (a saved response value) is not
  * sent, whichever transport would carry it, and a URL with a space or a control character
  * neither. Both transports send only what request_render accepted, so this is the one place
@@ -12,6 +14,7 @@
 #include <cmocka.h>
 
 #include <jansson.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "../../worker/request.h"
@@ -212,11 +215,197 @@ static void test_check_saves(void **state)
     scenario_free(sc);
 }
 
+/* The session's headers as both transports send them: Accept-Encoding by default (not with
+ * compress: false, nor over the step's own), Basic auth (RFC 7617's example), the hop's
+ * cookies from the user's jar. */
+static void test_session_headers_on_the_wire(void **state)
+{
+    (void)state;
+    scenario_t *sc = load("users:\n"
+                          "  - name: U\n"
+                          "    auth: {basic: [Aladdin, \"{{ v }}\"]}\n"
+                          "    tasks:\n"
+                          "      - steps:\n"
+                          "          - get: /a\n"
+                          "          - get: /b\n"
+                          "            headers: {accept-encoding: br, Authorization: Bearer x}\n"
+                          "          - get: /c\n"
+                          "            auth: {basic: [\"\", \"\"]}\n"
+                          "          - get: /s\n"
+                          "            save: {v: v}\n"
+                          "  - name: Plain\n"
+                          "    compress: false\n"
+                          "    cookies: false\n"
+                          "    tasks:\n"
+                          "      - steps:\n"
+                          "          - get: /d\n");
+    request_t r;
+    request_init(&r);
+    cookie_jar_t jar;
+    cookie_jar_init(&jar);
+    char err[256];
+    const char *set = "sid=abc; Path=/";
+    assert_int_equal(cookie_jar_set(&jar, "http://h/login", set, strlen(set), 1e9), 0);
+
+    const step_t *steps = sc->classes[0].tasks[0].steps;
+    assert_true(steps[0].cookies && steps[0].compress && !steps[0].http2);
+    assert_int_equal(render_with(sc, 0, "open sesame", 11, &r, err, sizeof err), 0);
+    r.jar = steps[0].cookies ? &jar : NULL;
+    assert_int_equal(request_hop_begin(&r, "http://h/a", 1e9), 0);
+    assert_int_equal(request_wire(&r, &steps[0], "h", "/a", 2, false), 0);
+    assert_string_equal(r.wire.data, "GET /a HTTP/1.1\r\nHost: h\r\nUser-Agent: herd/1.0\r\n"
+                                     "Accept: */*\r\nAccept-Encoding: gzip, deflate\r\n"
+                                     "Authorization: Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==\r\n"
+                                     "Cookie: sid=abc\r\n\r\n");
+    /* the step's own headers win over the session's */
+    assert_int_equal(render_with(sc, 1, "x", 1, &r, err, sizeof err), 0);
+    assert_int_equal(request_wire(&r, &steps[1], "h", "/b", 2, false), 0);
+    assert_non_null(strstr(r.wire.data, "accept-encoding: br\r\nAuthorization: Bearer x\r\n"));
+    assert_null(strstr(r.wire.data, "gzip"));
+    assert_null(strstr(r.wire.data, "Basic"));
+    /* a step's auth over the defaults' */
+    assert_int_equal(render_with(sc, 2, "x", 1, &r, err, sizeof err), 0);
+    assert_int_equal(request_wire(&r, &steps[2], "h", "/c", 2, false), 0);
+    assert_non_null(strstr(r.wire.data, "Authorization: Basic Og==\r\n"));
+    /* a user name that renders with ':' is not sent */
+    scenario_t *sc2 = load("users:\n"
+                           "  - name: U\n"
+                           "    auth: {basic: [\"{{ v }}\", p]}\n"
+                           "    tasks:\n"
+                           "      - steps:\n"
+                           "          - get: /a\n"
+                           "          - get: /s\n"
+                           "            save: {v: v}\n");
+    assert_int_equal(render_with(sc2, 0, "a:b", 3, &r, err, sizeof err), -1);
+    assert_non_null(strstr(err, "auth user contains ':'"));
+    scenario_free(sc2);
+
+    const step_t *plain = &sc->classes[1].tasks[0].steps[0];
+    assert_false(plain->cookies);
+    assert_false(plain->compress);
+    json_t *vars[1] = {NULL};
+    tmpl_env_t env = {.user_vars = vars, .user_id = 1, .iteration = 1};
+    assert_int_equal(request_render(&r, plain, "http://h", &env, err, sizeof err), 0);
+    r.jar = NULL;
+    assert_int_equal(request_hop_begin(&r, "http://h/d", 1e9), 0);
+    assert_int_equal(request_wire(&r, plain, "h", "/d", 2, false), 0);
+    assert_string_equal(r.wire.data,
+                        "GET /d HTTP/1.1\r\nHost: h\r\nUser-Agent: herd/1.0\r\nAccept: */*\r\n\r\n");
+    cookie_jar_free(&jar);
+    request_free(&r);
+    scenario_free(sc);
+}
+
+/* Session keys: defaults for every class and for setup, a class's over them, a step's auth
+ * over both. */
+static void test_session_keys_layer(void **state)
+{
+    (void)state;
+    scenario_t *sc = load("defaults:\n"
+                          "  cookies: false\n"
+                          "  http2: true\n"
+                          "  auth: {basic: [d, d]}\n"
+                          "setup:\n"
+                          "  - get: /s\n"
+                          "users:\n"
+                          "  - name: A\n"
+                          "    tasks: [{steps: [{get: /a}, {get: /b, auth: {basic: [s, s]}}]}]\n"
+                          "  - name: B\n"
+                          "    cookies: true\n"
+                          "    compress: false\n"
+                          "    http2: false\n"
+                          "    auth: {basic: [c, c]}\n"
+                          "    tasks: [{steps: [{get: /c}]}]\n");
+    const step_t *setup = &sc->setup[0];
+    const step_t *a = sc->classes[0].tasks[0].steps, *b = sc->classes[1].tasks[0].steps;
+    assert_false(setup->cookies);
+    assert_true(setup->http2);
+    assert_true(setup->compress);
+    assert_false(a[0].cookies);
+    assert_true(a[0].http2);
+    assert_true(b[0].cookies);
+    assert_false(b[0].http2);
+    assert_false(b[0].compress);
+    assert_false(a[0].needs_headers);
+    request_t r;
+    request_init(&r);
+    char err[256];
+    json_t *vars[1] = {NULL};
+    tmpl_env_t env = {.user_vars = vars, .user_id = 1, .iteration = 1};
+    const struct {
+        const step_t *st;
+        const char *auth;
+    } cases[] = {{setup, "ZDpk"}, {&a[0], "ZDpk"}, {&a[1], "czpz"}, {&b[0], "Yzpj"}};
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal(request_render(&r, cases[i].st, "http://h", &env, err, sizeof err), 0);
+        assert_int_equal(request_hop_begin(&r, "http://h/", 1e9), 0);
+        assert_int_equal(request_wire(&r, cases[i].st, "h", "/", 1, false), 0);
+        char want[64];
+        snprintf(want, sizeof want, "Authorization: Basic %s\r\n", cases[i].auth);
+        assert_non_null(strstr(r.wire.data, want));
+    }
+    request_free(&r);
+    scenario_free(sc);
+}
+
+/* request_header: the final response's headers, any case, first match, trimmed; a 1xx's or
+ * a redirect's are forgotten; absent ones are NULL. Content-Encoding and Set-Cookie are
+ * noted whether or not headers are kept. */
+static void test_response_headers(void **state)
+{
+    (void)state;
+    request_t r;
+    request_init(&r);
+    cookie_jar_t jar;
+    cookie_jar_init(&jar);
+    r.keep_headers = true;
+    r.jar = &jar;
+    assert_int_equal(request_hop_begin(&r, "http://h/a/b", 1e9), 0);
+    request_on_header(&r, "X-Interim: yes", 14);
+    request_on_status(&r); /* the final response begins */
+    const char *lines[] = {"Location:   /next  ", "content-encoding: gzip", "Set-Cookie: a=1",
+                           "LOCATION: /second", "X-Empty:"};
+    for (size_t i = 0; i < 5; i++)
+        request_on_header(&r, lines[i], strlen(lines[i]));
+    size_t len;
+    const char *v = request_header(&r, "location", &len);
+    assert_non_null(v);
+    assert_int_equal(len, 5);
+    assert_memory_equal(v, "/next", 5);
+    v = request_header(&r, "Content-Encoding", &len);
+    assert_non_null(v);
+    assert_int_equal(len, 4);
+    v = request_header(&r, "X-Empty", &len);
+    assert_non_null(v);
+    assert_int_equal(len, 0);
+    assert_null(request_header(&r, "X-Interim", &len));
+    assert_null(request_header(&r, "Locat", &len));
+    assert_null(request_header(&r, "Missing", &len));
+    assert_int_equal(r.encoding, DECODE_GZIP);
+    request_on_header(&r, "Content-Encoding: br", 20);
+    assert_int_equal(r.encoding, DECODE_UNKNOWN);
+    assert_string_equal(r.encoding_name, "br");
+    assert_int_equal(cookie_jar_count(&jar), 1);
+    assert_non_null(strstr(r.resp_headers.data, "Location:   /next  \r\ncontent-encoding: gzip\r\n"));
+    /* the next hop starts afresh; without keep_headers nothing is kept */
+    assert_int_equal(request_hop_begin(&r, "http://h/a/b", 1e9), 0);
+    assert_string_equal(r.cookie.data, "a=1");
+    r.keep_headers = false;
+    request_on_header(&r, lines[0], strlen(lines[0]));
+    assert_null(request_header(&r, "Location", &len));
+    assert_int_equal(r.encoding, DECODE_IDENTITY);
+    cookie_jar_free(&jar);
+    request_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_header_and_url_values),
         cmocka_unit_test(test_check_saves),
+        cmocka_unit_test(test_session_headers_on_the_wire),
+        cmocka_unit_test(test_session_keys_layer),
+        cmocka_unit_test(test_response_headers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
