@@ -726,7 +726,7 @@ int engine_create(const engine_config_t *cfg, engine_t **out, char *err, size_t 
     /* Host slot c is class c: the native transport resolves each class's host once. */
     if (loop_timer_init(&e->loop, &e->spawn, spawn_tick, e) < 0)
         goto oom;
-    if (transports_create(&e->transports, &e->loop, e->class_host, nc, msg, sizeof msg) < 0) {
+    if (transports_create(&e->transports, &e->loop, e->class_host, NULL, nc, msg, sizeof msg) < 0) {
         snprintf(err, errlen, "engine: %s", msg);
         engine_free(e);
         return -1;

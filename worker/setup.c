@@ -65,7 +65,7 @@ int setup_run(const scenario_t *sc, const char *host_override, const char *worke
         .done = on_done,
         .owner = &p,
     };
-    if (transports_create(&ts, &loop, &host, 1, msg, sizeof msg) < 0) {
+    if (transports_create(&ts, &loop, &host, NULL, 1, msg, sizeof msg) < 0) {
         snprintf(err, errlen, "setup: %s", msg);
         goto out;
     }

@@ -628,7 +628,7 @@ static void rig_open_via(rig_t *r, const char *yaml, bool curl)
     snprintf(saved, sizeof saved, "%s", was ? was : "");
     if (curl)
         setenv("HERD_TRANSPORT", "curl", 1);
-    assert_int_equal(transports_create(&r->ts, &r->loop, &r->hostp, 1, err, sizeof err), 0);
+    assert_int_equal(transports_create(&r->ts, &r->loop, &r->hostp, NULL, 1, err, sizeof err), 0);
     if (!was)
         unsetenv("HERD_TRANSPORT");
     else
