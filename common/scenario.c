@@ -36,9 +36,11 @@ const char *const http_method_names[HTTP_METHOD_COUNT] = {
 static const char *const top_keys[] = {
     "description", "host", "defaults", "vars", "setup", "users", "stages", "thresholds", NULL,
 };
-static const char *const defaults_keys[] = {"headers", "timeout", "expect", "max_body", NULL};
+static const char *const defaults_keys[] = {"headers", "timeout", "expect", "max_body", "tls",
+                                             NULL};
 static const char *const class_keys[] = {
     "name", "weight", "fixed_count", "host", "headers", "wait", "on_start", "on_stop", "tasks",
+    "tls",
     "sequential", NULL,
 };
 static const char *const task_keys[] = {"name", "weight", "tags", "steps", NULL};
@@ -202,6 +204,9 @@ static int compile_class(loader_t *L, const ynode_t *n, user_class_t *uc, size_t
     }
     if ((v = ytree_get(n, "host")) && sc_host(L, v, &uc->host))
         return -1;
+    uc->tls = L->sc->tls; /* the command line's are in it already, and win again below */
+    if ((v = ytree_get(n, "tls")) && (sc_tls(L, v, &uc->tls) || sc_tls_command_line(L, &uc->tls)))
+        return -1;
     const ynode_t *headers = ytree_get(n, "headers");
     if (headers && sc_check_headers(L, headers))
         return -1;
@@ -260,7 +265,7 @@ static int compile_class(loader_t *L, const ynode_t *n, user_class_t *uc, size_t
 
 static int compile_defaults(loader_t *L, const ynode_t *n)
 {
-    if (sc_map(L, n, "defaults", "headers, timeout, expect and max_body") ||
+    if (sc_map(L, n, "defaults", "headers, timeout, expect, max_body and tls") ||
         sc_check_keys(L, n, defaults_keys, "defaults"))
         return -1;
     const ynode_t *v;
@@ -285,6 +290,8 @@ static int compile_defaults(loader_t *L, const ynode_t *n)
             return -1;
         L->defaults_expect = v;
     }
+    if ((v = ytree_get(n, "tls")) && sc_tls(L, v, &L->sc->tls))
+        return -1;
     return 0;
 }
 
@@ -390,6 +397,8 @@ static int compile_scenario(loader_t *L, const ynode_t *root)
     if ((v = ytree_get(root, "host")) && sc_host(L, v, &sc->host))
         return -1;
     if ((v = ytree_get(root, "defaults")) && compile_defaults(L, v))
+        return -1;
+    if (sc_tls_command_line(L, &sc->tls))
         return -1;
     if ((v = ytree_get(root, "vars")) && compile_vars(L, v))
         return -1;

@@ -15,6 +15,20 @@
 
 static const unsigned char alpn_http11[] = "\x08http/1.1";
 
+tls_opts_t tls_opts_from(const scenario_tls_t *s)
+{
+    return (tls_opts_t){
+        .ca = s->ca ? s->ca->data : NULL,
+        .ca_len = s->ca ? s->ca->len : 0,
+        .cert = s->cert ? s->cert->data : NULL,
+        .cert_len = s->cert ? s->cert->len : 0,
+        .key = s->key ? s->key->data : NULL,
+        .key_len = s->key ? s->key->len : 0,
+        .insecure = s->insecure,
+        .min_version = s->min_version,
+    };
+}
+
 const char *tls_env_ca_file(void)
 {
     const char *v = getenv("CURL_CA_BUNDLE");

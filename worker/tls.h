@@ -28,6 +28,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "../common/scenario.h"
+
 /* How one host slot's TLS is set up. Byte arrays are borrowed (the scenario's files). */
 typedef struct tls_opts {
     const char *ca;          /* PEM certificates to trust instead of the defaults; NULL: none */
@@ -39,6 +41,9 @@ typedef struct tls_opts {
     bool insecure;           /* verify neither the certificate nor the host name */
     int min_version;         /* 12: TLS 1.2, 13: TLS 1.3, 0: the libraries' default */
 } tls_opts_t;
+
+/* The options a scenario's `tls` (with the command line's) compiles to; files borrowed. */
+tls_opts_t tls_opts_from(const scenario_tls_t *s);
 
 /* The CA file curl's tool would use from the environment (CURL_CA_BUNDLE, then
  * SSL_CERT_FILE), or NULL. */
