@@ -254,6 +254,7 @@ int tls_conn_open(tls_conn_t *t, SSL_CTX *ctx, int fd, const char *host)
     SSL_set_connect_state(ssl);
     t->ssl = ssl;
     t->handshaken = false;
+    t->failed = false;
     return 0;
 }
 
@@ -267,12 +268,8 @@ static tls_io_t io_result(tls_conn_t *t, int ret)
         return TLS_IO_WANT_WRITE;
     case SSL_ERROR_ZERO_RETURN:
         return TLS_IO_EOF;
-    case SSL_ERROR_SYSCALL:
-        if (ERR_peek_error() == 0 && (ret == 0 || errno == 0))
-            return TLS_IO_EOF;
-        ERR_clear_error();
-        return TLS_IO_ERROR;
-    default:
+    default: /* SSL_ERROR_SYSCALL, SSL_ERROR_SSL: the connection is unusable */
+        t->failed = true;
         ERR_clear_error();
         return TLS_IO_ERROR;
     }
@@ -292,7 +289,6 @@ tls_io_t tls_conn_handshake(tls_conn_t *t, CURLcode *rc)
      * verification", anything else (reset, alert, EOF) an SSL connect error. */
     *rc = SSL_get_verify_result(t->ssl) != X509_V_OK ? CURLE_PEER_FAILED_VERIFICATION
                                                      : CURLE_SSL_CONNECT_ERROR;
-    ERR_clear_error();
     return TLS_IO_ERROR;
 }
 
@@ -319,10 +315,17 @@ bool tls_conn_pending(const tls_conn_t *t)
 
 void tls_conn_close(tls_conn_t *t)
 {
-    if (t->ssl)
-        SSL_free(t->ssl); /* no close_notify: the socket is closed at once, as wrk does */
+    if (t->ssl) {
+        /* A close_notify (one write, not waited for): OpenSSL forgets the session of a
+         * connection freed without one, and the next connection could not resume. */
+        if (t->handshaken && !t->failed)
+            SSL_shutdown(t->ssl);
+        SSL_free(t->ssl);
+        ERR_clear_error();
+    }
     t->ssl = NULL;
     t->handshaken = false;
+    t->failed = false;
 }
 
 void tls_conn_free(tls_conn_t *t)

@@ -65,6 +65,7 @@ typedef struct tls_conn {
     SSL *ssl;                /* NULL: no TLS on the socket now; owned */
     SSL_SESSION *session;    /* the last session the server gave: offered on reconnect; owned */
     bool handshaken;         /* the handshake finished on ssl */
+    bool failed;             /* a fatal error on ssl: no close_notify, the session is spoilt */
 } tls_conn_t;
 
 typedef enum tls_io {
