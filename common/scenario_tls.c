@@ -109,8 +109,8 @@ int sc_tls(loader_t *L, const ynode_t *n, scenario_tls_t *tls)
         else if (strcmp(s, "1.3") == 0)
             tls->min_version = 13;
         else
-            return sc_fail(L, v, "'min_version' must be \"1.2\" or \"1.3\", got %s",
-                           ytree_describe(v));
+            return sc_fail(L, v, "'min_version' must be \"1.2\" or \"1.3\", got '%s'",
+                           SC_SHOW(s));
     }
     if ((cert_n = ytree_get(n, "cert")) && sc_file(L, cert_n, "cert", &tls->cert))
         return -1;
