@@ -40,8 +40,7 @@ static const char *const defaults_keys[] = {"headers", "timeout", "expect", "max
                                              NULL};
 static const char *const class_keys[] = {
     "name", "weight", "fixed_count", "host", "headers", "wait", "on_start", "on_stop", "tasks",
-    "tls",
-    "sequential", NULL,
+    "sequential", "tls", NULL,
 };
 static const char *const task_keys[] = {"name", "weight", "tags", "steps", NULL};
 static const char *const wait_keys[] = {"constant", "between", "pacing", "throughput", NULL};
