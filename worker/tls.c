@@ -40,7 +40,10 @@ const char *tls_env_ca_file(void)
 
 const char *tls_env_ca_dir(void)
 {
-    const char *v = getenv("SSL_CERT_DIR");
+    const char *v = getenv("CURL_CA_BUNDLE");
+    if (v && *v)
+        return NULL; /* curl's tool: CURL_CA_BUNDLE alone, else SSL_CERT_DIR and _FILE */
+    v = getenv("SSL_CERT_DIR");
     return v && *v ? v : NULL;
 }
 

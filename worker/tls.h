@@ -48,7 +48,8 @@ tls_opts_t tls_opts_from(const scenario_tls_t *s);
 /* The CA file curl's tool would use from the environment (CURL_CA_BUNDLE, then
  * SSL_CERT_FILE), or NULL. */
 const char *tls_env_ca_file(void);
-/* The CA directory from the environment (SSL_CERT_DIR), or NULL. */
+/* The CA directory from the environment (SSL_CERT_DIR, unless CURL_CA_BUNDLE is set), or
+ * NULL. */
 const char *tls_env_ca_dir(void);
 
 /* A client context for o (NULL: defaults): verification, CAs, client certificate, minimum

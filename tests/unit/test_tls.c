@@ -113,7 +113,10 @@ static void test_environment_ca(void **state)
     setenv("CURL_CA_BUNDLE", "/a.pem", 1);   /* curl's tool: CURL_CA_BUNDLE first */
     assert_string_equal(tls_env_ca_file(), "/a.pem");
     setenv("SSL_CERT_DIR", "/certs", 1);
+    assert_null(tls_env_ca_dir());           /* ... and alone */
+    unsetenv("CURL_CA_BUNDLE");
     assert_string_equal(tls_env_ca_dir(), "/certs");
+    assert_string_equal(tls_env_ca_file(), "/b.pem");
     /* A CA file that cannot be read fails as curl's does. */
     CURLcode rc = CURLE_OK;
     char err[300];
