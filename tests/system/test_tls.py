@@ -51,7 +51,8 @@ def make_cert(d, name, ca_key, ca_pem, ext):
 
 class Nginx:
     """One nginx, four TLS servers: plain (few requests per connection, so users
-    reconnect), client-certificate, TLS 1.2 only; each with its own access log."""
+    reconnect), client-certificate, TLS 1.2 only, and one whose certificate (from the
+    trusted CA) names another host; each with its own access log."""
 
     def __init__(self, d):
         self.dir = d
@@ -62,7 +63,9 @@ class Nginx:
         self.client_cert, self.client_key = make_cert(d, "client", cca_key, self.client_ca,
                                                       "extendedKeyUsage=clientAuth")
         _, self.other_ca = make_ca(d, "otherca")
-        self.ports = {k: free_port() for k in ("plain", "mtls", "tls12")}
+        wrong_cert, wrong_key = make_cert(d, "wrong", ca_key, self.ca,
+                                          "subjectAltName=DNS:elsewhere.invalid")
+        self.ports = {k: free_port() for k in ("plain", "mtls", "tls12", "wrongname")}
         conf = os.path.join(d, "nginx.conf")
         servers = ""
         extra = {
@@ -70,6 +73,7 @@ class Nginx:
             "mtls": "ssl_verify_client on; ssl_client_certificate %s; "
                     "ssl_protocols TLSv1.2 TLSv1.3;" % self.client_ca,
             "tls12": "ssl_protocols TLSv1.2;",
+            "wrongname": "",
         }
         for name, port in self.ports.items():
             servers += """
@@ -81,7 +85,8 @@ class Nginx:
         access_log %s/%s.log reqs;
         %s
         location / { default_type text/plain; return 200 'ok'; }
-    }""" % (port, self.srv_cert, self.srv_key, name, d, name, extra[name])
+    }""" % (port, wrong_cert if name == "wrongname" else self.srv_cert,
+            wrong_key if name == "wrongname" else self.srv_key, name, d, name, extra[name])
         with open(conf, "w") as f:
             f.write("""
 daemon off;
@@ -90,7 +95,8 @@ pid %(d)s/nginx.pid;
 error_log %(d)s/error.log warn;
 events { worker_connections 1024; }
 http {
-    log_format reqs '$ssl_session_reused $status $request_method $uri $ssl_protocol';
+    log_format reqs '$ssl_session_reused $status $request_method $uri $ssl_protocol '
+                    '$ssl_server_name';
     client_body_temp_path %(d)s;
     proxy_temp_path %(d)s;
     fastcgi_temp_path %(d)s;
@@ -115,7 +121,8 @@ http {
         return "https://127.0.0.1:%d" % self.ports[name]
 
     def log(self, name, path):
-        """Access log lines (reused, status, method, uri, protocol) of requests for path."""
+        """Access log lines (reused, status, method, uri, protocol, SNI) of requests for
+        path."""
         with open(os.path.join(self.dir, name + ".log")) as f:
             lines = [l.split() for l in f]
         return [l for l in lines if len(l) >= 4 and l[3] == path]
@@ -191,6 +198,23 @@ def test_scenario_ca_trusted_counts_equal_nginx(nginx, tmp_path, transport):
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
+def test_host_name_and_sni(nginx, tmp_path, transport):
+    # A name: sent as SNI and checked against the certificate's DNS name; an IP address:
+    # checked against its IP entry, no SNI (as curl).
+    path = unique_path()
+    f = scenario(tmp_path, path)
+    r = run(f, "https://localhost:%d" % nginx.ports["plain"], env_for(transport),
+            "--tls-ca", nginx.ca)
+    served = assert_all_served(nginx, "plain", path, r)
+    assert all(l[5] == "localhost" for l in served), served[:3]
+    path = unique_path()
+    f = scenario(tmp_path, path)
+    served = assert_all_served(nginx, "plain", path, run(f, nginx.url("plain"),
+                                                         env_for(transport), "--tls-ca", nginx.ca))
+    assert all(l[5] == "-" for l in served), served[:3]
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
 def test_tls_ca_flag_and_environment(nginx, tmp_path, transport):
     path = unique_path()
     f = scenario(tmp_path, path)
@@ -229,6 +253,21 @@ def test_untrusted_certificate_fails_as_curl_does(nginx, tmp_path, transport):
     c = subprocess.run(["curl", "-sS", "--cacert", nginx.other_ca, nginx.url("plain") + path],
                        capture_output=True, text=True, env=env_for("curl"))
     assert c.returncode == 60, c.stderr
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_certificate_for_another_host_fails(nginx, tmp_path, transport):
+    path = unique_path()
+    f = scenario(tmp_path, path)
+    r = run(f, nginx.url("wrongname"), env_for(transport), "--tls-ca", nginx.ca, users=1,
+            seconds=1)
+    reqs, fails = aggregated(r.stdout)
+    assert reqs > 0 and fails == reqs
+    assert "GET %s: %s" % (path, UNTRUSTED) in r.stdout
+    assert nginx.log("wrongname", path) == []
+    # --insecure skips the name check too
+    r = run(f, nginx.url("wrongname"), env_for(transport), "--insecure")
+    assert_all_served(nginx, "wrongname", path, r)
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
