@@ -156,9 +156,9 @@ def run_herd(url, tmp, threads=None, ca=None, curl=False):
             "-u", str(USERS), "-r", str(USERS * 100), "-t", "%ds" % SECONDS, "--only-summary"]
     if threads:
         args += ["--worker-threads", str(threads)]
+    if ca:
+        args += ["--tls-ca", ca]
     env = dict(os.environ)
-    if ca:  # curl's tool order: CURL_CA_BUNDLE first, then SSL_CERT_FILE
-        env["CURL_CA_BUNDLE"] = ca
     if curl:
         env["HERD_TRANSPORT"] = "curl"
     r, cpu = measured(args, env=env)
