@@ -32,7 +32,8 @@
  *
  * Thread: a connection is used by one thread. The request path allocates nothing once the
  * input buffer has grown to the largest header section seen (and the sink to the largest
- * body kept).
+ * body kept); over https, OpenSSL's objects (the SSL, its buffers, the session the server
+ * gives) are made when a connection opens, not per request.
  */
 #ifndef HERD_HTTP1_H
 #define HERD_HTTP1_H
