@@ -16,7 +16,7 @@ import uuid
 
 import pytest
 
-from conftest import MASTER, aggregated, free_port, row, write
+from conftest import MASTER, WORKER, aggregated, free_port, write
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 pytestmark = pytest.mark.skipif(not os.path.exists(NGINX) or not shutil.which("openssl"),
@@ -360,3 +360,31 @@ def test_bad_tls_files_are_load_errors(nginx, tmp_path):
                        capture_output=True, text=True, timeout=30, env=env_for("native"))
     assert r.returncode == 2
     assert "--tls-ca: %s: No such file or directory" % (tmp_path / "nope.pem") in r.stderr
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_external_worker_needs_no_files(nginx, tmp_path, procs, transport):
+    """The scenario's client certificate and key and the --tls-ca file travel with the
+    scenario: a worker started in another folder, where none of those names exist, uses
+    them."""
+    d = tmp_path / "master-side"
+    d.mkdir()
+    shutil.copy(nginx.client_cert, d / "me.pem")
+    shutil.copy(nginx.client_key, d / "me.key")
+    shutil.copy(nginx.ca, d / "ca.pem")
+    path = unique_path()
+    f = scenario(d, path, "{cert: me.pem, key: me.key}")
+    port = free_port()
+    env = env_for(transport)
+    master = procs.start([MASTER, "-f", f, "-H", nginx.url("mtls"), "--headless", "-u", "2",
+                          "-r", "20", "-t", "2s", "-s", "10s", "--only-summary",
+                          "--tls-ca", "ca.pem", "--expect-workers", "1",
+                          "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port)],
+                         cwd=str(d), env=env)
+    elsewhere = tmp_path / "worker-side"
+    elsewhere.mkdir()
+    procs.start([WORKER, "--master-port", str(port), "--threads", "1"], cwd=str(elsewhere),
+                env=env)
+    out, err = master.communicate(timeout=60)
+    r = subprocess.CompletedProcess(master.args, master.returncode, out, err)
+    assert_all_served(nginx, "mtls", path, r)
