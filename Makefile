@@ -10,7 +10,7 @@
 #   make BUILD=build/asan BINDIR=build/asan/bin SANITIZE=address,undefined test
 
 CC       ?= cc
-PKGS     := libzmq libczmq libcurl libprotobuf-c uuid yaml-0.1 jansson libmicrohttpd libpcre2-8 zlib
+PKGS     := libzmq libczmq libcurl libssl libcrypto libprotobuf-c uuid yaml-0.1 jansson libmicrohttpd libpcre2-8 zlib
 BUILD    ?= build
 BINDIR   ?= bin
 SANITIZE ?=
@@ -92,7 +92,7 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $(BUILD)/libmaster.a $(BUILD)/libwork
 # network namespaces, links and packet filters for the cluster tests.
 CLUSTER_DEPS := iproute2 iptables
 TEST_DEPS := chromium chromium-driver python3-selenium python3-prometheus-client python3-yaml \
-             python3-zmq tcpdump nginx-light $(CLUSTER_DEPS)
+             python3-zmq tcpdump nginx-light openssl $(CLUSTER_DEPS)
 
 test: deps
 	@HERD_DEPS_EXTRA="$(TEST_DEPS) $(FUZZ_DEPS)" sh mk/deps.sh

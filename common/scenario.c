@@ -37,11 +37,12 @@ static const char *const top_keys[] = {
     "description", "host", "defaults", "vars", "setup", "users", "stages", "thresholds", NULL,
 };
 static const char *const defaults_keys[] = {
-    "headers", "timeout", "expect", "max_body", "cookies", "compress", "http2", "auth", NULL,
+    "headers", "timeout", "expect", "max_body", "cookies", "compress", "http2", "auth", "tls",
+    NULL,
 };
 static const char *const class_keys[] = {
     "name", "weight", "fixed_count", "host", "headers", "wait", "on_start", "on_stop", "tasks",
-    "sequential", "cookies", "compress", "http2", "auth", NULL,
+    "sequential", "cookies", "compress", "http2", "auth", "tls", NULL,
 };
 static const char *const task_keys[] = {"name", "weight", "tags", "steps", NULL};
 static const char *const wait_keys[] = {"constant", "between", "pacing", "throughput", NULL};
@@ -204,6 +205,9 @@ static int compile_class(loader_t *L, const ynode_t *n, user_class_t *uc, size_t
     }
     if ((v = ytree_get(n, "host")) && sc_host(L, v, &uc->host))
         return -1;
+    uc->tls = L->sc->tls; /* the command line's are in it already, and win again below */
+    if ((v = ytree_get(n, "tls")) && (sc_tls(L, v, &uc->tls) || sc_tls_command_line(L, &uc->tls)))
+        return -1;
     const ynode_t *headers = ytree_get(n, "headers");
     if (headers && sc_check_headers(L, headers))
         return -1;
@@ -266,7 +270,7 @@ static int compile_class(loader_t *L, const ynode_t *n, user_class_t *uc, size_t
 
 static int compile_defaults(loader_t *L, const ynode_t *n)
 {
-    if (sc_map(L, n, "defaults", "headers, timeout, expect, max_body and session keys") ||
+    if (sc_map(L, n, "defaults", "headers, timeout, expect, max_body, session keys and tls") ||
         sc_check_keys(L, n, defaults_keys, "defaults") || sc_session_keys(L, n, &L->session))
         return -1;
     L->defaults_session = L->session;
@@ -292,6 +296,8 @@ static int compile_defaults(loader_t *L, const ynode_t *n)
             return -1;
         L->defaults_expect = v;
     }
+    if ((v = ytree_get(n, "tls")) && sc_tls(L, v, &L->sc->tls))
+        return -1;
     return 0;
 }
 
@@ -397,6 +403,8 @@ static int compile_scenario(loader_t *L, const ynode_t *root)
     if ((v = ytree_get(root, "host")) && sc_host(L, v, &sc->host))
         return -1;
     if ((v = ytree_get(root, "defaults")) && compile_defaults(L, v))
+        return -1;
+    if (sc_tls_command_line(L, &sc->tls))
         return -1;
     if ((v = ytree_get(root, "vars")) && compile_vars(L, v))
         return -1;

@@ -176,6 +176,20 @@ typedef struct wait_spec {
     double a, b;
 } wait_spec_t;
 
+typedef struct scenario_file scenario_file_t;
+
+/* `tls:` (scenarios/README.md): defaults' keys, then the class's over them key by key, then
+ * the master's --tls-ca / --insecure over both (the command line wins). How https requests
+ * trust the server and prove who they are; the files are the scenario's (sc->files). */
+typedef struct scenario_tls {
+    const scenario_file_t *ca;   /* PEM certificates to trust instead of the defaults; NULL:
+                                    none (the environment's, else the system's) */
+    const scenario_file_t *cert; /* client certificate (PEM); NULL: none */
+    const scenario_file_t *key;  /* its private key (PEM); NULL: in the cert file, or none */
+    bool insecure;               /* verify neither the certificate nor the host name */
+    int min_version;             /* 12: TLS 1.2, 13: TLS 1.3, 0: the libraries' default */
+} scenario_tls_t;
+
 typedef struct user_class {
     char *name;              /* unique; owned */
     double weight;           /* >= 0, default 1 */
@@ -191,16 +205,18 @@ typedef struct user_class {
     size_t n_tasks;
     uint32_t n_vars;         /* TMPL_SCOPE_USER slots this class's users need */
     char **var_names;        /* n_vars names, for messages; owned */
+    scenario_tls_t tls;      /* defaults' tls, the class's over it, the command line's over
+                                both */
     int line, col;
 } user_class_t;
 
 /* A file the scenario names (a CA, a data file, a multipart part): read once by the master,
  * shipped to workers with the scenario text, so a worker host needs no files. */
-typedef struct scenario_file {
+struct scenario_file {
     char *name;              /* as the scenario writes it; owned */
     char *data;              /* the whole file, NUL-terminated (len does not count it); owned */
     size_t len;
-} scenario_file_t;
+};
 
 /* Files a scenario may name, over all of them (they travel in one Spawn message). */
 #define SCENARIO_MAX_FILES_BYTES ((size_t)32 << 20)
@@ -213,6 +229,12 @@ typedef struct scenario_source {
     const char *dir;
     const scenario_file_t *shipped;
     size_t n_shipped;
+    /* The master's --tls-ca and --insecure, over every class's `tls` (and the setup's).
+     * tls_ca names a file like the scenario's own names do: on the master an absolute path
+     * (read and recorded in sc->files, so it is shipped), on a worker the same name, found
+     * among the shipped files. NULL / false: none. */
+    const char *tls_ca;
+    bool insecure;
 } scenario_source_t;
 
 typedef struct scenario_row {
@@ -242,6 +264,8 @@ typedef struct scenario {
     size_t n_rows;
     scenario_file_t *files;  /* every file the scenario names, once each, in file order; owned */
     size_t n_files;
+    scenario_tls_t tls;      /* defaults' tls with the command line's over it: the setup's,
+                                and what classes start from */
 } scenario_t;
 
 /* Parse and compile. `name` is used in messages (the file path). On error returns -1 and

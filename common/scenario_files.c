@@ -82,6 +82,12 @@ int sc_file(loader_t *L, const ynode_t *n, const char *key, const scenario_file_
     const char *name;
     if (sc_text(L, n, key, &name))
         return -1;
+    return sc_file_named(L, n, name, key, out);
+}
+
+int sc_file_named(loader_t *L, const ynode_t *n, const char *name, const char *key,
+                  const scenario_file_t **out)
+{
     if (!*name)
         return sc_fail(L, n, "'%s' must name a file, got an empty string", key);
     if (!L->src)

@@ -118,7 +118,20 @@ int sc_step_url(loader_t *L, const ynode_t *n, const char *method, bool *absolut
  * master, relative to the scenario's directory; from the shipped files on a worker) and
  * recorded in sc->files; *out stays valid as long as the scenario (sc->files never moves). */
 int sc_file(loader_t *L, const ynode_t *n, const char *key, const scenario_file_t **out);
+/* The same for a name that is not in the tree (the master's --tls-ca); errors at n, which
+ * may be NULL (line 1, column 1). */
+int sc_file_named(loader_t *L, const ynode_t *n, const char *name, const char *key,
+                  const scenario_file_t **out);
 void sc_files_free(scenario_t *sc);
+
+/* ---- scenario_tls.c --------------------------------------------------------------------- */
+
+/* A `tls:` mapping over *tls: each key it has replaces that field (defaults, then a class
+ * over a copy of the defaults'), and the certificate files are checked (PEM that OpenSSL
+ * reads, a key that matches its certificate). */
+int sc_tls(loader_t *L, const ynode_t *n, scenario_tls_t *tls);
+/* The source's --tls-ca / --insecure over *tls. */
+int sc_tls_command_line(loader_t *L, scenario_tls_t *tls);
 
 /* ---- scenario_vars.c -------------------------------------------------------------------- */
 

@@ -34,8 +34,8 @@ static int check_tags(const command_ctx_t *ctx, const run_params_t *p, char *err
     int rc = -1;
     char dir[4096];
     scenario_dir(o->file, dir, sizeof dir);
-    if (scenario_load(text, strlen(text), o->file, &(scenario_source_t){ .dir = dir }, &sc, why,
-                      sizeof why) == 0 &&
+    scenario_source_t src = { .dir = dir, .tls_ca = o->tls_ca, .insecure = o->insecure };
+    if (scenario_load(text, strlen(text), o->file, &src, &sc, why, sizeof why) == 0 &&
         dispatch_select_classes(sc, o->user_classes.items, o->user_classes.n, why,
                                 sizeof why) == 0 &&
         scenario_filter_tags(sc, p->tags, p->n_tags, p->exclude_tags, p->n_exclude_tags, why,

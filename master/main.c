@@ -28,6 +28,7 @@
 #include "master.h"
 #include "options.h"
 #include "outputs.h"
+#include "results.h"
 
 /* SIGINT and SIGTERM, counted: the first stops the run gracefully (Stop, --stop-timeout,
  * final reports), the next ends it at once (master.c, run_interrupt). Only the master gets
@@ -165,8 +166,8 @@ int main(int argc, char **argv)
     text = file_read(o.file, MASTER_MAX_SCENARIO_BYTES, &len, err, sizeof err);
     char dir[4096];
     scenario_dir(o.file, dir, sizeof dir);
-    if (!text || scenario_load(text, len, o.file, &(scenario_source_t){ .dir = dir }, &sc, err,
-                               sizeof err) < 0)
+    scenario_source_t src = { .dir = dir, .tls_ca = o.tls_ca, .insecure = o.insecure };
+    if (!text || scenario_load(text, len, o.file, &src, &sc, err, sizeof err) < 0)
         goto fail;
     if (o.list) {
         inspect_list(stdout, sc);
@@ -208,6 +209,10 @@ int main(int argc, char **argv)
         log_info("Starting herd-master: %s", o.file);
     if (o.headless && o.run_time_s <= 0 && !o.stages && !sc->n_stages)
         log_info("No run time limit set, use CTRL+C to interrupt");
+    char insecure_why[300];
+    if (results_tls_insecure(&o, sc, insecure_why, sizeof insecure_why))
+        log_warn("TLS verification is off (%s): https servers' certificates and host names "
+                 "are not checked", insecure_why);
     char stdout_report[64];
     if (give_stdout_to_report(&o, stdout_report, sizeof stdout_report, err, sizeof err) < 0)
         goto fail;

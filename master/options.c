@@ -1,6 +1,8 @@
 #include "options.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +17,7 @@ static cli_option_t table[48];
 static size_t table_n;
 static cli_list_t *positional;   /* the options' user_classes, released with the table */
 static char *host_copy;          /* -H with its scheme in lower case; o->host points here */
+static char *tls_ca_abs;         /* --tls-ca made absolute; o->tls_ca points here */
 
 void master_options_free(master_options_t *o)
 {
@@ -24,6 +27,8 @@ void master_options_free(master_options_t *o)
     positional = NULL;
     free(host_copy);
     host_copy = NULL;
+    free(tls_ca_abs);
+    tls_ca_abs = NULL;
 }
 
 bool master_options_inspect_only(const master_options_t *o)
@@ -101,6 +106,8 @@ int master_options_parse(master_options_t *o, int argc, char **argv, char *err, 
         {"web-auth", 0, CLI_STRING, &o->web_auth, "USER:PASSWORD", "require HTTP basic authentication for the page, the API and /metrics", 0, 0, false},
         {"tls-cert", 0, CLI_STRING, &o->tls_cert, "FILE", "serve the web UI over HTTPS with this PEM certificate (with --tls-key)", 0, 0, false},
         {"tls-key", 0, CLI_STRING, &o->tls_key, "FILE", "the PEM private key of --tls-cert", 0, 0, false},
+        {"tls-ca", 0, CLI_STRING, &o->tls_ca, "FILE", "https targets: trust the CA certificates in this PEM file instead of the system's (replaces every user class's tls.ca; read here and sent to the workers)", 0, 0, false},
+        {"insecure", 0, CLI_FLAG, &o->insecure, NULL, "https targets: verify neither certificates nor host names (as curl -k; the run warns at start and in the summary)", 0, 0, false},
         {"master-bind-host", 0, CLI_STRING, &o->bind_host, "HOST", "address workers connect to (default *)", 0, 0, false},
         {"master-bind-port", 0, CLI_INT, &o->bind_port, "PORT", "port workers connect to (default 5557; local mode without it: a free loopback port)", 1, 65535, false},
         {"expect-workers", 0, CLI_INT, &o->expect_workers, "N", "wait for N external herd-worker processes instead of starting local ones", 1, 100000, false},
@@ -191,6 +198,17 @@ int master_options_parse(master_options_t *o, int argc, char **argv, char *err, 
     if (o->web_auth && !strchr(o->web_auth, ':')) {
         snprintf(err, errlen, "--web-auth wants USER:PASSWORD, got no ':'");
         return -1;
+    }
+    if (o->tls_ca) {
+        /* Absolute: it names the file among the scenario's (relative to the scenario's
+         * folder) and on the workers, which look it up by this name. */
+        tls_ca_abs = realpath(o->tls_ca, NULL);
+        if (!tls_ca_abs) {
+            snprintf(err, errlen, "--tls-ca: %s: %s", o->tls_ca,
+                     errno == ENOMEM ? "out of memory" : strerror(errno));
+            return -1;
+        }
+        o->tls_ca = tls_ca_abs;
     }
     if (!o->tls_cert != !o->tls_key) {
         snprintf(err, errlen, "%s needs %s too", o->tls_cert ? "--tls-cert" : "--tls-key",

@@ -26,6 +26,8 @@ typedef struct master_options {
     long web_port;
     const char *web_auth;         /* --web-auth USER:PASSWORD, NULL: none */
     const char *tls_cert, *tls_key; /* --tls-cert/--tls-key: the web UI over HTTPS */
+    const char *tls_ca;           /* --tls-ca: absolute path of the CA file for https targets */
+    bool insecure;                /* --insecure: no certificate or host name check */
     const char *bind_host;        /* --master-bind-host */
     long bind_port;               /* --master-bind-port */
     bool bind_port_given;         /* else local mode binds an ephemeral loopback port */

@@ -144,6 +144,25 @@ int results_exit_code(results_t *res, const run_t *r)
     return rc;
 }
 
+bool results_tls_insecure(const master_options_t *o, const scenario_t *sc, char *why,
+                          size_t whylen)
+{
+    if (o->insecure) {
+        snprintf(why, whylen, "--insecure");
+        return true;
+    }
+    if (sc->tls.insecure) {
+        snprintf(why, whylen, "tls: {insecure: true} in defaults");
+        return true;
+    }
+    for (size_t i = 0; i < sc->n_classes; i++)
+        if (sc->classes[i].tls.insecure) {
+            snprintf(why, whylen, "tls: {insecure: true} in class %s", sc->classes[i].name);
+            return true;
+        }
+    return false;
+}
+
 static void print_summary(const results_t *res, const run_t *r, double now)
 {
     /* rates over the time the statistics counted: from the --reset-stats cut, if any */
@@ -156,6 +175,10 @@ static void print_summary(const results_t *res, const run_t *r, double now)
             "request's scheduled start; pacing/throughput users)");
     console_print_failures(stdout, &r->stats);
     console_print_notes(stdout, &r->stats);
+    char why[300];
+    if (results_tls_insecure(res->o, r->cfg.sc, why, sizeof why))
+        fprintf(stdout, "Insecure: TLS verification was off (%s): https servers' certificates "
+                "and host names were not checked\n\n", why);
     outputs_print_thresholds(&res->out, stdout);
     fflush(stdout);
 }

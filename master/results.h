@@ -31,6 +31,12 @@ typedef struct results {
     int exit_code;               /* once results_exit_code decided it (the reports show it) */
 } results_t;
 
+/* Where TLS verification is off, as a phrase ("--insecure", "tls: {insecure: true} in
+ * class Web"), into why; false when it is on everywhere. For the warnings at the start of a
+ * run and in its summary. */
+bool results_tls_insecure(const master_options_t *o, const scenario_t *sc, char *why,
+                          size_t whylen);
+
 /* -1 with err on a bad --threshold (usage: exit code 2) or out of memory. */
 int results_init(results_t *res, const master_options_t *o, const scenario_t *sc, char *err,
                  size_t errlen);

@@ -98,6 +98,8 @@ static void send_spawn(run_t *r, const worker_t *w)
     sp.n_exclude_tags = r->p.n_exclude_tags;
     sp.exclude_tags = (char **)r->p.exclude_tags;
     sp.stop_timeout_s = o->stop_timeout_s;
+    sp.tls_ca = (char *)(o->tls_ca ? o->tls_ca : "");
+    sp.insecure = o->insecure;
     Herd__Envelope env = HERD__ENVELOPE__INIT;
     env.body_case = HERD__ENVELOPE__BODY_SPAWN;
     env.spawn = &sp;

@@ -3,7 +3,7 @@
 # Called by `make deps` (and so by `make`, `make test`, `make demo`); safe to run again.
 set -e
 PKGS="build-essential pkg-config libzmq3-dev libcurl4-openssl-dev libprotobuf-c-dev \
-protobuf-c-compiler uuid-dev libyaml-dev libjansson-dev libmicrohttpd-dev libczmq-dev libcmocka-dev libpcre2-dev zlib1g-dev \
+protobuf-c-compiler uuid-dev libssl-dev libyaml-dev libjansson-dev libmicrohttpd-dev libczmq-dev libcmocka-dev libpcre2-dev zlib1g-dev \
 python3 python3-pytest curl libjs-chart.js help2man"
 [ -n "$HERD_DEPS_EXTRA" ] && PKGS="$PKGS $HERD_DEPS_EXTRA"
 missing=""

@@ -546,7 +546,9 @@ static int begin_run(control_t *c, const Herd__Spawn *sp, char *err, size_t errl
         files[i] = (scenario_file_t){ .name = sp->files[i]->name,
                                       .data = (char *)sp->files[i]->data.data,
                                       .len = sp->files[i]->data.len };
-    scenario_source_t src = { .shipped = files, .n_shipped = nf };
+    scenario_source_t src = { .shipped = files, .n_shipped = nf,
+                              .tls_ca = sp->tls_ca && *sp->tls_ca ? sp->tls_ca : NULL,
+                              .insecure = sp->insecure };
     int rc = scenario_load(text, strlen(text), name, &src, &c->sc, err, errlen);
     free(files);
     if (rc < 0)

@@ -116,6 +116,7 @@ struct engine {
     bool quit;
 
     const char **class_host;  /* per class: base URL or NULL (borrowed from sc/cfg) */
+    tls_opts_t *class_tls;    /* per class: its TLS options (files borrowed from sc); owned */
     double **task_cum;     /* per class: cumulative weights of enabled tasks; owned */
     uint32_t *target;      /* per class: wanted users */
     uint32_t *active;      /* per class: users alive and not stopping */
@@ -780,6 +781,7 @@ static void engine_free(engine_t *e)
             free(e->task_cum[c]);
     free(e->task_cum);
     free(e->class_host);
+    free(e->class_tls);
     free(e->target);
     free(e->active);
     free(e->credit);
@@ -818,15 +820,17 @@ int engine_create(const engine_config_t *cfg, engine_t **out, char *err, size_t 
 
     size_t nc = e->n_classes;
     e->class_host = calloc(nc, sizeof *e->class_host);
+    e->class_tls = calloc(nc, sizeof *e->class_tls);
     e->task_cum = calloc(nc, sizeof *e->task_cum);
     e->target = calloc(nc, sizeof *e->target);
     e->active = calloc(nc, sizeof *e->active);
     e->credit = calloc(nc, sizeof *e->credit);
-    if (!e->class_host || !e->task_cum || !e->target || !e->active || !e->credit)
+    if (!e->class_host || !e->class_tls || !e->task_cum || !e->target || !e->active || !e->credit)
         goto oom;
     for (size_t c = 0; c < nc; c++) {
         const user_class_t *uc = &e->sc->classes[c];
         e->class_host[c] = scenario_class_host(e->sc, uc, cfg->host_override);
+        e->class_tls[c] = tls_opts_from(&uc->tls);
         e->task_cum[c] = calloc(uc->n_tasks ? uc->n_tasks : 1, sizeof(double));
         if (!e->task_cum[c])
             goto oom;
@@ -855,7 +859,8 @@ int engine_create(const engine_config_t *cfg, engine_t **out, char *err, size_t 
     /* Host slot c is class c: the native transport resolves each class's host once. */
     if (loop_timer_init(&e->loop, &e->spawn, spawn_tick, e) < 0)
         goto oom;
-    if (transports_create(&e->transports, &e->loop, e->class_host, nc, msg, sizeof msg) < 0) {
+    if (transports_create(&e->transports, &e->loop, e->class_host, e->class_tls, nc, msg,
+                          sizeof msg) < 0) {
         snprintf(err, errlen, "engine: %s", msg);
         engine_free(e);
         return -1;

@@ -15,7 +15,7 @@
 
 #include "../common/vec.h"
 
-enum { ST_IDLE, ST_CONNECTING, ST_SENDING, ST_RECEIVING };
+enum { ST_IDLE, ST_CONNECTING, ST_HANDSHAKING, ST_SENDING, ST_RECEIVING };
 enum { P_STATUS, P_HEADERS, P_BODY_LEN, P_BODY_EOF, P_CHUNK_SIZE, P_CHUNK_DATA, P_CHUNK_CRLF,
        P_TRAILERS, P_DONE };
 
@@ -25,14 +25,19 @@ enum { P_STATUS, P_HEADERS, P_BODY_LEN, P_BODY_EOF, P_CHUNK_SIZE, P_CHUNK_DATA, 
 
 /* ---- origins and URLs ------------------------------------------------------------------- */
 
-/* Split "http://authority..." into host and port; *rest points after the authority.
- * -1 when it is not plain http or has userinfo / a bad port. */
+/* Split "http://authority..." or "https://authority..." into host and port (80 or 443 by
+ * default) and whether it is https; *rest points after the authority. -1 when it is
+ * neither or has userinfo / a bad port. */
 static int split_http_url(const char *url, char *host, size_t host_cap, uint16_t *port,
-                          const char **rest)
+                          bool *tls, const char **rest)
 {
-    if (strncasecmp(url, "http://", 7) != 0)
+    if (strncasecmp(url, "http://", 7) == 0)
+        *tls = false;
+    else if (strncasecmp(url, "https://", 8) == 0)
+        *tls = true;
+    else
         return -1;
-    const char *a = url + 7;
+    const char *a = url + (*tls ? 8 : 7);
     size_t alen = strcspn(a, "/?#");
     if (alen == 0 || memchr(a, '@', alen))
         return -1;
@@ -53,7 +58,7 @@ static int split_http_url(const char *url, char *host, size_t host_cap, uint16_t
         return -1;
     memcpy(host, a, hlen);
     host[hlen] = '\0';
-    *port = 80;
+    *port = *tls ? 443 : 80;
     if (colon && colon + 1 < hend) {
         unsigned long p = 0;
         for (const char *s = colon + 1; s < hend; s++) {
@@ -75,8 +80,9 @@ int http1_origin_resolve(http1_origin_t *o, const char *base_url, char *err, siz
 {
     memset(o, 0, sizeof *o);
     const char *rest;
-    if (!base_url || split_http_url(base_url, o->host, sizeof o->host, &o->port, &rest) < 0) {
-        snprintf(err, errlen, "not a plain http URL");
+    if (!base_url ||
+        split_http_url(base_url, o->host, sizeof o->host, &o->port, &o->tls, &rest) < 0) {
+        snprintf(err, errlen, "not an http or https URL");
         return -1;
     }
     char name[256], service[8];
@@ -107,7 +113,7 @@ int http1_origin_resolve(http1_origin_t *o, const char *base_url, char *err, siz
         snprintf(err, errlen, "%s: no address", name);
         return -1;
     }
-    if (o->port == 80)
+    if (o->port == (o->tls ? 443 : 80))
         snprintf(o->host_header, sizeof o->host_header, "%s", o->host);
     else
         snprintf(o->host_header, sizeof o->host_header, "%s:%u", o->host, (unsigned)o->port);
@@ -145,9 +151,10 @@ int http1_url_target(const http1_origin_t *o, const char *url, const char **targ
 {
     char host[256];
     uint16_t port;
+    bool tls;
     const char *rest;
-    if (split_http_url(url, host, sizeof host, &port, &rest) < 0 || port != o->port ||
-        strcasecmp(host, o->host) != 0)
+    if (split_http_url(url, host, sizeof host, &port, &tls, &rest) < 0 || port != o->port ||
+        tls != o->tls || strcasecmp(host, o->host) != 0)
         return -1;
     size_t n = strlen(rest);
     if (n == 0 || rest[0] != '/')
@@ -182,7 +189,7 @@ int http1_resolve_location(const http1_origin_t *o, const char *base, const char
         loc++;
     size_t n = strlen(loc);
     if (strncmp(loc, "//", 2) == 0) {
-        buf_puts(out, "http:");
+        buf_puts(out, o->tls ? "https:" : "http:");
         buf_append(out, loc, n);
     } else if (has_scheme(loc)) {
         buf_append(out, loc, n);
@@ -206,7 +213,8 @@ int http1_resolve_location(const http1_origin_t *o, const char *base, const char
             return 0;
         /* curl would rewrite it: hand curl the absolute URL. */
         char abs[600];
-        snprintf(abs, sizeof abs, "http://%s:%u", o->host, (unsigned)o->port);
+        snprintf(abs, sizeof abs, "%s://%s:%u", o->tls ? "https" : "http", o->host,
+                 (unsigned)o->port);
         size_t al = strlen(abs);
         if (buf_reserve(out, al) == 0) {
             memmove(out->data + al, out->data, out->len + 1);
@@ -239,6 +247,7 @@ void http1_init(http1_conn_t *c, int epfd, char *scratch, size_t scratch_cap)
 
 void http1_close(http1_conn_t *c)
 {
+    tls_conn_close(&c->tls); /* the session stays for the next connection */
     if (c->fd >= 0)
         close(c->fd); /* drops it from epoll */
     c->fd = -1;
@@ -252,6 +261,8 @@ void http1_close(http1_conn_t *c)
 void http1_free(http1_conn_t *c)
 {
     http1_close(c);
+    tls_conn_free(&c->tls);
+    c->tls_origin = NULL;
     free(c->in);
     c->in = NULL;
     c->in_cap = 0;
@@ -288,6 +299,101 @@ static int set_events(http1_conn_t *c, bool out)
 }
 
 static http1_rc_t write_request(http1_conn_t *c);
+static http1_rc_t handshake(http1_conn_t *c);
+
+/* ---- socket I/O: plain or TLS, with send/recv's results ---------------------------------- */
+
+/* Like send(2): bytes written, or -1 with errno (EAGAIN: wait for the socket, in the
+ * direction set_events was given). */
+static ssize_t io_send(http1_conn_t *c, const char *p, size_t n)
+{
+    if (!c->tls.ssl)
+        return send(c->fd, p, n, MSG_NOSIGNAL);
+    size_t done;
+    switch (tls_conn_write(&c->tls, p, n, &done)) {
+    case TLS_IO_OK:
+        return (ssize_t)done;
+    case TLS_IO_WANT_READ: /* a TLS message to read first: EPOLLIN is always registered */
+    case TLS_IO_WANT_WRITE:
+        errno = EAGAIN;
+        return -1;
+    default:
+        errno = ECONNRESET;
+        return -1;
+    }
+}
+
+/* Like recv(2): bytes read, 0 at the end of the stream, or -1 with errno. */
+static ssize_t io_recv(http1_conn_t *c, char *p, size_t n)
+{
+    if (!c->tls.ssl)
+        return recv(c->fd, p, n, 0);
+    size_t done;
+    switch (tls_conn_read(&c->tls, p, n, &done)) {
+    case TLS_IO_OK:
+        if (c->want_out)
+            set_events(c, false);
+        return (ssize_t)done;
+    case TLS_IO_WANT_READ:
+        if (c->want_out)
+            set_events(c, false);
+        errno = EAGAIN;
+        return -1;
+    case TLS_IO_WANT_WRITE: /* a TLS message to send first (key update) */
+        errno = set_events(c, true) == 0 ? EAGAIN : EIO;
+        return -1;
+    case TLS_IO_EOF:
+        return 0;
+    default:
+        errno = ECONNRESET;
+        return -1;
+    }
+}
+
+/* A read that did not fill the buffer drained the socket, unless TLS holds more bytes that
+ * the socket will not signal again. */
+static bool io_drained(const http1_conn_t *c, size_t got, size_t room)
+{
+    return got < room && !tls_conn_pending(&c->tls);
+}
+
+/* The TCP connection is up: handshake (https) or send. */
+static http1_rc_t connected(http1_conn_t *c)
+{
+    const http1_origin_t *o = c->origin;
+    if (!o->tls) {
+        c->state = ST_SENDING;
+        return write_request(c);
+    }
+    if (c->tls_origin != o) { /* another server's session must not be offered */
+        tls_conn_free(&c->tls);
+        c->tls_origin = o;
+    }
+    if (tls_conn_open(&c->tls, o->tls_ctx, c->fd, o->host) < 0)
+        return finish(c, CURLE_OUT_OF_MEMORY);
+    c->state = ST_HANDSHAKING;
+    return handshake(c);
+}
+
+static http1_rc_t handshake(http1_conn_t *c)
+{
+    CURLcode rc = CURLE_OK;
+    switch (tls_conn_handshake(&c->tls, &rc)) {
+    case TLS_IO_OK:
+        c->state = ST_SENDING;
+        return write_request(c);
+    case TLS_IO_WANT_READ:
+        if (set_events(c, false) < 0)
+            return finish(c, CURLE_SSL_CONNECT_ERROR);
+        return HTTP1_PENDING;
+    case TLS_IO_WANT_WRITE:
+        if (set_events(c, true) < 0)
+            return finish(c, CURLE_SSL_CONNECT_ERROR);
+        return HTTP1_PENDING;
+    default:
+        return finish(c, rc != CURLE_OK ? rc : CURLE_SSL_CONNECT_ERROR);
+    }
+}
 
 /* Open a connection to c->origin starting at address c->addr_i. */
 static http1_rc_t open_conn(http1_conn_t *c)
@@ -314,10 +420,8 @@ static http1_rc_t open_conn(http1_conn_t *c)
         c->want_out = true;
         c->served = 0;
         c->in_len = c->in_off = 0;
-        if (rc == 0) {
-            c->state = ST_SENDING;
-            return write_request(c);
-        }
+        if (rc == 0)
+            return connected(c);
         c->state = ST_CONNECTING;
         return HTTP1_PENDING;
     }
@@ -373,7 +477,7 @@ http1_rc_t http1_send(http1_conn_t *c, const http1_origin_t *o, const char *req,
 static http1_rc_t write_request(http1_conn_t *c)
 {
     while (c->req_off < c->req_len) {
-        ssize_t n = send(c->fd, c->req + c->req_off, c->req_len - c->req_off, MSG_NOSIGNAL);
+        ssize_t n = io_send(c, c->req + c->req_off, c->req_len - c->req_off);
         if (n > 0) {
             c->req_off += (size_t)n;
             continue;
@@ -654,7 +758,7 @@ __attribute__((cold, noinline)) static int read_body(http1_conn_t *c)
         }
         if (room > want)
             room = (size_t)want;
-        ssize_t n = recv(c->fd, dst, room, 0);
+        ssize_t n = io_recv(c, dst, room);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -681,7 +785,7 @@ __attribute__((cold, noinline)) static int read_body(http1_conn_t *c)
                 return BODY_PARSE;
             }
         }
-        if ((size_t)n < room) /* the socket is drained: wait rather than read EAGAIN */
+        if (io_drained(c, (size_t)n, room)) /* wait rather than read EAGAIN */
             return HTTP1_PENDING;
     }
 }
@@ -710,7 +814,7 @@ static http1_rc_t read_response(http1_conn_t *c)
                 return finish(c, CURLE_OUT_OF_MEMORY);
         }
         size_t room = c->in_cap - c->in_len;
-        ssize_t n = recv(c->fd, c->in + c->in_len, room, 0);
+        ssize_t n = io_recv(c, c->in + c->in_len, room);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -729,7 +833,7 @@ static http1_rc_t read_response(http1_conn_t *c)
         if (rc != CURLE_AGAIN)
             return finish(c, rc);
         /* Only read again when the last read filled the buffer: one recv per response. */
-        if ((size_t)n < room)
+        if (io_drained(c, (size_t)n, room))
             return HTTP1_PENDING;
     }
 }
@@ -759,15 +863,17 @@ http1_rc_t http1_on_event(http1_conn_t *c, uint32_t events)
             c->addr_i++;
             return open_conn(c);
         }
-        c->state = ST_SENDING;
-        return write_request(c);
+        return connected(c);
     }
+    case ST_HANDSHAKING:
+        return handshake(c);
     case ST_SENDING:
-        if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+        if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP) || (c->tls.ssl && (events & EPOLLIN)))
             return write_request(c);
         return HTTP1_PENDING;
     default:
-        if (events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP))
+        if (events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP) ||
+            (c->tls.ssl && (events & EPOLLOUT)))
             return read_response(c);
         return HTTP1_PENDING;
     }

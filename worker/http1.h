@@ -1,11 +1,17 @@
 /*
- * http1 — a native HTTP/1.1 keep-alive client connection for plain http:// requests, the way
- * wrk does it: the request's bytes are written straight to a non-blocking socket and the
+ * http1 — a native HTTP/1.1 keep-alive client connection for http:// and https:// requests,
+ * the way wrk does it: the request's bytes are written straight to a non-blocking socket
+ * (through OpenSSL for https, tls.h) and the
  * response is parsed by a small state machine (status line, headers, Content-Length,
  * chunked, Connection: close, HTTP/1.0, bodiless responses, 1xx skipped). It exists because
  * libcurl's per-transfer work (request built with printf, URL parsing, connection checks) is
- * most of the CPU a load generator spends; everything that is not plain http (https,
- * proxies, other hosts) stays with libcurl.
+ * most of the CPU a load generator spends; everything else (proxies, other hosts, HTTP/2)
+ * stays with libcurl.
+ *
+ * https: after the TCP connect, a non-blocking handshake (SNI, ALPN http/1.1, the
+ * certificate checked against the origin's context), then the same request path through
+ * SSL_write / SSL_read. A reconnect offers the connection's last TLS session, so it
+ * resumes. Handshake failures are curl's CURLcodes (tls.h).
  *
  * One http1_conn_t belongs to one virtual user and carries at most one request at a time.
  * The caller owns the epoll set: the connection adds its socket once when it is opened
@@ -26,7 +32,8 @@
  *
  * Thread: a connection is used by one thread. The request path allocates nothing once the
  * input buffer has grown to the largest header section seen (and the sink to the largest
- * body kept).
+ * body kept); over https, OpenSSL's objects (the SSL, its buffers, the session the server
+ * gives) are made when a connection opens, not per request.
  */
 #ifndef HERD_HTTP1_H
 #define HERD_HTTP1_H
@@ -39,25 +46,31 @@
 #include <sys/socket.h>
 
 #include "../common/buf.h"
+#include "tls.h"
 
 #define HTTP1_MAX_ADDRS 4
 
-/* Where plain http requests of one base URL go: resolved once, read-only afterwards. */
+/* Where the requests of one base URL go: resolved once, read-only afterwards. */
 typedef struct http1_origin {
     char host[256];        /* host as written in the URL (IPv6 with brackets), for matching */
     uint16_t port;
-    char host_header[280]; /* "host[:port]" as curl sends it (port omitted when 80) */
+    bool tls;              /* https */
+    SSL_CTX *tls_ctx;      /* https: the context connections are made with (the owner's,
+                              set after http1_origin_resolve) */
+    char host_header[280]; /* "host[:port]" as curl sends it (port omitted when the
+                              scheme's default) */
     struct sockaddr_storage addrs[HTTP1_MAX_ADDRS]; /* tried in order on connect */
     socklen_t addr_lens[HTTP1_MAX_ADDRS];
     size_t n_addrs;
 } http1_origin_t;
 
 /* Resolve base_url's host (getaddrinfo, IPv4 and IPv6). -1 with a message when base_url is
- * not a plain http URL usable natively (https, user:password@, bad port) or the name does
- * not resolve: the caller then leaves those requests to curl. */
+ * not an http or https URL usable natively (user:password@, bad port) or the name does
+ * not resolve: the caller then leaves those requests to curl. An https origin needs its
+ * tls_ctx set before use. */
 int http1_origin_resolve(http1_origin_t *o, const char *base_url, char *err, size_t errlen);
 
-/* If url is an http:// URL on origin o whose path and query curl would send unchanged
+/* If url is a URL on origin o (same scheme, host and port) whose path and query curl would send unchanged
  * (printable ASCII, no fragment, no dot segments), point *target at "/path?query" inside url
  * and return 0; else -1. */
 int http1_url_target(const http1_origin_t *o, const char *url, const char **target,
@@ -78,6 +91,8 @@ typedef struct http1_conn {
     const http1_origin_t *origin; /* what fd is connected to (borrowed) */
     size_t addr_i;         /* address being connected */
     int state;             /* see http1.c */
+    tls_conn_t tls;        /* https: the socket's TLS and the session to resume; owned */
+    const http1_origin_t *tls_origin; /* the origin tls.session belongs to */
     uint32_t served;       /* responses completed on fd: > 0 means a reused connection */
     bool resendable;       /* the current request failed on a reused connection before any
                               byte of a response (valid after HTTP1_DONE) */

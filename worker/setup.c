@@ -46,6 +46,7 @@ int setup_run(const scenario_t *sc, const char *host_override, const char *worke
         return 0;
     char msg[512];
     const char *host = scenario_class_host(sc, NULL, host_override);
+    tls_opts_t tls = tls_opts_from(&sc->tls);
     loop_t loop;
     transports_t ts = { .n = 0 };
     client_t cl;
@@ -65,7 +66,7 @@ int setup_run(const scenario_t *sc, const char *host_override, const char *worke
         .done = on_done,
         .owner = &p,
     };
-    if (transports_create(&ts, &loop, &host, 1, msg, sizeof msg) < 0) {
+    if (transports_create(&ts, &loop, &host, &tls, 1, msg, sizeof msg) < 0) {
         snprintf(err, errlen, "setup: %s", msg);
         goto out;
     }

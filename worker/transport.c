@@ -30,8 +30,8 @@ static bool native_allowed(void)
     return !request_env_proxy(false);
 }
 
-int transports_create(transports_t *ts, loop_t *loop, const char *const *hosts, size_t n_hosts,
-                      char *err, size_t errlen)
+int transports_create(transports_t *ts, loop_t *loop, const char *const *hosts,
+                      const tls_opts_t *tls, size_t n_hosts, char *err, size_t errlen)
 {
     memset(ts, 0, sizeof *ts);
     pthread_once(&global_once, global_init);
@@ -40,11 +40,11 @@ int transports_create(transports_t *ts, loop_t *loop, const char *const *hosts, 
         return -1;
     }
     if (native_allowed()) {
-        transport_t *t = transport_http1_create(loop, hosts, n_hosts);
+        transport_t *t = transport_http1_create(loop, hosts, tls, n_hosts);
         if (t)
             ts->list[ts->n++] = t;
     }
-    transport_t *t = transport_curl_create(loop, err, errlen);
+    transport_t *t = transport_curl_create(loop, tls, n_hosts, err, errlen);
     if (!t) {
         transports_destroy(ts);
         return -1;

@@ -35,6 +35,7 @@
 #include "../common/scenario.h"
 #include "loop.h"
 #include "request.h"
+#include "tls.h"
 
 /* What one hop is. */
 typedef struct hop {
@@ -104,16 +105,19 @@ typedef struct transports {
 } transports_t;
 
 /* Create the transports for a loop. hosts[i] is the base URL of host slot i (a user class,
- * or the setup's host), NULL when it has none. The native one is left out when
+ * or the setup's host), NULL when it has none; tls[i] its TLS options (tls NULL: defaults
+ * for every slot), borrowed for the transports' life. The native one is left out when
  * HERD_TRANSPORT=curl or a proxy variable libcurl honours for http is set. -1 with a
  * message on failure. */
-int transports_create(transports_t *ts, loop_t *loop, const char *const *hosts, size_t n_hosts,
-                      char *err, size_t errlen);
+int transports_create(transports_t *ts, loop_t *loop, const char *const *hosts,
+                      const tls_opts_t *tls, size_t n_hosts, char *err, size_t errlen);
 void transports_destroy(transports_t *ts);
 
 /* Implementations (transport_http1.c, transport_curl.c). The native one returns NULL with
  * no error when no host is usable natively. */
-transport_t *transport_http1_create(loop_t *loop, const char *const *hosts, size_t n_hosts);
-transport_t *transport_curl_create(loop_t *loop, char *err, size_t errlen);
+transport_t *transport_http1_create(loop_t *loop, const char *const *hosts,
+                                    const tls_opts_t *tls, size_t n_hosts);
+transport_t *transport_curl_create(loop_t *loop, const tls_opts_t *tls, size_t n_hosts,
+                                   char *err, size_t errlen);
 
 #endif

@@ -73,6 +73,8 @@ typedef struct curlt {
     csock_t *socks;        /* indexed by descriptor; owned */
     size_t cap_socks;
     bool h2c_no_reuse;     /* this libcurl cannot reuse an HTTP/2 prior-knowledge connection */
+    const tls_opts_t *tls; /* per host slot (borrowed; NULL: defaults) */
+    size_t n_hosts;
 } curlt_t;
 
 typedef struct curl_conn {
@@ -413,7 +415,6 @@ static transport_rc_t start(tconn_t *tc, request_t *r, const step_t *st, const h
 
 static tconn_t *conn_new(transport_t *tt, size_t host, transport_done_fn done, void *owner)
 {
-    (void)host;
     curlt_t *t = (curlt_t *)tt;
     curl_conn_t *c = calloc(1, sizeof *c);
     if (!c)
@@ -452,6 +453,7 @@ static tconn_t *conn_new(transport_t *tt, size_t host, transport_done_fn done, v
     curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, t);
     curl_easy_setopt(h, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
     curl_easy_setopt(h, CURLOPT_CLOSESOCKETDATA, t);
+    tls_curl_apply(h, t->tls && host < t->n_hosts ? &t->tls[host] : NULL);
     return &c->base;
 }
 
@@ -488,7 +490,8 @@ static const transport_ops_t curl_ops = {
     .start = start,
 };
 
-transport_t *transport_curl_create(loop_t *loop, char *err, size_t errlen)
+transport_t *transport_curl_create(loop_t *loop, const tls_opts_t *tls, size_t n_hosts,
+                                   char *err, size_t errlen)
 {
     curlt_t *t = calloc(1, sizeof *t);
     if (!t || loop_timer_init(loop, &t->timer, on_timeout, t) < 0) {
@@ -498,6 +501,8 @@ transport_t *transport_curl_create(loop_t *loop, char *err, size_t errlen)
     }
     t->base = (transport_t){ .ops = &curl_ops, .loop = loop };
     t->h2c_no_reuse = curl_version_info(CURLVERSION_NOW)->version_num < 0x080000;
+    t->tls = tls;
+    t->n_hosts = n_hosts;
     t->multi = curl_multi_init();
     if (!t->multi) {
         destroy(&t->base);

@@ -1,8 +1,11 @@
 /*
- * transport_http1 — the native transport: plain http:// requests on their host slot's own
- * origin, over the user's keep-alive connection (http1.h), registered with the thread's
- * loop. It declines everything else (https, other hosts, proxies, URLs curl would rewrite),
- * which then goes to libcurl. See transport.h for the contract.
+ * transport_http1 — the native transport: http:// and https:// requests on their host
+ * slot's own origin, over the user's keep-alive connection (http1.h), registered with the
+ * thread's loop. It declines everything else (other hosts, proxies, URLs curl would
+ * rewrite), which then goes to libcurl. An https slot gets its own OpenSSL context from the
+ * slot's TLS options (tls.h); when that cannot be built (a bad CA or client certificate)
+ * the slot is left to libcurl, which fails its requests with its own message.
+ * See transport.h for the contract.
  *
  * What must stay true: the loop's handler for a conn's socket is that conn exactly while
  * the socket is open (sync_fd after every http1 call that may open or close it), and the
@@ -22,7 +25,8 @@
 typedef struct native {
     transport_t base;
     size_t n_hosts;
-    http1_origin_t **origin;  /* per host slot: resolved origin, NULL: not native; owned */
+    http1_origin_t **origin;  /* per host slot: resolved origin, NULL: not native; owned
+                                 (with its tls_ctx) */
     char *scratch;            /* SCRATCH_BYTES, lent to every conn; owned */
 } native_t;
 
@@ -98,7 +102,8 @@ static void result(native_conn_t *c)
                                        h->location.data, &c->resolved);
     buf_reset(&c->location);
     if (!c->resolved.data ||
-        (where == 0 && buf_printf(&c->location, "http://%s", o->host_header) < 0) ||
+        (where == 0 &&
+         buf_printf(&c->location, "%s://%s", o->tls ? "https" : "http", o->host_header) < 0) ||
         buf_append(&c->location, c->resolved.data, c->resolved.len) < 0) {
         c->res.rc = CURLE_OUT_OF_MEMORY;
         return;
@@ -199,8 +204,11 @@ static void destroy(transport_t *tt)
     native_t *t = (native_t *)tt;
     if (!t)
         return;
-    for (size_t i = 0; i < t->n_hosts; i++)
+    for (size_t i = 0; i < t->n_hosts; i++) {
+        if (t->origin[i])
+            tls_ctx_free(t->origin[i]->tls_ctx);
         free(t->origin[i]);
+    }
     free(t->origin);
     free(t->scratch);
     free(t);
@@ -214,7 +222,22 @@ static const transport_ops_t native_ops = {
     .start = start,
 };
 
-transport_t *transport_http1_create(loop_t *loop, const char *const *hosts, size_t n_hosts)
+/* An https origin's context from the slot's options; false when it cannot be built (or
+ * https goes through a proxy): the slot is then curl's. */
+static bool origin_tls(http1_origin_t *o, const tls_opts_t *tls)
+{
+    if (!o->tls)
+        return true;
+    if (request_env_proxy(true))
+        return false;
+    CURLcode rc;
+    char why[300];
+    o->tls_ctx = tls_ctx_new(tls, &rc, why, sizeof why);
+    return o->tls_ctx != NULL;
+}
+
+transport_t *transport_http1_create(loop_t *loop, const char *const *hosts,
+                                    const tls_opts_t *tls, size_t n_hosts)
 {
     native_t *t = calloc(1, sizeof *t);
     if (!t)
@@ -236,7 +259,8 @@ transport_t *transport_http1_create(loop_t *loop, const char *const *hosts, size
         char why[300];
         http1_origin_t *o = malloc(sizeof *o);
         /* Not resolvable or not plain http: curl resolves and reports, as before. */
-        if (o && http1_origin_resolve(o, hosts[i], why, sizeof why) == 0) {
+        if (o && http1_origin_resolve(o, hosts[i], why, sizeof why) == 0 &&
+            origin_tls(o, tls ? &tls[i] : NULL)) {
             t->origin[i] = o;
             usable++;
         } else {

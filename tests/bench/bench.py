@@ -1,13 +1,15 @@
 #!/usr/bin/python3
 """make bench: herd beside wrk, a plain libcurl multi loop (curl_loop.c, built here with cc)
-and Locust when python3-locust is installed, all against one loopback nginx, in one run. Prints requests, CPU seconds of the load generator (every
+and Locust when python3-locust is installed, all against one loopback nginx, in one run,
+over http:// and then over https:// (TLS 1.3, keep-alive, a certificate from a CA made here
+with the openssl CLI; herd and wrk only). Prints requests, CPU seconds of the load generator (every
 process it started, master and workers together), requests per CPU-second and the ratio to
 wrk; then the web UI's cost (herd-master's own CPU with 0 and 10 Server-Sent Events clients
 during a full-load test) and the paced-users figures.
 
 A benchmark, not a test: it prints figures and never fails on them.
 Environment: BENCH_SECONDS (default 10), BENCH_USERS (50), BENCH_PACED_USERS (5000),
-BENCH_GAMING (1; 0 skips the five gaming scenarios against herd-sample-services), BENCH_WEB
+BENCH_TLS (1; 0 skips the https rows), BENCH_GAMING (1; 0 skips the five gaming scenarios against herd-sample-services), BENCH_WEB
 (1; 0 skips the web UI's figures).
 """
 import json
@@ -36,8 +38,42 @@ def free_port():
         return s.getsockname()[1]
 
 
+def make_certs(tmp):
+    """A CA and a certificate for 127.0.0.1 signed by it; (ca, cert, key) paths."""
+    ca_key, ca = os.path.join(tmp, "ca.key"), os.path.join(tmp, "ca.pem")
+    key, csr, cert = (os.path.join(tmp, n) for n in ("srv.key", "srv.csr", "srv.pem"))
+    ext = os.path.join(tmp, "srv.ext")
+    with open(ext, "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    run = lambda *a: subprocess.run(["openssl"] + list(a), check=True, capture_output=True)
+    run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+        "-keyout", ca_key, "-out", ca, "-days", "2", "-subj", "/CN=herd bench CA")
+    run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+        "-keyout", key, "-out", csr, "-subj", "/CN=127.0.0.1")
+    run("x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
+        "-out", cert, "-days", "2", "-extfile", ext)
+    return ca, cert, key
+
+
 def start_nginx(tmp):
-    port = free_port()
+    """nginx with an http and an https server: (process, http URL, https URL, CA file);
+    https is None when the openssl CLI is missing."""
+    port, tls_port = free_port(), free_port()
+    try:
+        ca, cert, key = make_certs(tmp)
+    except (OSError, subprocess.CalledProcessError):
+        ca = None
+    tls_server = ""
+    if ca:
+        tls_server = """
+    server {
+        listen 127.0.0.1:%d ssl;
+        ssl_certificate %s;
+        ssl_certificate_key %s;
+        ssl_protocols TLSv1.3;
+        ssl_session_cache shared:bench:10m;
+        location / { default_type application/json; return 200 '%s'; }
+    }""" % (tls_port, cert, key, BODY)
     conf = os.path.join(tmp, "nginx.conf")
     with open(conf, "w") as f:
         f.write("""
@@ -59,14 +95,15 @@ http {
     server {
         listen 127.0.0.1:%(port)d;
         location / { default_type application/json; return 200 '%(body)s'; }
-    }
+    }%(tls)s
 }
-""" % {"tmp": tmp, "port": port, "body": BODY})
+""" % {"tmp": tmp, "port": port, "body": BODY, "tls": tls_server})
     p = subprocess.Popen(["nginx", "-c", conf, "-p", tmp], stderr=subprocess.PIPE)
     for _ in range(100):
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return p, "http://127.0.0.1:%d" % port
+            return (p, "http://127.0.0.1:%d" % port,
+                    "https://127.0.0.1:%d" % tls_port if ca else None, ca)
         except OSError:
             time.sleep(0.05)
     p.kill()
@@ -110,7 +147,7 @@ def run_curl_loop(url, tmp):
     return (int(m.group(1)) if m else 0), cpu, r.stdout
 
 
-def run_herd(url, tmp, threads=None):
+def run_herd(url, tmp, threads=None, ca=None, curl=False):
     f = os.path.join(tmp, "one.yaml")
     with open(f, "w") as fh:
         fh.write("users:\n  - name: Bench\n    tasks:\n      - name: get\n        steps:\n"
@@ -119,7 +156,12 @@ def run_herd(url, tmp, threads=None):
             "-u", str(USERS), "-r", str(USERS * 100), "-t", "%ds" % SECONDS, "--only-summary"]
     if threads:
         args += ["--worker-threads", str(threads)]
-    r, cpu = measured(args)
+    if ca:
+        args += ["--tls-ca", ca]
+    env = dict(os.environ)
+    if curl:
+        env["HERD_TRANSPORT"] = "curl"
+    r, cpu = measured(args, env=env)
     agg = aggregated(r.stdout)
     return (agg[0] if agg else 0), cpu, r.stdout + r.stderr
 
@@ -329,9 +371,18 @@ def web_sse(url, tmp):
                                    100 * (rows[1] - rows[0]) / SECONDS))
 
 
+def print_rows(rows, wrk_rate):
+    print("%-40s %12s %10s %14s %10s" % ("generator", "requests", "CPU s", "req/CPU-s",
+                                          "x wrk"))
+    for name, n, cpu in rows:
+        rate = n / cpu if cpu else 0
+        print("%-40s %12d %10.2f %14.0f %10.2f" % (name, n, cpu, rate,
+                                                      rate / wrk_rate if wrk_rate else 0))
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="herd-bench-")
-    nginx, url = start_nginx(tmp)
+    nginx, url, tls_url, ca = start_nginx(tmp)
     try:
         print("herd bench: %d s each, %d users / connections, loopback nginx (1 worker), "
               "53-byte JSON, %d cores" % (SECONDS, USERS, os.cpu_count()))
@@ -354,12 +405,22 @@ def main():
         else:
             print("(python3-locust not installed: Locust rows skipped)")
         wrk_rate = wrk_n / wrk_cpu if wrk_cpu else 0
-        print("%-40s %12s %10s %14s %10s" % ("generator", "requests", "CPU s", "req/CPU-s",
-                                              "x wrk"))
-        for name, n, cpu in rows:
-            rate = n / cpu if cpu else 0
-            print("%-40s %12d %10.2f %14.0f %10.2f" % (name, n, cpu, rate,
-                                                          rate / wrk_rate if wrk_rate else 0))
+        print_rows(rows, wrk_rate)
+        if tls_url and os.environ.get("BENCH_TLS", "1") != "0":
+            print()
+            print("https:// (TLS 1.3, keep-alive, same nginx)")
+            rows = []
+            twrk_n, twrk_cpu, _ = run_wrk(tls_url)
+            rows.append(("wrk -t1 -c%d" % USERS, twrk_n, twrk_cpu))
+            n, cpu, _ = run_herd(tls_url, tmp, ca=ca)
+            rows.append(("herd (1 local worker, 1 thread/core)", n, cpu))
+            n, cpu, _ = run_herd(tls_url, tmp, threads=1, ca=ca)
+            rows.append(("herd (1 local worker, 1 thread)", n, cpu))
+            n, cpu, _ = run_herd(tls_url, tmp, ca=ca, curl=True)
+            rows.append(("herd through libcurl (HERD_TRANSPORT=curl)", n, cpu))
+            print_rows(rows, twrk_n / twrk_cpu if twrk_cpu else 0)
+        elif not tls_url:
+            print("(no openssl CLI: https rows skipped)")
         if os.environ.get("BENCH_GAMING", "1") != "0":
             gaming(wrk_rate, tmp)
         if os.environ.get("BENCH_WEB", "1") != "0":

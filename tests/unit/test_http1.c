@@ -495,8 +495,9 @@ static void test_urls_and_locations(void **state)
     assert_string_equal(o.host_header, "[::1]:81");
     assert_int_equal(http1_origin_resolve(&o, "http://localhost", err, sizeof err), 0);
     assert_string_equal(o.host_header, "localhost");
-    assert_int_equal(http1_origin_resolve(&o, "https://127.0.0.1", err, sizeof err), -1);
+    assert_int_equal(http1_origin_resolve(&o, "ftp://127.0.0.1", err, sizeof err), -1);
     assert_int_equal(http1_origin_resolve(&o, "http://u:p@127.0.0.1", err, sizeof err), -1);
+    assert_int_equal(http1_origin_resolve(&o, "https://u:p@127.0.0.1", err, sizeof err), -1);
 
     assert_int_equal(http1_origin_resolve(&o, "http://127.0.0.1:8080", err, sizeof err), 0);
     const char *t;
@@ -530,6 +531,41 @@ static void test_urls_and_locations(void **state)
     assert_int_equal(http1_resolve_location(&o, "/a/b", "c:d/e", &out), 1); /* a scheme */
     assert_int_equal(http1_resolve_location(&o, "/a/b", "../c", &out), 1);
     assert_string_equal(out.data, "http://127.0.0.1:8080/a/../c");
+    buf_free(&out);
+}
+
+/* https origins: port 443 by default (and left out of Host), the scheme must match, and a
+ * redirect keeps https. */
+static void test_https_urls_and_locations(void **state)
+{
+    (void)state;
+    http1_origin_t o;
+    char err[256];
+    assert_int_equal(http1_origin_resolve(&o, "https://127.0.0.1", err, sizeof err), 0);
+    assert_true(o.tls);
+    assert_int_equal(o.port, 443);
+    assert_string_equal(o.host_header, "127.0.0.1");
+    assert_int_equal(http1_origin_resolve(&o, "HTTPS://127.0.0.1:8443/base", err, sizeof err), 0);
+    assert_true(o.tls);
+    assert_string_equal(o.host_header, "127.0.0.1:8443");
+    const char *t;
+    size_t tl;
+    assert_int_equal(http1_url_target(&o, "https://127.0.0.1:8443/a?b", &t, &tl), 0);
+    assert_string_equal(t, "/a?b");
+    assert_int_equal(http1_url_target(&o, "http://127.0.0.1:8443/a", &t, &tl), -1);
+    assert_int_equal(http1_origin_resolve(&o, "http://127.0.0.1:443", err, sizeof err), 0);
+    assert_false(o.tls);
+    assert_string_equal(o.host_header, "127.0.0.1:443");
+    assert_int_equal(http1_url_target(&o, "https://127.0.0.1/a", &t, &tl), -1);
+
+    assert_int_equal(http1_origin_resolve(&o, "https://127.0.0.1:8443", err, sizeof err), 0);
+    buf_t out;
+    buf_init(&out);
+    assert_int_equal(http1_resolve_location(&o, "/a", "//127.0.0.1:8443/y", &out), 0);
+    assert_string_equal(out.data, "/y");
+    assert_int_equal(http1_resolve_location(&o, "/a", "http://127.0.0.1:8443/x", &out), 1);
+    assert_int_equal(http1_resolve_location(&o, "/a/b", "../c", &out), 1);
+    assert_string_equal(out.data, "https://127.0.0.1:8443/a/../c");
     buf_free(&out);
 }
 
@@ -652,7 +688,7 @@ static void rig_open_via(rig_t *r, const char *yaml, bool curl)
     snprintf(saved, sizeof saved, "%s", was ? was : "");
     if (curl)
         setenv("HERD_TRANSPORT", "curl", 1);
-    assert_int_equal(transports_create(&r->ts, &r->loop, &r->hostp, 1, err, sizeof err), 0);
+    assert_int_equal(transports_create(&r->ts, &r->loop, &r->hostp, NULL, 1, err, sizeof err), 0);
     if (!was)
         unsetenv("HERD_TRANSPORT");
     else
@@ -856,6 +892,7 @@ int main(void)
         cmocka_unit_test(test_failures_carry_curls_codes),
         cmocka_unit_test(test_same_codes_as_curl),
         cmocka_unit_test(test_urls_and_locations),
+        cmocka_unit_test(test_https_urls_and_locations),
     };
     return cmocka_run_group_tests(tests, server_start, NULL);
 }

@@ -399,7 +399,7 @@ static void test_errors(void **state)
                  "t.yaml:6:22: unknown key 'stauts' in expect (did you mean 'status'?)");
     expect_error(CLASS_HEAD "    zzz: 1\n" ONE_TASK,
                  "t.yaml:3:5: unknown key 'zzz' in user class (expected one of: name, weight, "
-                 "fixed_count, host, headers, wait, on_start, on_stop, tasks, sequential, cookies, compress, http2, auth)");
+                 "fixed_count, host, headers, wait, on_start, on_stop, tasks, sequential, cookies, compress, http2, auth, tls)");
     /* wrong types */
     expect_error(CLASS_HEAD "    weight: [1]\n" ONE_TASK,
                  "t.yaml:3:13: 'weight' must be a number, got a list");
