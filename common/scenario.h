@@ -111,6 +111,33 @@ typedef struct wait_spec {
     double a, b;
 } wait_spec_t;
 
+/* `data:` (scenarios/README.md, "Data files"): a named table of rows a user takes one of. */
+typedef enum data_mode {
+    DATA_SEQUENTIAL,  /* the worker's users take rows in order, wrapping around */
+    DATA_UNIQUE,      /* each user over all workers its own row (the master partitions) */
+    DATA_RANDOM,      /* a row at random per user */
+} data_mode_t;
+
+typedef struct data_set {
+    char *name;              /* as templates write it: {{ name.column }}; owned */
+    data_mode_t mode;
+    char *file;              /* as the scenario names it; owned */
+    char **columns;          /* n_columns names; owned */
+    size_t n_columns;
+    json_t **cells;          /* n_rows * n_columns values, row after row (row r, column c at
+                                r * n_columns + c): strings from CSV, any JSON value from JSON;
+                                owned references, never changed after load */
+    size_t n_rows;           /* >= 1 */
+    int line, col;           /* of the set's name in the scenario */
+} data_set_t;
+
+/* A user slot filled from the user's row of a data set when the user starts. */
+typedef struct data_bind {
+    uint32_t slot;           /* TMPL_SCOPE_USER slot of the class */
+    uint32_t set;            /* index into scenario_t.data */
+    uint32_t column;         /* index into that set's columns */
+} data_bind_t;
+
 typedef struct user_class {
     char *name;              /* unique; owned */
     double weight;           /* >= 0, default 1 */
@@ -126,6 +153,8 @@ typedef struct user_class {
     size_t n_tasks;
     uint32_t n_vars;         /* TMPL_SCOPE_USER slots this class's users need */
     char **var_names;        /* n_vars names, for messages; owned */
+    data_bind_t *data_binds; /* the `{{ set.column }}` names its templates use; owned */
+    size_t n_data_binds;
     int line, col;
 } user_class_t;
 
@@ -154,6 +183,8 @@ typedef struct scenario {
     scenario_row_t *rows;    /* distinct (method, name) over every counted step: stats rows,
                                 in file order; setup steps have no row; owned */
     size_t n_rows;
+    data_set_t *data;        /* `data:` sets, in file order; owned */
+    size_t n_data;
 } scenario_t;
 
 /* Parse and compile. `name` is used in messages (the file path). On error returns -1 and
@@ -179,5 +210,8 @@ const char *scenario_url_problem(const char *url);
  * host; NULL when none is set. */
 const char *scenario_class_host(const scenario_t *sc, const user_class_t *uc,
                                 const char *override);
+
+/* Whether users of class uc take a row of data set `set` (their templates name it). */
+bool scenario_class_uses_data(const user_class_t *uc, size_t set);
 
 #endif

@@ -52,6 +52,8 @@ typedef struct loader {
     size_t global_init_cap;         /* capacity of sc->global_init */
     size_t class_vars_cap;          /* capacity of var_names of the class being compiled;
                                        compile_class sets it to 0 before the first save */
+    char resolve_msg[256];          /* why sc_resolve_var refused a name, when it knows
+                                       better than "undefined variable"; "" otherwise */
 } loader_t;
 
 /* ---- scenario_check.c: errors ----------------------------------------------------------- */
@@ -118,6 +120,22 @@ int sc_shadow_check(loader_t *L, const ynode_t *key);
  * is compiled (a task may use what another task saves). Shape errors are left for the step
  * compiler to report in order. */
 int sc_collect_saves(loader_t *L, user_class_t *uc, const ynode_t *steps);
+
+/* A USER slot of uc named name (len bytes), added unless it exists. -1 with a message in
+ * L->resolve_msg when the class has too many names or memory runs out. */
+int sc_user_var_slot(loader_t *L, user_class_t *uc, const char *name, size_t len,
+                     uint32_t *slot);
+
+/* ---- scenario_data.c -------------------------------------------------------------------- */
+
+/* The top-level `data:` mapping: every set's file read (relative to the scenario's
+ * directory), parsed and checked into sc->data. */
+int sc_compile_data(loader_t *L, const ynode_t *n);
+/* A dotted name `set.column` a template uses: 0 with the USER slot of L->uc the column is
+ * bound to (bound now if it was not), -1 when name is no column of a set (L->resolve_msg
+ * says why when name starts with a set's name, or when L->uc is NULL: setup has no row). */
+int sc_data_resolve(loader_t *L, const char *name, size_t len, uint32_t *slot);
+void sc_data_free(scenario_t *sc);
 
 /* ---- scenario_step.c -------------------------------------------------------------------- */
 

@@ -201,7 +201,12 @@ static int lex(compiler_t *c)
         c->tok = T_END;
         c->pos += 2;
     } else if (is_ident_start(ch)) {
-        while (c->pos < c->len && is_ident_char(c->src[c->pos]))
+        /* A name may be dotted (`players.email`, a column of a data set): the resolver
+         * decides what it means. */
+        while (c->pos < c->len &&
+               (is_ident_char(c->src[c->pos]) ||
+                (c->src[c->pos] == '.' && c->pos + 1 < c->len &&
+                 is_ident_start(c->src[c->pos + 1]))))
             c->pos++;
         c->tok = T_IDENT;
     } else if (is_digit(ch)) {

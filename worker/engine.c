@@ -33,9 +33,11 @@
 #include <unistd.h>
 
 #include "../common/clock.h"
+#include "../common/log.h"
 #include "../common/rng.h"
 #include "../common/vec.h"
 #include "client.h"
+#include "datarows.h"
 #include "loop.h"
 #include "transport.h"
 
@@ -69,6 +71,8 @@ typedef struct user {
     double unsent_backoff_s; /* pause after such a task: doubles while its tasks keep failing
                               that way (FAIL_BACKOFF_MIN_S..MAX_S), 0 after one sends */
     json_t **vars;         /* uc->n_vars slots; owned references */
+    uint32_t *rows;        /* per data set: the row this user took, DATAROWS_NONE if none;
+                              NULL when the class uses no data; owned */
     loop_timer_t wake;     /* a wait between tasks, a sleep step */
     loop_timer_t deadline; /* the stop timeout */
     tmpl_env_t env;        /* user_vars points at vars; iteration = tasks started */
@@ -116,6 +120,7 @@ struct engine {
 
     /* ---- shared ---- */
     _Atomic uint32_t user_count;
+    _Atomic uint32_t rowless; /* users given up for want of a unique row, since the target */
     double busy_mark_s;         /* engine_busy's previous call (control thread only) */
     uint64_t busy_mark_idle_us;
     atomic_bool quit_requested; /* engine_destroy: abort everything and leave the loop */
@@ -191,7 +196,40 @@ static void user_free(engine_t *e, user_t *u)
     for (uint32_t i = 0; i < u->uc->n_vars; i++)
         json_decref(u->vars[i]);
     free(u->vars);
+    /* A finishing engine may outlive its worker's rows (a drain): it gives nothing back. */
+    for (size_t s = 0; u->rows && !atomic_load(&e->quit_requested) && s < e->sc->n_data; s++)
+        datarows_give_back(e->cfg.rows, s, u->rows[s]);
+    free(u->rows);
     free(u);
+}
+
+/* Take the user's rows of the data sets its class uses and fill the slots bound to them.
+ * 1 when a unique set has no row left (logged; the user must not start), -1 out of memory. */
+static int user_take_rows(engine_t *e, user_t *u)
+{
+    const user_class_t *uc = u->uc;
+    if (!uc->n_data_binds || !e->cfg.rows)
+        return 0;
+    u->rows = malloc(e->sc->n_data * sizeof *u->rows);
+    if (!u->rows)
+        return -1;
+    for (size_t s = 0; s < e->sc->n_data; s++)
+        u->rows[s] = DATAROWS_NONE;
+    for (size_t i = 0; i < uc->n_data_binds; i++) {
+        const data_bind_t *b = &uc->data_binds[i];
+        const data_set_t *ds = &e->sc->data[b->set];
+        if (u->rows[b->set] == DATAROWS_NONE &&
+            (u->rows[b->set] = datarows_take(e->cfg.rows, b->set, &e->rng)) == DATAROWS_NONE) {
+            log_error("a user of class '%s' does not start: data set '%s' (mode unique) has "
+                      "no row left for it (this worker holds %u of its %zu rows, all in use)",
+                      uc->name, ds->name, datarows_owned(e->cfg.rows, b->set), ds->n_rows);
+            return 1;
+        }
+        json_decref(u->vars[b->slot]);
+        u->vars[b->slot] = json_incref(ds->cells[(size_t)u->rows[b->set] * ds->n_columns +
+                                                 b->column]);
+    }
+    return 0;
 }
 
 /* The user is gone: an in-flight request is cancelled and counted as interrupted (not as a
@@ -443,6 +481,24 @@ static int user_spawn(engine_t *e, uint32_t cls)
         free(u);
         return -1;
     }
+    int rows = user_take_rows(e, u);
+    if (rows) {
+        for (size_t s = 0; u->rows && s < e->sc->n_data; s++)
+            datarows_give_back(e->cfg.rows, s, u->rows[s]);
+        free(u->rows);
+        for (uint32_t i = 0; i < uc->n_vars; i++)
+            json_decref(u->vars[i]);
+        loop_timer_release(&e->loop, &u->wake);
+        loop_timer_release(&e->loop, &u->deadline);
+        free(u->vars);
+        free(u);
+        if (rows < 0)
+            return -1;
+        /* Given up until the next target: spawning must not spin on it. */
+        e->target[cls]--;
+        atomic_fetch_add(&e->rowless, 1);
+        return 0;
+    }
     client_init(&u->client, &cc);
     u->env = (tmpl_env_t){
         .globals = e->cfg.globals,
@@ -521,6 +577,7 @@ static void spawn_tick(void *arg)
 static void apply_target(engine_t *e, const uint32_t *targets, double rate)
 {
     memcpy(e->target, targets, e->n_classes * sizeof *e->target);
+    atomic_store(&e->rowless, 0);
     e->spawn_rate = rate;
     /* Surplus users: the most recently spawned first (the array is roughly spawn order). */
     for (size_t c = 0; c < e->n_classes; c++) {
@@ -815,6 +872,11 @@ double engine_busy(engine_t *e)
     e->busy_mark_s = now;
     e->busy_mark_idle_us = idle;
     return busy;
+}
+
+uint32_t engine_rowless_count(const engine_t *e)
+{
+    return atomic_load(&((engine_t *)e)->rowless);
 }
 
 uint32_t engine_user_count(const engine_t *e)
