@@ -441,11 +441,12 @@ static int parse_tree(loader_t *L, ynode_t **root)
     return sc_fail_at(L, e.line, e.col, "%s", e.message);
 }
 
-int scenario_load_text(const char *text, size_t len, const char *name, scenario_t **out,
-                       char *err, size_t errlen)
+int scenario_load(const char *text, size_t len, const char *name, const scenario_source_t *src,
+                  scenario_t **out, char *err, size_t errlen)
 {
     loader_t L;
     memset(&L, 0, sizeof L);
+    L.src = src;
     L.file = name ? name : "<scenario>";
     L.text = text ? text : "";
     L.len = text ? len : 0;
@@ -481,6 +482,12 @@ int scenario_load_text(const char *text, size_t len, const char *name, scenario_
     return 0;
 }
 
+int scenario_load_text(const char *text, size_t len, const char *name, scenario_t **out,
+                       char *err, size_t errlen)
+{
+    return scenario_load(text, len, name, NULL, out, err, errlen);
+}
+
 int scenario_load_file(const char *path, scenario_t **out, char *err, size_t errlen)
 {
     *out = NULL;
@@ -488,7 +495,10 @@ int scenario_load_file(const char *path, scenario_t **out, char *err, size_t err
     char *text = file_read(path, SCENARIO_MAX_BYTES, &len, err, errlen);
     if (!text)
         return -1;
-    int rc = scenario_load_text(text, len, path, out, err, errlen);
+    char dir[4096];
+    scenario_dir(path, dir, sizeof dir);
+    scenario_source_t src = { .dir = dir };
+    int rc = scenario_load(text, len, path, &src, out, err, errlen);
     free(text);
     return rc;
 }
@@ -517,7 +527,11 @@ void scenario_free(scenario_t *sc)
     for (size_t i = 0; i < sc->n_rows; i++)
         free(sc->rows[i].name);
     free(sc->rows);
+<<<<<<< HEAD
     sc_data_free(sc);
+=======
+    sc_files_free(sc);
+>>>>>>> main
     free(sc);
 }
 

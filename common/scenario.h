@@ -158,6 +158,27 @@ typedef struct user_class {
     int line, col;
 } user_class_t;
 
+/* A file the scenario names (a CA, a data file, a multipart part): read once by the master,
+ * shipped to workers with the scenario text, so a worker host needs no files. */
+typedef struct scenario_file {
+    char *name;              /* as the scenario writes it; owned */
+    char *data;              /* the whole file, NUL-terminated (len does not count it); owned */
+    size_t len;
+} scenario_file_t;
+
+/* Files a scenario may name, over all of them (they travel in one Spawn message). */
+#define SCENARIO_MAX_FILES_BYTES ((size_t)32 << 20)
+#define SCENARIO_MAX_FILES 256
+
+/* Where the files a scenario names come from: the disk (dir: relative names are taken from
+ * there, the scenario file's own directory on the master) or, on a worker, the files the
+ * master shipped (looked up by name). */
+typedef struct scenario_source {
+    const char *dir;
+    const scenario_file_t *shipped;
+    size_t n_shipped;
+} scenario_source_t;
+
 typedef struct scenario_row {
     http_method_t method;
     char *name;              /* owned */
@@ -183,16 +204,28 @@ typedef struct scenario {
     scenario_row_t *rows;    /* distinct (method, name) over every counted step: stats rows,
                                 in file order; setup steps have no row; owned */
     size_t n_rows;
+<<<<<<< HEAD
     data_set_t *data;        /* `data:` sets, in file order; owned */
     size_t n_data;
+=======
+    scenario_file_t *files;  /* every file the scenario names, once each, in file order; owned */
+    size_t n_files;
+>>>>>>> main
 } scenario_t;
 
 /* Parse and compile. `name` is used in messages (the file path). On error returns -1 and
  * writes "FILE:LINE:COLUMN: message" into err; scenario_load_file also fails with file.h's
- * "PATH: cannot read: <reason>" or "PATH: file too large (N bytes at most)" (16 MiB). */
+ * "PATH: cannot read: <reason>" or "PATH: file too large (N bytes at most)" (16 MiB).
+ * scenario_load_file reads the files the scenario names relative to path's directory;
+ * scenario_load takes them from src (NULL: a scenario that names a file is refused);
+ * scenario_load_text is scenario_load without files. */
 int scenario_load_file(const char *path, scenario_t **out, char *err, size_t errlen);
+int scenario_load(const char *text, size_t len, const char *name, const scenario_source_t *src,
+                  scenario_t **out, char *err, size_t errlen);
 int scenario_load_text(const char *text, size_t len, const char *name, scenario_t **out,
                        char *err, size_t errlen);
+/* The directory a scenario at path reads its files from ("." for a bare name), into out. */
+void scenario_dir(const char *path, char *out, size_t outlen);
 void scenario_free(scenario_t *sc);
 
 /* Apply --tags / --exclude-tags (either may be empty): a task runs when it has one of `tags`

@@ -3,7 +3,8 @@
  * a JSON array of objects) whose columns templates use as `{{ set.column }}`, one row per
  * user (scenarios/README.md, "Data files").
  *
- * Each file is read and checked when the scenario loads: it parses, it has rows, and every
+ * Each file comes through sc_file (read by the master, shipped to workers) and is checked
+ * when the scenario loads: it parses, it has rows, and every
  * column a template names exists (an unknown column is an error at the template). A dotted
  * name binds a USER slot of the class to a column (user_class_t.data_binds); the engine fills
  * those slots from the user's row when the user starts, so rendering is the ordinary slot
@@ -19,9 +20,7 @@
 #include <string.h>
 
 #include "csv.h"
-#include "file.h"
 
-#define SC_DATA_MAX_BYTES ((size_t)16 << 20)  /* what one Spawn can carry, with room */
 #define SC_MAX_DATA_SETS 64
 
 static const char *const set_keys[] = {"csv", "json", "mode", NULL};
@@ -36,22 +35,6 @@ bool scenario_class_uses_data(const user_class_t *uc, size_t set)
         if (uc->data_binds[i].set == set)
             return true;
     return false;
-}
-
-/* The file a set names, relative to the scenario's directory. NULL after an error at n. */
-static char *read_data_file(loader_t *L, const ynode_t *n, const char *name, size_t *len)
-{
-    char path[4096];
-    const char *slash = strrchr(L->file, '/');
-    if (name[0] == '/' || !slash)
-        snprintf(path, sizeof path, "%s", name);
-    else
-        snprintf(path, sizeof path, "%.*s/%s", (int)(slash - L->file), L->file, name);
-    char err[512];
-    char *text = file_read(path, SC_DATA_MAX_BYTES, len, err, sizeof err);
-    if (!text)
-        sc_fail(L, n, "data file: %s", err);
-    return text;
 }
 
 static int set_cells(loader_t *L, const ynode_t *n, data_set_t *ds, size_t n_rows)
@@ -191,13 +174,10 @@ static int compile_set(loader_t *L, const ynode_t *key, const ynode_t *n, data_s
                            SC_SHOW(t));
         ds->mode = (data_mode_t)i;
     }
-    size_t len;
-    char *text = read_data_file(L, fn, ds->file, &len);
-    if (!text)
+    const scenario_file_t *f;
+    if (sc_file(L, fn, csv ? "csv" : "json", &f))
         return -1;
-    int rc = csv ? load_csv(L, fn, ds, text, len) : load_json(L, fn, ds, text, len);
-    free(text);
-    return rc;
+    return csv ? load_csv(L, fn, ds, f->data, f->len) : load_json(L, fn, ds, f->data, f->len);
 }
 
 int sc_compile_data(loader_t *L, const ynode_t *n)

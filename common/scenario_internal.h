@@ -5,6 +5,7 @@
  *   scenario_step.c   one step: request, headers, query/form, body, expect, saves, rows
  *   scenario_vars.c   variable slots, and templates compiled against them
  *   scenario_check.c  positioned errors, key checks with suggestions, typed values, URLs
+ *   scenario_files.c  files the scenario names, read on the master and shipped to workers
  *
  * The language they compile is described in scenarios/README.md; the YAML underneath comes
  * from ytree.h.
@@ -41,6 +42,9 @@ typedef struct loader {
     char *err;                      /* the caller's buffer */
     size_t errlen;
     scenario_t *sc;                 /* being built; freed by scenario_load_text on error */
+    const scenario_source_t *src;   /* where named files come from; NULL: none may be named */
+    size_t files_cap;               /* capacity of sc->files */
+    size_t files_bytes;             /* bytes of sc->files, against SCENARIO_MAX_FILES_BYTES */
     const ynode_t *defaults_headers;   /* mapping or NULL; borrowed from the tree */
     const ynode_t *defaults_expect;    /* mapping or NULL; borrowed from the tree */
     uint32_t n_var_globals;         /* global slots [0, n) come from `vars` */
@@ -98,6 +102,14 @@ int sc_host(loader_t *L, const ynode_t *n, char **out);
 /* A step's path or URL (`method` is its key, for messages), checked as far as its literal text
  * allows; *absolute when it starts with http:// or https://. */
 int sc_step_url(loader_t *L, const ynode_t *n, const char *method, bool *absolute);
+
+/* ---- scenario_files.c ------------------------------------------------------------------- */
+
+/* The file that scalar n names (`key` names it in messages), read once (from the disk on the
+ * master, relative to the scenario's directory; from the shipped files on a worker) and
+ * recorded in sc->files; *out stays valid as long as the scenario (sc->files never moves). */
+int sc_file(loader_t *L, const ynode_t *n, const char *key, const scenario_file_t **out);
+void sc_files_free(scenario_t *sc);
 
 /* ---- scenario_vars.c -------------------------------------------------------------------- */
 

@@ -12,8 +12,9 @@
  * send them, so a message a peer would refuse never leaves.
  *
  * - Master to worker, WIRE_MAX_TO_WORKER_BYTES: the biggest is a Spawn, which carries the
- *   scenario file (herd-master reads at most 16 MiB of it) with the host, tags and class
- *   targets: 16 MiB + 4 MiB.
+ *   scenario file (herd-master reads at most 16 MiB of it), the files it names (at most
+ *   SCENARIO_MAX_FILES_BYTES, 32 MiB, over all of them) with the host, tags and class
+ *   targets: 16 MiB + 32 MiB + 4 MiB.
  * - Worker to master, WIRE_MAX_TO_MASTER_BYTES: the biggest is a Report, a stats delta. What a
  *   worker puts in one (stats_to_report) is bounded by what it counts:
  *     rows: one per (method, name) of the scenario's steps, at most 10 000 (the loader's
@@ -61,7 +62,7 @@
 #include "herd.pb-c.h"
 
 #define HERD_PROTOCOL_VERSION 1
-#define WIRE_MAX_TO_WORKER_BYTES ((size_t)20 << 20)  /* received by a DEALER */
+#define WIRE_MAX_TO_WORKER_BYTES ((size_t)52 << 20)  /* received by a DEALER */
 #define WIRE_MAX_TO_MASTER_BYTES ((size_t)16 << 20)  /* received by a ROUTER */
 #define WIRE_DECODE_BASE_BYTES ((size_t)8 << 20)
 #define WIRE_DECODE_BYTES_PER_BYTE 8

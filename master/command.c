@@ -32,7 +32,10 @@ static int check_tags(const command_ctx_t *ctx, const run_params_t *p, char *err
     scenario_t *sc = NULL;
     char why[300];
     int rc = -1;
-    if (scenario_load_text(text, strlen(text), o->file, &sc, why, sizeof why) == 0 &&
+    char dir[4096];
+    scenario_dir(o->file, dir, sizeof dir);
+    if (scenario_load(text, strlen(text), o->file, &(scenario_source_t){ .dir = dir }, &sc, why,
+                      sizeof why) == 0 &&
         dispatch_select_classes(sc, o->user_classes.items, o->user_classes.n, why,
                                 sizeof why) == 0 &&
         scenario_filter_tags(sc, p->tags, p->n_tags, p->exclude_tags, p->n_exclude_tags, why,

@@ -163,7 +163,10 @@ int main(int argc, char **argv)
 
     size_t len = 0;
     text = file_read(o.file, MASTER_MAX_SCENARIO_BYTES, &len, err, sizeof err);
-    if (!text || scenario_load_text(text, len, o.file, &sc, err, sizeof err) < 0)
+    char dir[4096];
+    scenario_dir(o.file, dir, sizeof dir);
+    if (!text || scenario_load(text, len, o.file, &(scenario_source_t){ .dir = dir }, &sc, err,
+                               sizeof err) < 0)
         goto fail;
     if (o.list) {
         inspect_list(stdout, sc);

@@ -73,8 +73,20 @@ static void send_spawn(run_t *r, const worker_t *w)
         targets[c].users = w->target[c];
         tp[c] = &targets[c];
     }
+    size_t nf = sc->n_files;
+    Herd__ScenarioFile files[nf ? nf : 1];
+    Herd__ScenarioFile *fp[nf ? nf : 1];
+    for (size_t i = 0; i < nf; i++) {
+        herd__scenario_file__init(&files[i]);
+        files[i].name = sc->files[i].name;
+        files[i].data.data = (uint8_t *)sc->files[i].data;
+        files[i].data.len = sc->files[i].len;
+        fp[i] = &files[i];
+    }
     Herd__Spawn sp = HERD__SPAWN__INIT;
     sp.run_id = r->run_id;
+    sp.n_files = nf;
+    sp.files = fp;
     sp.n_targets = nc;
     sp.targets = tp;
     sp.spawn_rate = w->rate;

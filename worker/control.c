@@ -552,7 +552,20 @@ static int begin_run(control_t *c, const Herd__Spawn *sp, char *err, size_t errl
     free_run(c);
     const char *name = sp->scenario_name && *sp->scenario_name ? sp->scenario_name : "scenario";
     const char *text = sp->scenario_text ? sp->scenario_text : "";
-    if (scenario_load_text(text, strlen(text), name, &c->sc, err, errlen) < 0)
+    size_t nf = sp->n_files;
+    scenario_file_t *files = calloc(nf ? nf : 1, sizeof *files);
+    if (!files) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < nf; i++) /* borrowed: the loader copies what it takes */
+        files[i] = (scenario_file_t){ .name = sp->files[i]->name,
+                                      .data = (char *)sp->files[i]->data.data,
+                                      .len = sp->files[i]->data.len };
+    scenario_source_t src = { .shipped = files, .n_shipped = nf };
+    int rc = scenario_load(text, strlen(text), name, &src, &c->sc, err, errlen);
+    free(files);
+    if (rc < 0)
         return -1;
     if (scenario_filter_tags(c->sc, sp->tags, sp->n_tags, sp->exclude_tags, sp->n_exclude_tags,
                              err, errlen) < 0)
