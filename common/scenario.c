@@ -527,11 +527,8 @@ void scenario_free(scenario_t *sc)
     for (size_t i = 0; i < sc->n_rows; i++)
         free(sc->rows[i].name);
     free(sc->rows);
-<<<<<<< HEAD
     sc_data_free(sc);
-=======
     sc_files_free(sc);
->>>>>>> main
     free(sc);
 }
 

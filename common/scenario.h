@@ -204,13 +204,10 @@ typedef struct scenario {
     scenario_row_t *rows;    /* distinct (method, name) over every counted step: stats rows,
                                 in file order; setup steps have no row; owned */
     size_t n_rows;
-<<<<<<< HEAD
     data_set_t *data;        /* `data:` sets, in file order; owned */
     size_t n_data;
-=======
     scenario_file_t *files;  /* every file the scenario names, once each, in file order; owned */
     size_t n_files;
->>>>>>> main
 } scenario_t;
 
 /* Parse and compile. `name` is used in messages (the file path). On error returns -1 and
