@@ -89,7 +89,8 @@ typedef struct cmd {
 } cmd_t;
 
 struct engine {
-    engine_config_t cfg;
+    engine_config_t cfg;   /* cfg.worker_id points at worker_id below */
+    char worker_id[64];    /* the worker's UUID text, the engine's own copy */
     const scenario_t *sc;
     size_t n_classes;
 
@@ -732,6 +733,9 @@ int engine_create(const engine_config_t *cfg, engine_t **out, char *err, size_t 
         return -1;
     }
     e->cfg = *cfg;
+    /* The caller's text may not outlive the engine (prep.c's copy goes with the prep). */
+    snprintf(e->worker_id, sizeof e->worker_id, "%s", cfg->worker_id ? cfg->worker_id : "");
+    e->cfg.worker_id = e->worker_id;
     e->sc = cfg->sc;
     e->n_classes = cfg->sc->n_classes;
     e->loop.epfd = e->evfd = -1;
