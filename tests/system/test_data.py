@@ -190,7 +190,7 @@ users:
 
 
 @pytest.mark.parametrize("text, csv, where, message", [
-    (scenario("unique").replace("players.email", "players.emial"), None, "s.yaml:9:",
+    (scenario("unique").replace("players.email", "players.emial"), None, "s.yaml:8:81:",
      "data set 'players' has no column 'emial' (players.csv has: id, email, name)"),
     (scenario("unique"), 'id,email,name\n1,"a@x,Ann\n', "players.csv:2:3:",
      "unterminated quoted field"),
