@@ -34,7 +34,18 @@ typedef struct kv_tmpl {
     tmpl_t *value;     /* owned */
 } kv_tmpl_t;
 
-typedef enum body_kind { BODY_NONE, BODY_RAW, BODY_JSON, BODY_FORM } body_kind_t;
+typedef enum body_kind { BODY_NONE, BODY_RAW, BODY_JSON, BODY_FORM, BODY_MULTIPART } body_kind_t;
+
+struct scenario_file;
+
+/* One part of a `multipart:` body: a text field (value) or a file (file). */
+typedef struct multipart_field {
+    char *name;                       /* the field's name; owned */
+    tmpl_t *value;                    /* text field; NULL for a file part; owned */
+    const struct scenario_file *file; /* file part: its bytes; borrowed from sc->files */
+    char *filename;                   /* file part: the name sent; owned */
+    char *content_type;               /* file part: its Content-Type; owned */
+} multipart_field_t;
 
 typedef struct expect {
     /* Accepted statuses: status_ok[s] for s in 0..599. When has_status is false, success is
@@ -75,6 +86,8 @@ typedef struct step {
     jtmpl_t *body_json;      /* BODY_JSON; owned */
     kv_tmpl_t *form;         /* BODY_FORM; owned */
     size_t n_form;
+    multipart_field_t *multipart; /* BODY_MULTIPART, in file order; owned */
+    size_t n_multipart;
     bool has_content_type;   /* headers include Content-Type (else json/form set theirs) */
     expect_t expect;         /* defaults' expect unless the step has its own */
     save_t *saves;           /* owned */

@@ -6,6 +6,8 @@
  *   scenario_vars.c   variable slots, and templates compiled against them
  *   scenario_check.c  positioned errors, key checks with suggestions, typed values, URLs
  *   scenario_files.c  files the scenario names, read on the master and shipped to workers
+ *   scenario_data.c   `data:` sets (CSV/JSON rows) and their `{{ set.column }}` names
+ *   scenario_multipart.c  a step's `multipart:` body
  *
  * The language they compile is described in scenarios/README.md; the YAML underneath comes
  * from ytree.h.
@@ -148,6 +150,13 @@ int sc_compile_data(loader_t *L, const ynode_t *n);
  * says why when name starts with a set's name, or when L->uc is NULL: setup has no row). */
 int sc_data_resolve(loader_t *L, const char *name, size_t len, uint32_t *slot);
 void sc_data_free(scenario_t *sc);
+
+/* ---- scenario_multipart.c --------------------------------------------------------------- */
+
+/* A step's `multipart:` mapping into st->multipart (BODY_MULTIPART is the caller's to set);
+ * sc_multipart_free releases it (also after an error). */
+int sc_compile_multipart(loader_t *L, const ynode_t *n, step_t *st);
+void sc_multipart_free(step_t *st);
 
 /* ---- scenario_step.c -------------------------------------------------------------------- */
 
