@@ -76,7 +76,7 @@ int datarows_own(datarows_t *d, size_t set, uint32_t first, uint32_t count)
     size_t n_rows = d->sc->data[set].n_rows;
     pool_t *p = &d->pools[set];
     pthread_mutex_lock(&d->mu);
-    /* Pushed in reverse, so the lowest rows are taken first. */
+    /* Pushed in reverse, so a slice's lowest rows are taken first. */
     for (uint64_t r = (uint64_t)first + count; r-- > first;) {
         if (r >= n_rows || p->owned[r])
             continue;
