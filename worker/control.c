@@ -532,6 +532,8 @@ static void free_run(control_t *c)
 {
     abandon_prep(c);
     destroy_engines(c);
+    datarows_free(c->rows); /* before the scenario it was made from */
+    c->rows = NULL;
     prep_run_t run = { c->sc, c->scenario_text, c->host, c->globals };
     prep_run_free(&run);
     c->sc = NULL;
@@ -540,8 +542,6 @@ static void free_run(control_t *c)
     c->globals = NULL;
     free(c->target);
     c->target = NULL;
-    datarows_free(c->rows);
-    c->rows = NULL;
     c->state = RUN_IDLE;
 }
 

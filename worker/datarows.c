@@ -21,7 +21,9 @@ typedef struct pool {
 } pool_t;
 
 struct datarows {
-    const scenario_t *sc;
+    const scenario_t *sc;         /* borrowed; not read by datarows_free (the scenario may
+                                     be gone by then) */
+    size_t n_sets;                /* sc->n_data */
     pthread_mutex_t mu;           /* guards pools */
     pool_t *pools;                /* per set; empty for sets that are not unique; owned */
     _Atomic uint64_t *next;       /* per set: sequential users started so far; owned */
@@ -33,6 +35,7 @@ datarows_t *datarows_new(const scenario_t *sc)
     if (!d)
         return NULL;
     d->sc = sc;
+    d->n_sets = sc->n_data;
     pthread_mutex_init(&d->mu, NULL);
     size_t n = sc->n_data ? sc->n_data : 1;
     d->pools = calloc(n, sizeof *d->pools);
@@ -59,7 +62,7 @@ void datarows_free(datarows_t *d)
 {
     if (!d)
         return;
-    for (size_t s = 0; d->pools && s < d->sc->n_data; s++) {
+    for (size_t s = 0; d->pools && s < d->n_sets; s++) {
         free(d->pools[s].owned);
         free(d->pools[s].free_rows);
     }
