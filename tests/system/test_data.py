@@ -12,7 +12,7 @@ import urllib.parse
 
 import pytest
 
-from conftest import aggregated, run_master, write
+from conftest import MASTER, WORKER, aggregated, free_port, run_master, wait_for, write
 
 
 class RecordingHandler(http.server.BaseHTTPRequestHandler):
@@ -141,6 +141,31 @@ def test_unique_rows_run_out(tmp_path, server):
     assert r.stderr.count("does not start: data set 'players'") == 3, r.stderr
     assert re.search(r"did not start: no unique data row", r.stderr)
     assert r.returncode == 0, r.stderr
+
+
+def test_unique_with_a_worker_joining_late(tmp_path, server, procs):
+    """The late worker's users get rows no one had: the first worker keeps its rows when its
+    share shrinks, so 10 users then 5 + 5 need 15 rows, and no row is ever used by two users."""
+    players_csv(tmp_path, 15)
+    f = write(tmp_path, "s.yaml", scenario("unique"))
+    port = free_port()
+    master = procs.start([MASTER, "-f", f, "-H", server.url, "--headless", "-u", "10", "-r",
+                          "100", "-t", "6s", "--expect-workers", "1", "--master-bind-host",
+                          "127.0.0.1", "--master-bind-port", str(port), "--only-summary"])
+    procs.start([WORKER, "--master-port", str(port), "--threads", "1"])
+    assert wait_for(lambda: len({u for who in rows_by_user(server).values() for u in who}) == 10,
+                    timeout=30)
+    procs.start([WORKER, "--master-port", str(port), "--threads", "1"])
+    out, err = master.communicate(timeout=60)
+    assert master.returncode == 0, err
+    rows = rows_by_user(server)
+    users = collections.Counter(u for who in rows.values() for u in who)
+    assert all(len(who) == 1 for who in rows.values()), rows
+    assert max(users.values()) == 1
+    workers = collections.Counter(u.rsplit("-", 1)[0] for u in users)
+    assert sorted(workers.values()) == [5, 10], workers   # the late one ran 5 users
+    assert sorted(rows, key=int) == [str(i) for i in range(15)]
+    assert "run out of rows" not in err
 
 
 def test_sequential_one_worker(tmp_path, server):
