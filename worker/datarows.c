@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
+#include "../common/log.h"
 #include "../common/rng.h"
 
 typedef struct pool {
@@ -126,4 +127,32 @@ void datarows_give_back(datarows_t *d, size_t set, uint32_t row)
     if (p->owned[row] && p->n_free < p->n_owned)
         p->free_rows[p->n_free++] = row;
     pthread_mutex_unlock(&d->mu);
+}
+
+void datarows_user_end(datarows_t *d, const uint32_t *rows)
+{
+    for (size_t s = 0; rows && s < d->n_sets; s++)
+        datarows_give_back(d, s, rows[s]);
+}
+
+int datarows_user_start(datarows_t *d, const user_class_t *uc, uint32_t *rows, json_t **vars,
+                        uint64_t *rng)
+{
+    for (size_t s = 0; s < d->n_sets; s++)
+        rows[s] = DATAROWS_NONE;
+    for (size_t i = 0; i < uc->n_data_binds; i++) {
+        const data_bind_t *b = &uc->data_binds[i];
+        const data_set_t *ds = &d->sc->data[b->set];
+        if (rows[b->set] == DATAROWS_NONE &&
+            (rows[b->set] = datarows_take(d, b->set, rng)) == DATAROWS_NONE) {
+            log_error("a user of class '%s' does not start: data set '%s' (mode unique) has "
+                      "no row left for it (this worker holds %u of its %zu rows, all in use)",
+                      uc->name, ds->name, datarows_owned(d, b->set), ds->n_rows);
+            datarows_user_end(d, rows);
+            return 1;
+        }
+        json_decref(vars[b->slot]);
+        vars[b->slot] = json_incref(ds->cells[(size_t)rows[b->set] * ds->n_columns + b->column]);
+    }
+    return 0;
 }

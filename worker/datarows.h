@@ -16,6 +16,7 @@
 #ifndef HERD_DATAROWS_H
 #define HERD_DATAROWS_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,5 +41,14 @@ uint32_t datarows_owned(datarows_t *d, size_t set);
 uint32_t datarows_take(datarows_t *d, size_t set, uint64_t *rng);
 /* The user that took row ends. Only unique rows go back; others are a no-op. */
 void datarows_give_back(datarows_t *d, size_t set, uint32_t row);
+
+/* A user of class uc starts: take its row of every set the class names into rows
+ * (sc->n_data entries, the caller's) and put the bound cells into vars (the user's slots;
+ * references taken). 0; 1 when a unique set has no row left (logged, nothing kept: the
+ * user must not start); -1 out of memory. Engine threads. */
+int datarows_user_start(datarows_t *d, const user_class_t *uc, uint32_t *rows, json_t **vars,
+                        uint64_t *rng);
+/* The user ends: its unique rows go back (rows as datarows_user_start filled them). */
+void datarows_user_end(datarows_t *d, const uint32_t *rows);
 
 #endif

@@ -33,7 +33,6 @@
 #include <unistd.h>
 
 #include "../common/clock.h"
-#include "../common/log.h"
 #include "../common/rng.h"
 #include "../common/vec.h"
 #include "client.h"
@@ -198,39 +197,10 @@ static void user_free(engine_t *e, user_t *u)
         json_decref(u->vars[i]);
     free(u->vars);
     /* A finishing engine may outlive its worker's rows (a drain): it gives nothing back. */
-    for (size_t s = 0; u->rows && !atomic_load(&e->quit_requested) && s < e->sc->n_data; s++)
-        datarows_give_back(e->cfg.rows, s, u->rows[s]);
+    if (u->rows && !atomic_load(&e->quit_requested))
+        datarows_user_end(e->cfg.rows, u->rows);
     free(u->rows);
     free(u);
-}
-
-/* Take the user's rows of the data sets its class uses and fill the slots bound to them.
- * 1 when a unique set has no row left (logged; the user must not start), -1 out of memory. */
-static int user_take_rows(engine_t *e, user_t *u)
-{
-    const user_class_t *uc = u->uc;
-    if (!uc->n_data_binds || !e->cfg.rows)
-        return 0;
-    u->rows = malloc(e->sc->n_data * sizeof *u->rows);
-    if (!u->rows)
-        return -1;
-    for (size_t s = 0; s < e->sc->n_data; s++)
-        u->rows[s] = DATAROWS_NONE;
-    for (size_t i = 0; i < uc->n_data_binds; i++) {
-        const data_bind_t *b = &uc->data_binds[i];
-        const data_set_t *ds = &e->sc->data[b->set];
-        if (u->rows[b->set] == DATAROWS_NONE &&
-            (u->rows[b->set] = datarows_take(e->cfg.rows, b->set, &e->rng)) == DATAROWS_NONE) {
-            log_error("a user of class '%s' does not start: data set '%s' (mode unique) has "
-                      "no row left for it (this worker holds %u of its %zu rows, all in use)",
-                      uc->name, ds->name, datarows_owned(e->cfg.rows, b->set), ds->n_rows);
-            return 1;
-        }
-        json_decref(u->vars[b->slot]);
-        u->vars[b->slot] = json_incref(ds->cells[(size_t)u->rows[b->set] * ds->n_columns +
-                                                 b->column]);
-    }
-    return 0;
 }
 
 /* The user is gone: an in-flight request is cancelled and counted as interrupted (not as a
@@ -482,10 +452,13 @@ static int user_spawn(engine_t *e, uint32_t cls)
         free(u);
         return -1;
     }
-    int rows = user_take_rows(e, u);
+    /* Its data rows (datarows.h): a user with no unique row left does not start. */
+    int rows = 0;
+    if (uc->n_data_binds && e->cfg.rows) {
+        u->rows = malloc(e->sc->n_data * sizeof *u->rows);
+        rows = u->rows ? datarows_user_start(e->cfg.rows, uc, u->rows, u->vars, &e->rng) : -1;
+    }
     if (rows) {
-        for (size_t s = 0; u->rows && s < e->sc->n_data; s++)
-            datarows_give_back(e->cfg.rows, s, u->rows[s]);
         free(u->rows);
         for (uint32_t i = 0; i < uc->n_vars; i++)
             json_decref(u->vars[i]);
