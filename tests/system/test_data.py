@@ -168,6 +168,25 @@ def test_unique_with_a_worker_joining_late(tmp_path, server, procs):
     assert "run out of rows" not in err
 
 
+def test_unique_grows_with_stages(tmp_path, server):
+    """4 users, then 10: each worker is given more rows as its share grows; 10 rows suffice."""
+    players_csv(tmp_path, 10)
+    f = write(tmp_path, "s.yaml", scenario("unique", """\
+stages:
+  - {duration: 2s, users: 4, spawn_rate: 100}
+  - {duration: 2s, users: 10, spawn_rate: 100}
+"""))
+    r = run_master(["-f", f, "-H", server.url, "--headless", "--local-workers", "2",
+                    "--only-summary"], timeout=90)
+    assert r.returncode == 0, r.stderr
+    rows = rows_by_user(server)
+    users = collections.Counter(u for who in rows.values() for u in who)
+    assert sorted(rows, key=int) == [str(i) for i in range(10)]
+    assert all(len(who) == 1 for who in rows.values()), rows
+    assert len(users) == 10
+    assert "run out of rows" not in r.stderr
+
+
 def test_sequential_one_worker(tmp_path, server):
     players_csv(tmp_path, 4)
     r = run(tmp_path, server, 6, 1, "sequential")
