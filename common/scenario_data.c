@@ -143,8 +143,10 @@ static int compile_set(loader_t *L, const ynode_t *key, const ynode_t *n, data_s
 {
     ds->line = key->line;
     ds->col = key->col;
-    if (sc_var_name(L, key, "data") || !(ds->name = strdup(key->str)))
-        return ds->name ? -1 : sc_oom(L, key);
+    if (sc_var_name(L, key, "data"))
+        return -1;
+    if (!(ds->name = strdup(key->str)))
+        return sc_oom(L, key);
     if (sc_global_find(L->sc, ds->name) >= 0)
         return sc_fail(L, key, "data set '%s' has the name of a variable in vars; pick another "
                                "name", SC_SHOW(ds->name));

@@ -115,6 +115,8 @@ static void test_errors(void **state)
                       "s.yaml:2:13: players.csv:1:2: '[' or '{' expected");
     assert_load_error("vars: {p: 1}\ndata:\n  p: {csv: players.csv}\nusers: []\n", PLAYERS,
                       "s.yaml:3:3: data set 'p' has the name of a variable in vars");
+    assert_load_error("data:\n  my-set: {csv: players.csv}\nusers: []\n", PLAYERS,
+                      "s.yaml:2:3: ");
     /* setup has no row */
     assert_load_error("data:\n  p: {csv: players.csv}\nsetup:\n  - get: /{{ p.id }}\n"
                       "users: []\n", PLAYERS, "s.yaml:4:14: 'p.id': a data row belongs to a user");
