@@ -28,4 +28,23 @@ json_t *jpath_get(const jpath_t *p, json_t *doc);
 /* The path as written. */
 const char *jpath_source(const jpath_t *p);
 
+/* Where a path's value is in a JSON text: bytes [off, off + len); len 0 when missing. */
+typedef struct jspan {
+    size_t off, len;
+} jspan_t;
+
+#define JPATH_SCAN_MAX 64   /* paths one jpath_scan looks up at most */
+
+/* Look up n paths (at most JPATH_SCAN_MAX) in the JSON text buf[0, len) without building it:
+ * one pass that accepts exactly what json_loadb(JSON_DECODE_ANY | JSON_ALLOW_NUL) accepts
+ * (RFC 8259, valid UTF-8 and escapes, integers within long long, finite reals, no NUL in a
+ * key, nesting depth at most 2048) and finds for each path the span of the value jpath_get
+ * would return from the parsed document (where an object repeats a key, the last one, as
+ * jansson keeps it). Allocates nothing; a response's few saved values can then be parsed
+ * alone. 0, or -1 when the text is not JSON. A text holding a NUL byte is not for this
+ * function (jansson reads a NUL after a number or a word as the end of its input, a quirk not
+ * worth copying): the caller gives such a text to json_loadb. */
+int jpath_scan(const char *buf, size_t len, const jpath_t *const *paths, size_t n,
+               jspan_t *spans);
+
 #endif

@@ -59,7 +59,7 @@ fuzz: fuzz-build
 	        -artifact_prefix=$$t- \
 	        corpus/$$t $(CURDIR)/tests/fuzz/corpus/$$t ) 2>&1 | grep -E '^(Done|stat::|==|SUMMARY|INFO: seed)|DEDUP|#[0-9]+[[:space:]]+DONE' || true; \
 	    found=$$(ls $(FUZZ_DIR)/$$t-crash-* $(FUZZ_DIR)/$$t-leak-* $(FUZZ_DIR)/$$t-timeout-* \
-	        $(FUZZ_DIR)/$$t-oom-* 2>/dev/null); \
+	        $(FUZZ_DIR)/$$t-oom-* 2>/dev/null || true); \
 	    test -z "$$found" || { echo "fuzz_$$t: found: $$found"; exit 1; }; \
 	    done
 

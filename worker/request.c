@@ -410,6 +410,40 @@ static void format_size(char *out, size_t len, uint64_t bytes)
     snprintf(out, len, "%llu bytes", (unsigned long long)bytes);
 }
 
+/* The value at each of n paths in the kept JSON body: vals[i] a new reference, NULL when the
+ * path is missing. Most responses are scanned once for the paths' spans and only those are
+ * parsed (jpath_scan: nothing built for the rest of the document, which is most of the cost
+ * of a save); a body with a NUL byte, or more paths than one scan takes, is parsed whole
+ * into *doc (the caller releases it). -1 when the body is not JSON. */
+static int body_values(const request_t *r, const jpath_t *const *paths, size_t n,
+                       json_t **vals, json_t **doc)
+{
+    const char *body = r->resp.data ? r->resp.data : "";
+    size_t len = r->resp.len;
+    if (n <= JPATH_SCAN_MAX && !memchr(body, '\0', len)) {
+        jspan_t spans[n ? n : 1];
+        if (jpath_scan(body, len, paths, n, spans) < 0)
+            return -1;
+        for (size_t i = 0; i < n; i++)
+            vals[i] = spans[i].len ? json_loadb(body + spans[i].off, spans[i].len,
+                                                JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL)
+                                   : NULL;
+        return 0;
+    }
+    *doc = json_loadb(body, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+    if (!*doc)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        vals[i] = json_incref(jpath_get(paths[i], *doc));
+    return 0;
+}
+
+static void release_values(json_t **vals, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        json_decref(vals[i]);
+}
+
 static bool status_expected(const expect_t *x, long status)
 {
     if (!x->has_status)
@@ -446,34 +480,36 @@ int request_check(request_t *r, const step_t *st, long status, CURLcode rc,
         goto out;
     }
     if (st->needs_json) {
-        doc = json_loadb(r->resp.data ? r->resp.data : "", r->resp.len,
-                         JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
-        if (!doc) {
+        size_t nk = x->n_json_keys, n = nk + st->n_saves;
+        const jpath_t *paths[n ? n : 1];
+        json_t *vals[n ? n : 1];
+        for (size_t i = 0; i < nk; i++)
+            paths[i] = x->json_keys[i];
+        for (size_t i = 0; i < st->n_saves; i++)
+            paths[nk + i] = st->saves[i].path;
+        if (body_values(r, paths, n, vals, &doc) < 0) {
             snprintf(err, errlen, "Response could not be decoded as JSON");
             goto out;
         }
-        for (size_t i = 0; i < x->n_json_keys; i++) {
-            if (!jpath_get(x->json_keys[i], doc)) {
+        for (size_t i = 0; i < n; i++) {
+            if (!vals[i]) {
                 snprintf(err, errlen, "Response did not contain expected key '%s'",
-                         jpath_source(x->json_keys[i]));
+                         jpath_source(paths[i]));
+                release_values(vals, n);
                 goto out;
             }
         }
         for (size_t i = 0; i < st->n_saves; i++) {
             const save_t *sv = &st->saves[i];
-            json_t *v = jpath_get(sv->path, doc);
-            if (!v) {
-                snprintf(err, errlen, "Response did not contain expected key '%s'",
-                         jpath_source(sv->path));
-                goto out;
-            }
             json_t **slots = sv->scope == TMPL_SCOPE_GLOBAL ? globals : user_vars;
             if (!slots)
                 continue;
             json_t *old = slots[sv->slot];
-            slots[sv->slot] = json_incref(v);
+            slots[sv->slot] = vals[nk + i];
+            vals[nk + i] = NULL;
             json_decref(old);
         }
+        release_values(vals, n);
     }
     ret = 0;
 out:

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.join(ROOT, "bin")
@@ -192,19 +193,50 @@ def start_services():
     return p, {k: int(v) for k, v in (kv.split("=") for kv in line.split()[2:])}
 
 
-GAMING = [("authentication_server.yaml", "profile"), ("match_server.yaml", "matchmaking"),
-          ("item_generator.yaml", "item"), ("game_server.yaml", "item"),
-          ("trading_server.yaml", "tradepost")]
+GAMING = [("authentication_server.yaml", "profile", "/players"),
+          ("match_server.yaml", "matchmaking", None),
+          ("item_generator.yaml", "item", None),
+          ("game_server.yaml", "item", "/items"),
+          ("trading_server.yaml", "tradepost", None)]
+WRK_LUA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "wrk")
 
 
-def gaming(wrk_rate):
-    """Each generator with USERS users against a fresh stand-in: herd's req/CPU-s."""
+def gaming_wrk(name, service, setup_path, tmp):
+    """wrk sending what the scenario sends (tests/bench/wrk/NAME.lua) to a fresh stand-in:
+    (requests, CPU s, non-2xx/3xx responses). The ids a scenario's setup step reads are
+    fetched here and handed to the script in a file."""
+    svc, ports = start_services()
+    try:
+        base = "http://127.0.0.1:%d" % ports[service]
+        args = ["wrk", "-t1", "-c%d" % USERS, "-d%ds" % SECONDS, "-s",
+                os.path.join(WRK_LUA, name.replace(".yaml", ".lua")), base + "/"]
+        if setup_path:
+            with urllib.request.urlopen(base + setup_path, timeout=10) as resp:
+                ids = json.loads(resp.read())
+            ids_file = os.path.join(tmp, "ids.txt")
+            with open(ids_file, "w") as fh:
+                fh.write("\n".join(ids) + "\n")
+            args += ["--", ids_file]
+        r, cpu = measured(args, env=dict(os.environ, HERD_BENCH_LUA=WRK_LUA))
+    finally:
+        svc.terminate()
+        svc.wait()
+    m = re.search(r"(\d+) requests in", r.stdout)
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", r.stdout)
+    return (int(m.group(1)) if m else 0), cpu, int(bad.group(1)) if bad else 0
+
+
+def gaming(wrk_rate, tmp):
+    """Each generator with USERS users against a fresh stand-in: herd's req/CPU-s beside
+    wrk's single GET of nginx (the first table's) and beside wrk sending the same requests to
+    the same service (tests/bench/wrk/*.lua), which is the like-for-like figure."""
     print()
-    print("gaming scenarios against herd-sample-services, %d users, %d s (herd's CPU only)"
-          % (USERS, SECONDS))
-    print("%-40s %12s %10s %14s %10s %8s" % ("scenario", "requests", "CPU s", "req/CPU-s",
-                                             "x wrk", "fails"))
-    for name, service in GAMING:
+    print("gaming scenarios against herd-sample-services, %d users, %d s: herd's CPU (master and "
+          "worker), wrk doing the same requests (same service, its Lua script)" % (USERS, SECONDS))
+    print("%-28s %10s %8s %11s %6s %11s %9s %10s" % (
+        "scenario", "requests", "CPU s", "req/CPU-s", "fails", "wrk same", "x wrk GET",
+        "x wrk same"))
+    for name, service, setup_path in GAMING:
         svc, ports = start_services()
         try:
             args = [os.path.join(BIN, "herd-master"), "-f", os.path.join(ROOT, "scenarios", name),
@@ -216,8 +248,14 @@ def gaming(wrk_rate):
             svc.wait()
         agg = aggregated(r.stdout) or (0, 0)
         rate = agg[0] / cpu if cpu else 0
-        print("%-40s %12d %10.2f %14.0f %10.2f %8d" % (name, agg[0], cpu, rate,
-                                                       rate / wrk_rate if wrk_rate else 0, agg[1]))
+        same = None
+        if shutil.which("wrk"):
+            wn, wcpu, _ = gaming_wrk(name, service, setup_path, tmp)
+            same = wn / wcpu if wcpu else 0
+        print("%-28s %10d %8.2f %11.0f %6d %11s %9.2f %10s" % (
+            name.replace(".yaml", ""), agg[0], cpu, rate, agg[1],
+            "%.0f" % same if same is not None else "-", rate / wrk_rate if wrk_rate else 0,
+            "%.2f" % (rate / same) if same else "-"))
 
 
 def master_cpu_s(pid):
@@ -323,7 +361,7 @@ def main():
             print("%-40s %12d %10.2f %14.0f %10.2f" % (name, n, cpu, rate,
                                                           rate / wrk_rate if wrk_rate else 0))
         if os.environ.get("BENCH_GAMING", "1") != "0":
-            gaming(wrk_rate)
+            gaming(wrk_rate, tmp)
         if os.environ.get("BENCH_WEB", "1") != "0":
             web_sse(url, tmp)
         if PACED:

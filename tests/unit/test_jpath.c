@@ -112,11 +112,93 @@ static void test_jpath_documented_forms(void **state)
     assert_jpath_error("$[", 2, "expected a number inside '[ ]'");
 }
 
+/* The text at path found by jpath_scan ("" when missing); NULL when the scan refuses text. */
+static const char *scan1(const char *text, const char *path, char *out, size_t outlen)
+{
+    jpath_t *p = NULL;
+    tmpl_error_t e;
+    assert_int_equal(jpath_compile(path, &p, &e), 0);
+    const jpath_t *paths[1] = { p };
+    jspan_t span;
+    int rc = jpath_scan(text, strlen(text), paths, 1, &span);
+    /* jansson agrees on what is JSON */
+    json_t *doc = json_loads(text, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+    assert_int_equal(rc == 0, doc != NULL);
+    json_decref(doc);
+    jpath_free(p);
+    if (rc < 0)
+        return NULL;
+    snprintf(out, outlen, "%.*s", (int)span.len, text + span.off);
+    return out;
+}
+
+static void test_jpath_scan_finds_values(void **state)
+{
+    (void)state;
+    char b[256];
+    assert_string_equal(scan1("{\"gameUUID\": \"g1\", \"players\": [\"a\",\"b\"]}", "gameUUID",
+                              b, sizeof b), "\"g1\"");
+    assert_string_equal(scan1(" {\"a\":{\"b\":[1, {\"c\": true}]}} ", "a.b[1].c", b, sizeof b),
+                        "true");
+    assert_string_equal(scan1("[10, 20, 30]", "[2]", b, sizeof b), "30");
+    assert_string_equal(scan1(" [1,2] ", "$", b, sizeof b), "[1,2]");
+    assert_string_equal(scan1("{\"a\":1}", "b", b, sizeof b), "");
+    assert_string_equal(scan1("{\"a\":1}", "a.b", b, sizeof b), "");
+    assert_string_equal(scan1("[1]", "a", b, sizeof b), "");
+    /* a repeated key: the last one, as jansson keeps it; also for a parent */
+    assert_string_equal(scan1("{\"a\":1,\"a\":2}", "a", b, sizeof b), "2");
+    assert_string_equal(scan1("{\"a\":{\"b\":1},\"a\":{\"c\":2}}", "a.b", b, sizeof b), "");
+    /* an escaped key matches its decoded text */
+    assert_string_equal(scan1("{\"\\u0061\":7}", "a", b, sizeof b), "7");
+    assert_string_equal(scan1("{\"x\":-0.5e+3}", "x", b, sizeof b), "-0.5e+3");
+}
+
+static void test_jpath_scan_refuses_what_jansson_refuses(void **state)
+{
+    (void)state;
+    char b[64];
+    const char *bad[] = {
+        "", "  ", "[1,]", "{\"a\":1,}", "01", "-", "1.", "1e", "[1 2]", "{\"a\" 1}", "truex",
+        "nul", "\"\\x\"", "\"\\ud800\"", "\"\\udc00\"", "\"\xc0\xaf\"", "\"\xed\xa0\x80\"",
+        "\"\xf5\x80\x80\x80\"", "9223372036854775808", "1e400", "{\"\\u0000\":1}", "\"a\tb\"",
+        "[1] x", "{1:2}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        if (scan1(bad[i], "$", b, sizeof b) != NULL)
+            fail_msg("accepted %s", bad[i]);
+    const char *good[] = {
+        "9223372036854775807", "-9223372036854775808", "1e-400", "\"\\u0000\"", "\"\xe2\x82\xac\"",
+        "\"\\ud83d\\ude00\"", "[]", "{}", "null", "false", "0", "-0", "\"\\/\"",
+    };
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++)
+        if (scan1(good[i], "$", b, sizeof b) == NULL)
+            fail_msg("refused %s", good[i]);
+}
+
+static void test_jpath_scan_depth(void **state)
+{
+    (void)state;
+    char text[2 * 2050 + 1], b[8];
+    for (size_t depth = 2048; depth <= 2049; depth++) {
+        memset(text, '[', depth);
+        memset(text + depth, ']', depth);
+        text[2 * depth] = '\0';
+        const char *got = scan1(text, "[0]", b, sizeof b);
+        if (depth == 2048)
+            assert_non_null(got);
+        else
+            assert_null(got);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_jpath),
         cmocka_unit_test(test_jpath_documented_forms),
+        cmocka_unit_test(test_jpath_scan_finds_values),
+        cmocka_unit_test(test_jpath_scan_refuses_what_jansson_refuses),
+        cmocka_unit_test(test_jpath_scan_depth),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
