@@ -187,6 +187,15 @@ stages:
     assert "run out of rows" not in r.stderr
 
 
+def test_check_tells_rows_are_short(tmp_path):
+    players_csv(tmp_path, 5)
+    f = write(tmp_path, "s.yaml", scenario("unique"))
+    r = run_master(["-f", f, "-H", "http://127.0.0.1:1", "-u", "8", "--check"])
+    assert r.returncode == 0, r.stderr
+    assert ("players: unique, 5 rows (players.csv): 3 of the 8 users that take one will find "
+            "none and not start") in r.stdout
+
+
 def test_sequential_one_worker(tmp_path, server):
     players_csv(tmp_path, 4)
     r = run(tmp_path, server, 6, 1, "sequential")
