@@ -3,6 +3,7 @@
  */
 #include "rowshare.h"
 
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,6 +29,7 @@ static void workers_clear(rowshare_t *rs)
     for (size_t i = 0; i < rs->n_workers; i++) {
         free(rs->workers[i].id);
         free(rs->workers[i].owned);
+        free(rs->workers[i].short_by);
         free(rs->workers[i].slices);
     }
     rs->n_workers = 0;
@@ -62,10 +64,13 @@ static rowshare_worker_t *find_worker(rowshare_t *rs, const char *id)
     rowshare_worker_t *w = &rs->workers[rs->n_workers];
     memset(w, 0, sizeof *w);
     w->id = strdup(id);
-    w->owned = calloc(rs->sc->n_data ? rs->sc->n_data : 1, sizeof *w->owned);
-    if (!w->id || !w->owned) {
+    size_t n = rs->sc->n_data ? rs->sc->n_data : 1;
+    w->owned = calloc(n, sizeof *w->owned);
+    w->short_by = calloc(n, sizeof *w->short_by);
+    if (!w->id || !w->owned || !w->short_by) {
         free(w->id);
         free(w->owned);
+        free(w->short_by);
         return NULL;
     }
     rs->n_workers++;
@@ -109,6 +114,7 @@ int rowshare_grant(rowshare_t *rs, const char *id, const uint32_t *target,
         for (size_t c = 0; c < sc->n_classes; c++)
             if (scenario_class_uses_data(&sc->classes[c], s))
                 need += target[c];
+        w->short_by[s] = 0;
         if (need <= w->owned[s])
             continue;
         uint64_t want = need - w->owned[s];
@@ -118,11 +124,15 @@ int rowshare_grant(rowshare_t *rs, const char *id, const uint32_t *target,
             return -1;
         rs->next[s] += give;
         w->owned[s] += give;
-        if (want > give && want - give > rs->lacking[s]) {
-            rs->lacking[s] = (uint32_t)(want - give);
+        w->short_by[s] = (uint32_t)(want - give);
+        uint64_t lacking = 0;
+        for (size_t i = 0; i < rs->n_workers; i++)
+            lacking += rs->workers[i].short_by[s];
+        if (lacking > rs->lacking[s]) {
+            rs->lacking[s] = (uint32_t)lacking;
             log_error("data set '%s' (mode unique) has run out of rows: all %zu are given out, "
-                      "and %u users of worker %.8s have none; they do not start (add rows, "
-                      "or run fewer users)", ds->name, ds->n_rows, rs->lacking[s], id);
+                      "and %" PRIu64 " users have none; they do not start (add rows, or run "
+                      "fewer users)", ds->name, ds->n_rows, lacking);
         }
     }
     *out = w->slices;

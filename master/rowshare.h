@@ -9,7 +9,7 @@
  * with users holding them). So a run needs as many rows as users at their peak, plus the
  * users that move when a worker joins or goes missing. When rows run out the worker gets
  * fewer than its users: the users without one do not start (the worker logs each), and the
- * master logs once per set how many rows it lacked.
+ * master logs how many users over all workers lack a row, when that number grows.
  *
  * Single thread (the master's loop). Ownership: the table owns its slices; it borrows the
  * scenario.
@@ -31,6 +31,7 @@ typedef struct rowslice {
 typedef struct rowshare_worker {
     char *id;              /* the worker's id; owned */
     uint32_t *owned;       /* per set: rows granted; owned */
+    uint32_t *short_by;    /* per set: its users at the last grant that got no row; owned */
     rowslice_t *slices;    /* every slice granted, in order; owned */
     size_t n_slices, cap_slices;
 } rowshare_worker_t;
@@ -38,7 +39,8 @@ typedef struct rowshare_worker {
 typedef struct rowshare {
     const scenario_t *sc;
     uint32_t *next;        /* per set: first row nobody was granted; owned */
-    uint32_t *lacking;     /* per set: most rows a grant lacked (what was logged); owned */
+    uint32_t *lacking;     /* per set: users without a row over all workers, last logged;
+                              owned */
     rowshare_worker_t *workers;  /* owned */
     size_t n_workers, cap_workers;
 } rowshare_t;
