@@ -166,6 +166,9 @@ static int build_headers(request_t *r, const step_t *st, const tmpl_env_t *env,
     buf_reset(h);
     size_t n = 0;
     for (size_t i = 0; i < st->n_headers; i++) {
+        /* A multipart body's Content-Type carries its boundary: only ours is right. */
+        if (st->body_kind == BODY_MULTIPART && strcasecmp(st->headers[i].name, "Content-Type") == 0)
+            continue;
         buf_reset(&r->scratch);
         if (tmpl_render(st->headers[i].value, env, &r->scratch, err, errlen) < 0)
             return -1;
@@ -195,7 +198,7 @@ static int build_headers(request_t *r, const step_t *st, const tmpl_env_t *env,
         buf_puts(h, "Content-Type: application/x-www-form-urlencoded");
         buf_append(h, "", 1);
         n++;
-    } else if (!st->has_content_type && st->body_kind == BODY_MULTIPART) {
+    } else if (st->body_kind == BODY_MULTIPART) {
         buf_printf(h, "Content-Type: multipart/form-data; boundary=%s", r->boundary);
         buf_append(h, "", 1);
         n++;
