@@ -54,7 +54,8 @@ static int delimiter(buf_t *b, const char *boundary)
 int multipart_part(buf_t *b, const char *boundary, const char *name, const char *filename,
                    const char *content_type)
 {
-    if (delimiter(b, boundary) < 0 || buf_puts(b, "\r\nContent-Disposition: form-data; name=\"") < 0 ||
+    if (delimiter(b, boundary) < 0 ||
+        buf_puts(b, "\r\nContent-Disposition: form-data; name=\"") < 0 ||
         put_quoted(b, name) < 0 || buf_putc(b, '"') < 0)
         return -1;
     if (filename && (buf_puts(b, "; filename=\"") < 0 || put_quoted(b, filename) < 0 ||

@@ -121,7 +121,8 @@ static void test_errors(void **state)
     assert_load_error("data:\n  p: {csv: players.csv}\nsetup:\n  - get: /{{ p.id }}\n"
                       "users: []\n", PLAYERS, "s.yaml:4:14: 'p.id': a data row belongs to a user");
     /* an unknown dotted name that is no set stays an undefined variable */
-    assert_load_error("users:\n  - name: U\n    tasks:\n      - steps:\n          - get: /{{ q.id }}\n",
+    assert_load_error("users:\n  - name: U\n    tasks:\n      - steps:\n"
+                      "          - get: /{{ q.id }}\n",
                       PLAYERS, "s.yaml:5:22: undefined variable 'q.id'");
 }
 
