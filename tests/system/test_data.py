@@ -139,7 +139,8 @@ def test_unique_rows_run_out(tmp_path, server):
     assert all(len(who) == 1 for who in rows.values())
     assert len(users) == 5
     assert "has run out of rows" in r.stderr
-    assert r.stderr.count("does not start: data set 'players'") == 3, r.stderr
+    # each user without a row says so (3; more only if users moved between workers)
+    assert r.stderr.count("does not start: data set 'players'") >= 3, r.stderr
     assert re.search(r"did not start: no unique data row", r.stderr)
     assert r.returncode == 0, r.stderr
 
