@@ -34,7 +34,8 @@ const char *const http_method_names[HTTP_METHOD_COUNT] = {
 };
 
 static const char *const top_keys[] = {
-    "description", "host", "defaults", "vars", "setup", "users", "stages", "thresholds", NULL,
+    "description", "host", "defaults", "vars", "data", "setup", "users", "stages", "thresholds",
+    NULL,
 };
 static const char *const defaults_keys[] = {
     "headers", "timeout", "expect", "max_body", "cookies", "compress", "http2", "auth", "tls",
@@ -76,6 +77,7 @@ static void class_free(user_class_t *uc)
     for (uint32_t i = 0; i < uc->n_vars; i++)
         free(uc->var_names[i]);
     free(uc->var_names);
+    free(uc->data_binds);
 }
 
 static int compile_task(loader_t *L, const ynode_t *n, task_t *t, size_t index,
@@ -408,6 +410,8 @@ static int compile_scenario(loader_t *L, const ynode_t *root)
         return -1;
     if ((v = ytree_get(root, "vars")) && compile_vars(L, v))
         return -1;
+    if ((v = ytree_get(root, "data")) && sc_compile_data(L, v))
+        return -1;
     if ((v = ytree_get(root, "setup"))) {
         L->uc = NULL;
         if (sc_compile_steps(L, v, "setup", false, NULL, true, &sc->setup, &sc->n_setup))
@@ -539,6 +543,7 @@ void scenario_free(scenario_t *sc)
     for (size_t i = 0; i < sc->n_rows; i++)
         free(sc->rows[i].name);
     free(sc->rows);
+    sc_data_free(sc);
     sc_files_free(sc);
     free(sc);
 }

@@ -34,7 +34,18 @@ typedef struct kv_tmpl {
     tmpl_t *value;     /* owned */
 } kv_tmpl_t;
 
-typedef enum body_kind { BODY_NONE, BODY_RAW, BODY_JSON, BODY_FORM } body_kind_t;
+typedef enum body_kind { BODY_NONE, BODY_RAW, BODY_JSON, BODY_FORM, BODY_MULTIPART } body_kind_t;
+
+struct scenario_file;
+
+/* One part of a `multipart:` body: a text field (value) or a file (file). */
+typedef struct multipart_field {
+    char *name;                       /* the field's name; owned */
+    tmpl_t *value;                    /* text field; NULL for a file part; owned */
+    const struct scenario_file *file; /* file part: its bytes; borrowed from sc->files */
+    char *filename;                   /* file part: the name sent; owned */
+    char *content_type;               /* file part: its Content-Type; owned */
+} multipart_field_t;
 
 /* `expect: {json: {PATH: VALUE}}`: the value at path must equal a literal or a template. */
 typedef struct json_value_check {
@@ -113,6 +124,8 @@ typedef struct step {
     jtmpl_t *body_json;      /* BODY_JSON; owned */
     kv_tmpl_t *form;         /* BODY_FORM; owned */
     size_t n_form;
+    multipart_field_t *multipart; /* BODY_MULTIPART, in file order; owned */
+    size_t n_multipart;
     bool has_content_type;   /* headers include Content-Type (else json/form set theirs) */
     expect_t expect;         /* defaults' expect unless the step has its own */
     save_t *saves;           /* owned */
@@ -189,6 +202,32 @@ typedef struct scenario_tls {
     bool insecure;               /* verify neither the certificate nor the host name */
     int min_version;             /* 12: TLS 1.2, 13: TLS 1.3, 0: the libraries' default */
 } scenario_tls_t;
+/* `data:` (scenarios/README.md, "Data files"): a named table of rows a user takes one of. */
+typedef enum data_mode {
+    DATA_SEQUENTIAL,  /* the worker's users take rows in order, wrapping around */
+    DATA_UNIQUE,      /* each user over all workers its own row (the master partitions) */
+    DATA_RANDOM,      /* a row at random per user */
+} data_mode_t;
+
+typedef struct data_set {
+    char *name;              /* as templates write it: {{ name.column }}; owned */
+    data_mode_t mode;
+    char *file;              /* as the scenario names it; owned */
+    char **columns;          /* n_columns names; owned */
+    size_t n_columns;
+    json_t **cells;          /* n_rows * n_columns values, row after row (row r, column c at
+                                r * n_columns + c): strings from CSV, any JSON value from JSON;
+                                owned references, never changed after load */
+    size_t n_rows;           /* >= 1 */
+    int line, col;           /* of the set's name in the scenario */
+} data_set_t;
+
+/* A user slot filled from the user's row of a data set when the user starts. */
+typedef struct data_bind {
+    uint32_t slot;           /* TMPL_SCOPE_USER slot of the class */
+    uint32_t set;            /* index into scenario_t.data */
+    uint32_t column;         /* index into that set's columns */
+} data_bind_t;
 
 typedef struct user_class {
     char *name;              /* unique; owned */
@@ -207,6 +246,8 @@ typedef struct user_class {
     char **var_names;        /* n_vars names, for messages; owned */
     scenario_tls_t tls;      /* defaults' tls, the class's over it, the command line's over
                                 both */
+    data_bind_t *data_binds; /* the `{{ set.column }}` names its templates use; owned */
+    size_t n_data_binds;
     int line, col;
 } user_class_t;
 
@@ -262,6 +303,8 @@ typedef struct scenario {
     scenario_row_t *rows;    /* distinct (method, name) over every counted step: stats rows,
                                 in file order; setup steps have no row; owned */
     size_t n_rows;
+    data_set_t *data;        /* `data:` sets, in file order; owned */
+    size_t n_data;
     scenario_file_t *files;  /* every file the scenario names, once each, in file order; owned */
     size_t n_files;
     scenario_tls_t tls;      /* defaults' tls with the command line's over it: the setup's,
@@ -298,5 +341,8 @@ const char *scenario_url_problem(const char *url);
  * host; NULL when none is set. */
 const char *scenario_class_host(const scenario_t *sc, const user_class_t *uc,
                                 const char *override);
+
+/* Whether users of class uc take a row of data set `set` (their templates name it). */
+bool scenario_class_uses_data(const user_class_t *uc, size_t set);
 
 #endif

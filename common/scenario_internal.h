@@ -6,6 +6,8 @@
  *   scenario_vars.c   variable slots, and templates compiled against them
  *   scenario_check.c  positioned errors, key checks with suggestions, typed values, URLs
  *   scenario_files.c  files the scenario names, read on the master and shipped to workers
+ *   scenario_data.c   `data:` sets (CSV/JSON rows) and their `{{ set.column }}` names
+ *   scenario_multipart.c  a step's `multipart:` body
  *
  * The language they compile is described in scenarios/README.md; the YAML underneath comes
  * from ytree.h.
@@ -67,6 +69,8 @@ typedef struct loader {
     size_t global_init_cap;         /* capacity of sc->global_init */
     size_t class_vars_cap;          /* capacity of var_names of the class being compiled;
                                        compile_class sets it to 0 before the first save */
+    char resolve_msg[256];          /* why sc_resolve_var refused a name, when it knows
+                                       better than "undefined variable"; "" otherwise */
 } loader_t;
 
 /* ---- scenario_check.c: errors ----------------------------------------------------------- */
@@ -155,6 +159,29 @@ int sc_shadow_check(loader_t *L, const ynode_t *key);
  * is compiled (a task may use what another task saves). Shape errors are left for the step
  * compiler to report in order. */
 int sc_collect_saves(loader_t *L, user_class_t *uc, const ynode_t *steps);
+
+/* A USER slot of uc named name (len bytes), added unless it exists. -1 with a message in
+ * L->resolve_msg when the class has too many names or memory runs out. */
+int sc_user_var_slot(loader_t *L, user_class_t *uc, const char *name, size_t len,
+                     uint32_t *slot);
+
+/* ---- scenario_data.c -------------------------------------------------------------------- */
+
+/* The top-level `data:` mapping: every set's file read (relative to the scenario's
+ * directory), parsed and checked into sc->data. */
+int sc_compile_data(loader_t *L, const ynode_t *n);
+/* A dotted name `set.column` a template uses: 0 with the USER slot of L->uc the column is
+ * bound to (bound now if it was not), -1 when name is no column of a set (L->resolve_msg
+ * says why when name starts with a set's name, or when L->uc is NULL: setup has no row). */
+int sc_data_resolve(loader_t *L, const char *name, size_t len, uint32_t *slot);
+void sc_data_free(scenario_t *sc);
+
+/* ---- scenario_multipart.c --------------------------------------------------------------- */
+
+/* A step's `multipart:` mapping into st->multipart (BODY_MULTIPART is the caller's to set);
+ * sc_multipart_free releases it (also after an error). */
+int sc_compile_multipart(loader_t *L, const ynode_t *n, step_t *st);
+void sc_multipart_free(step_t *st);
 
 /* ---- scenario_step.c -------------------------------------------------------------------- */
 

@@ -37,8 +37,8 @@ static const char *const method_keys[HTTP_METHOD_COUNT] = {
 
 static const char *const step_keys[] = {
     "get", "post", "put", "patch", "delete", "head", "options", "sleep", "name", "headers",
-    "query", "json", "body", "form", "expect", "save", "timeout", "max_body", "auth", "when",
-    "repeat", "for_each", "as", "steps", NULL,
+    "query", "json", "body", "form", "multipart", "expect", "save", "timeout", "max_body",
+    "auth", "when", "repeat", "for_each", "as", "steps", NULL,
 };
 /* A block: the keys that make one, and all it may have. */
 static const char *const block_keys[] = {"repeat", "for_each", "as", "when", "steps", NULL};
@@ -88,6 +88,7 @@ void sc_step_free(step_t *st)
     if (st->body_json)
         jtmpl_free(st->body_json);
     kv_free(st->form, st->n_form);
+    sc_multipart_free(st);
     sc_expect_free(&st->expect);
     if (st->auth_user)
         tmpl_free(st->auth_user);
@@ -651,11 +652,11 @@ static int compile_step(loader_t *L, const ynode_t *n, step_t *st,
     if (query && compile_kv(L, query, "query", &st->query, &st->n_query))
         return -1;
 
-    static const char *const body_keys[] = {"json", "body", "form"};
+    static const char *const body_keys[] = {"json", "body", "form", "multipart"};
     const ynode_t *body_key = NULL;
     for (size_t i = 0; i < n->n; i++) {
         const ynode_t *k = ytree_key(n, i);
-        for (int b = 0; b < 3; b++) {
+        for (int b = 0; b < 4; b++) {
             if (strcmp(k->str, body_keys[b]) != 0)
                 continue;
             if (body_key)
@@ -687,6 +688,10 @@ static int compile_step(loader_t *L, const ynode_t *n, step_t *st,
     } else if ((v = ytree_get(n, "form"))) {
         st->body_kind = BODY_FORM;
         if (compile_kv(L, v, "form", &st->form, &st->n_form))
+            return -1;
+    } else if ((v = ytree_get(n, "multipart"))) {
+        st->body_kind = BODY_MULTIPART;
+        if (sc_compile_multipart(L, v, st))
             return -1;
     }
 

@@ -15,6 +15,7 @@
  */
 #include "scenario_internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,7 +26,7 @@
 int sc_resolve_var(void *ctx, const char *name, size_t len, tmpl_scope_t *scope,
                    uint32_t *slot)
 {
-    const loader_t *L = ctx;
+    loader_t *L = ctx;
     for (uint32_t i = 0; i < L->visible_globals; i++) {
         const char *g = L->sc->global_names[i];
         if (strlen(g) == len && memcmp(g, name, len) == 0) {
@@ -44,6 +45,10 @@ int sc_resolve_var(void *ctx, const char *name, size_t len, tmpl_scope_t *scope,
             }
         }
     }
+    if (memchr(name, '.', len) && sc_data_resolve(L, name, len, slot) == 0) {
+        *scope = TMPL_SCOPE_USER;
+        return 0;
+    }
     return -1;
 }
 
@@ -51,9 +56,12 @@ int sc_compile_tmpl(loader_t *L, const ynode_t *n, tmpl_t **out)
 {
     tmpl_error_t e;
     memset(&e, 0, sizeof e);
+    L->resolve_msg[0] = '\0';
     if (tmpl_compile(n->str, n->len, sc_resolve_var, L, out, &e) == 0)
         return 0;
     *out = NULL;
+    if (L->resolve_msg[0])
+        return sc_fail_within(L, n, e.offset, "%s", L->resolve_msg);
     return sc_fail_within(L, n, e.offset, "%s", e.message[0] ? e.message : "bad template");
 }
 
@@ -139,6 +147,26 @@ int sc_global_add(loader_t *L, const ynode_t *key, json_t *init, uint32_t *slot)
         return json_decref(init), sc_oom(L, key);
     sc->global_init[n] = init;
     *slot = sc->n_globals++;
+    return 0;
+}
+
+int sc_user_var_slot(loader_t *L, user_class_t *uc, const char *name, size_t len,
+                     uint32_t *slot)
+{
+    for (uint32_t i = 0; i < uc->n_vars; i++)
+        if (strlen(uc->var_names[i]) == len && memcmp(uc->var_names[i], name, len) == 0)
+            return *slot = i, 0;
+    if (uc->n_vars >= SC_MAX_VARS) {
+        snprintf(L->resolve_msg, sizeof L->resolve_msg, "user class '%s' uses more than %d "
+                 "variables", SC_SHOW(uc->name), SC_MAX_VARS);
+        return -1;
+    }
+    if (VEC_RESERVE(uc->var_names, L->class_vars_cap, uc->n_vars + 1) < 0 ||
+        !(uc->var_names[uc->n_vars] = strndup(name, len))) {
+        snprintf(L->resolve_msg, sizeof L->resolve_msg, "out of memory");
+        return -1;
+    }
+    *slot = uc->n_vars++;
     return 0;
 }
 

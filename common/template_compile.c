@@ -400,7 +400,21 @@ static int parse_ident(compiler_t *c, uint32_t *out)
     }
     tmpl_scope_t scope = TMPL_SCOPE_GLOBAL;
     uint32_t slot = 0;
-    if (!c->resolve || c->resolve(c->rctx, name, len, &scope, &slot) != 0) {
+    /* `set.column` may name one value of its own (a data set's column, which the resolver
+     * checks at load): tried first, else `.column` is a member of the value `set` names. */
+    bool resolved = false;
+    if (c->resolve && c->pos + 1 < c->len && c->src[c->pos] == '.' &&
+        is_ident_start(c->src[c->pos + 1])) {
+        size_t end = c->pos + 1;
+        while (end < c->len && is_ident_char(c->src[end]))
+            end++;
+        if (c->resolve(c->rctx, name, end - off, &scope, &slot) == 0) {
+            len = end - off;
+            c->pos = end;
+            resolved = true;
+        }
+    }
+    if (!resolved && (!c->resolve || c->resolve(c->rctx, name, len, &scope, &slot) != 0)) {
         if (find_fn(name, len) >= 0)
             return cfail(c, off, "undefined variable '%.*s': nothing saves it and vars does not "
                          "define it (did you mean '%.*s()'?)", (int)len, name, (int)len, name);

@@ -3,6 +3,7 @@
  */
 #include "check.h"
 
+#include <inttypes.h>
 #include <microhttpd.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -74,6 +75,34 @@ static void print_classes(FILE *out, const master_options_t *o, const scenario_t
     free(counts);
 }
 
+/* The `data:` sets, and for a unique one whether its rows cover the users that take one. */
+static void print_data(FILE *out, const scenario_t *sc, uint32_t users)
+{
+    static const char *const modes[] = {
+        [DATA_SEQUENTIAL] = "sequential", [DATA_UNIQUE] = "unique", [DATA_RANDOM] = "random",
+    };
+    if (!sc->n_data)
+        return;
+    uint32_t *counts = calloc(sc->n_classes ? sc->n_classes : 1, sizeof *counts);
+    if (counts)
+        dispatch_class_counts(sc, users, counts);
+    fprintf(out, "Data sets:\n");
+    for (size_t s = 0; s < sc->n_data; s++) {
+        const data_set_t *ds = &sc->data[s];
+        fprintf(out, "  %s: %s, %zu row%s (%s)", ds->name, modes[ds->mode], ds->n_rows,
+                ds->n_rows == 1 ? "" : "s", ds->file);
+        uint64_t need = 0;
+        for (size_t c = 0; counts && c < sc->n_classes; c++)
+            if (scenario_class_uses_data(&sc->classes[c], s))
+                need += counts[c];
+        if (ds->mode == DATA_UNIQUE && need > ds->n_rows)
+            fprintf(out, ": %" PRIu64 " of the %" PRIu64 " users that take one will find none "
+                    "and not start", need - ds->n_rows, need);
+        fprintf(out, "\n");
+    }
+    free(counts);
+}
+
 static void print_outputs(FILE *out, const master_options_t *o)
 {
     bool any = false;
@@ -121,6 +150,7 @@ int check_print(FILE *out, const master_options_t *o, const scenario_t *sc, char
         fprintf(out, "User classes (%u user%s, -u):\n", users, users == 1 ? "" : "s");
     }
     print_classes(out, o, sc, users);
+    print_data(out, sc, users);
     if (n_stages) {
         fprintf(out, "Stages (%s):\n", o->stages ? "--stages" : "the file's stages:");
         for (size_t i = 0; i < n_stages; i++) {

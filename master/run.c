@@ -100,6 +100,23 @@ static void send_spawn(run_t *r, const worker_t *w)
     sp.stop_timeout_s = o->stop_timeout_s;
     sp.tls_ca = (char *)(o->tls_ca ? o->tls_ca : "");
     sp.insecure = o->insecure;
+    const rowslice_t *slices;
+    size_t n_slices;
+    if (rowshare_grant(&r->rows, w->id, w->target, &slices, &n_slices) < 0) {
+        log_error("out of memory sharing data rows");
+        n_slices = 0;
+    }
+    Herd__DataSlice ds[n_slices ? n_slices : 1];
+    Herd__DataSlice *dsp[n_slices ? n_slices : 1];
+    for (size_t i = 0; i < n_slices; i++) {
+        herd__data_slice__init(&ds[i]);
+        ds[i].set = slices[i].set;
+        ds[i].first = slices[i].first;
+        ds[i].count = slices[i].count;
+        dsp[i] = &ds[i];
+    }
+    sp.n_data_slices = n_slices;
+    sp.data_slices = dsp;
     Herd__Envelope env = HERD__ENVELOPE__INIT;
     env.body_case = HERD__ENVELOPE__BODY_SPAWN;
     env.spawn = &sp;
@@ -199,6 +216,7 @@ static void start_run(run_t *r, double now)
     /* From the wall clock, so a restarted master's runs differ; above the last test's. */
     uint64_t id = (uint64_t)r->run_started_wall * 1000 + 1;
     r->run_id = id > r->run_id ? id : r->run_id + 1;
+    rowshare_reset(&r->rows);
     r->next_table = now + RUN_TABLE_INTERVAL_S;
     r->next_snapshot = now + 1.0;
     if (r->p.n_stages) {
@@ -1045,7 +1063,7 @@ int run_init(run_t *r, const run_config_t *cfg, const run_io_t *io, const run_pa
     stats_init(&r->current_times);
     window_init(&r->window);
     r->class_users = calloc(cfg->sc->n_classes ? cfg->sc->n_classes : 1, sizeof *r->class_users);
-    if (!r->class_users || params_copy(&r->p, p) < 0) {
+    if (!r->class_users || params_copy(&r->p, p) < 0 || rowshare_init(&r->rows, cfg->sc) < 0) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
@@ -1068,6 +1086,7 @@ void run_free(run_t *r)
     window_free(&r->window);
     free(r->class_users);
     r->class_users = NULL;
+    rowshare_free(&r->rows);
     params_free(&r->p);
 }
 

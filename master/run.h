@@ -39,6 +39,7 @@
 #include "herd.pb-c.h"
 #include "options.h"
 #include "registry.h"
+#include "rowshare.h"
 #include "window.h"
 
 #define RUN_HEARTBEAT_INTERVAL_S 1.0
@@ -121,6 +122,7 @@ struct run {
     double run_ended, run_ended_wall; /* the stop (waiting for final reports is not part of
                                          the run), or the end when there was no stop */
     uint32_t *class_users;       /* users per class in force (-u or the stage's); owned */
+    rowshare_t rows;             /* unique data rows granted to workers in this run */
     double rate;                 /* spawn rate in force (-r, or the stage's) */
     size_t stage_idx;            /* the stage in force */
     double stage_started;

@@ -25,6 +25,7 @@
 #include "../common/stats_wire.h"
 #include "../common/vec.h"
 #include "../common/wire.h"
+#include "datarows.h"
 #include "engine.h"
 #include "logship.h"
 #include "prep.h"
@@ -85,6 +86,9 @@ typedef struct control {
     char *scenario_text;         /* owned, to detect a changed scenario */
     char *host;                  /* -H from Spawn, NULL: none; owned */
     json_t **globals;            /* sc->n_globals; owned references */
+    datarows_t *rows;            /* the rows of sc's `data:` sets users take; NULL without
+                                    data; owned (engines borrow it; a finishing engine gives
+                                    nothing back, so a drain may outlive it) */
     engine_t **engines;          /* threads entries; owned */
     uint32_t *target;            /* users per class for this worker; owned */
     double rate;
@@ -152,6 +156,15 @@ static uint32_t user_count(const control_t *c)
     uint32_t n = 0;
     for (unsigned i = 0; c->engines && i < c->threads; i++)
         n += engine_user_count(c->engines[i]);
+    return n;
+}
+
+/* Users the engines gave up for want of a unique data row (datarows.h). */
+static uint32_t rowless_count(const control_t *c)
+{
+    uint32_t n = 0;
+    for (unsigned i = 0; c->engines && i < c->threads; i++)
+        n += engine_rowless_count(c->engines[i]);
     return n;
 }
 
@@ -473,7 +486,8 @@ static void apply_targets(control_t *c)
 static int start_prep(control_t *c, bool run_setup, char *err, size_t errlen)
 {
     prep_run_t run = { c->sc, c->scenario_text, c->host, c->globals };
-    engine_config_t ecfg = { .worker_id = c->id, .stop_timeout_s = c->stop_timeout_s };
+    engine_config_t ecfg = { .worker_id = c->id, .stop_timeout_s = c->stop_timeout_s,
+                             .rows = c->rows };
     prep_t *p = prep_start(&run, &ecfg, c->threads, run_setup, err, errlen);
     if (!p)
         return -1;
@@ -518,6 +532,8 @@ static void free_run(control_t *c)
 {
     abandon_prep(c);
     destroy_engines(c);
+    datarows_free(c->rows); /* before the scenario it was made from */
+    c->rows = NULL;
     prep_run_t run = { c->sc, c->scenario_text, c->host, c->globals };
     prep_run_free(&run);
     c->sc = NULL;
@@ -560,7 +576,8 @@ static int begin_run(control_t *c, const Herd__Spawn *sp, char *err, size_t errl
     c->host = sp->host && *sp->host ? strdup(sp->host) : NULL;
     c->target = calloc(c->sc->n_classes, sizeof *c->target);
     c->globals = calloc(c->sc->n_globals ? c->sc->n_globals : 1, sizeof *c->globals);
-    if (!c->scenario_text || !c->target || !c->globals) {
+    c->rows = c->sc->n_data ? datarows_new(c->sc) : NULL;
+    if (!c->scenario_text || !c->target || !c->globals || (c->sc->n_data && !c->rows)) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
@@ -633,6 +650,16 @@ static void on_spawn(control_t *c, const Herd__Spawn *sp)
             return;
         }
         c->target[k] = sp->targets[k]->users;
+    }
+    for (size_t k = 0; k < sp->n_data_slices; k++) {
+        const Herd__DataSlice *ds = sp->data_slices[k];
+        if (ds->set >= c->sc->n_data || !c->rows) {
+            snprintf(err, sizeof err, "Spawn gives rows of data set %u; the scenario has %zu",
+                     ds->set, c->sc->n_data);
+            send_error(c, err, true);
+            return;
+        }
+        datarows_own(c->rows, ds->set, ds->first, ds->count);
     }
     c->rate = sp->spawn_rate;
     log_info("Spawning %u users at %.3g/s", target_total(c), c->rate);
@@ -828,7 +855,12 @@ static void tick(control_t *c, double now)
     if (c->state == RUN_SETUP && c->prep && prep_done(c->prep))
         prep_finished(c);
 
-    if (c->state == RUN_SPAWNING && user_count(c) >= target_total(c) && c->welcomed) {
+    uint32_t rowless = c->state == RUN_SPAWNING ? rowless_count(c) : 0;
+    if (c->state == RUN_SPAWNING && user_count(c) + rowless >= target_total(c) && c->welcomed) {
+        if (rowless)
+            log_error("%u of the %u users this worker was given did not start: no unique data "
+                      "row was left for them (each logged which data set)", rowless,
+                      target_total(c));
         Herd__Spawned sp = HERD__SPAWNED__INIT;
         sp.run_id = c->run_id;
         sp.users = user_count(c);

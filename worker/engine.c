@@ -39,6 +39,7 @@
 #include "../common/rng.h"
 #include "../common/vec.h"
 #include "client.h"
+#include "datarows.h"
 #include "loop.h"
 #include "transport.h"
 
@@ -85,6 +86,8 @@ typedef struct user {
     double unsent_backoff_s; /* pause after such a task: doubles while its tasks keep failing
                               that way (FAIL_BACKOFF_MIN_S..MAX_S), 0 after one sends */
     json_t **vars;         /* uc->n_vars slots; owned references */
+    uint32_t *rows;        /* per data set: the row this user took, DATAROWS_NONE if none;
+                              NULL when the class uses no data; owned */
     loop_timer_t wake;     /* a wait between tasks, a sleep step */
     loop_timer_t deadline; /* the stop timeout */
     tmpl_env_t env;        /* user_vars points at vars; iteration = tasks started */
@@ -102,7 +105,8 @@ typedef struct cmd {
 } cmd_t;
 
 struct engine {
-    engine_config_t cfg;
+    engine_config_t cfg;   /* cfg.worker_id points at worker_id below */
+    char worker_id[64];    /* the worker's UUID text, the engine's own copy */
     const scenario_t *sc;
     size_t n_classes;
 
@@ -134,6 +138,7 @@ struct engine {
 
     /* ---- shared ---- */
     _Atomic uint32_t user_count;
+    _Atomic uint32_t rowless; /* users given up for want of a unique row, since the target */
     double busy_mark_s;         /* engine_busy's previous call (control thread only) */
     uint64_t busy_mark_idle_us;
     atomic_bool quit_requested; /* engine_destroy: abort everything and leave the loop */
@@ -312,6 +317,10 @@ static void user_free(engine_t *e, user_t *u)
     for (uint32_t i = 0; i < u->uc->n_vars; i++)
         json_decref(u->vars[i]);
     free(u->vars);
+    /* A finishing engine may outlive its worker's rows (a drain): it gives nothing back. */
+    if (u->rows && !atomic_load(&e->quit_requested))
+        datarows_user_end(e->cfg.rows, u->rows);
+    free(u->rows);
     free(u);
 }
 
@@ -573,6 +582,27 @@ static int user_spawn(engine_t *e, uint32_t cls)
         free(u);
         return -1;
     }
+    /* Its data rows (datarows.h): a user with no unique row left does not start. */
+    int rows = 0;
+    if (uc->n_data_binds && e->cfg.rows) {
+        u->rows = malloc(e->sc->n_data * sizeof *u->rows);
+        rows = u->rows ? datarows_user_start(e->cfg.rows, uc, u->rows, u->vars, &e->rng) : -1;
+    }
+    if (rows) {
+        free(u->rows);
+        for (uint32_t i = 0; i < uc->n_vars; i++)
+            json_decref(u->vars[i]);
+        loop_timer_release(&e->loop, &u->wake);
+        loop_timer_release(&e->loop, &u->deadline);
+        free(u->vars);
+        free(u);
+        if (rows < 0)
+            return -1;
+        /* Given up until the next target: spawning must not spin on it. */
+        e->target[cls]--;
+        atomic_fetch_add(&e->rowless, 1);
+        return 0;
+    }
     client_init(&u->client, &cc);
     u->env = (tmpl_env_t){
         .globals = e->cfg.globals,
@@ -651,6 +681,7 @@ static void spawn_tick(void *arg)
 static void apply_target(engine_t *e, const uint32_t *targets, double rate)
 {
     memcpy(e->target, targets, e->n_classes * sizeof *e->target);
+    atomic_store(&e->rowless, 0);
     e->spawn_rate = rate;
     /* Surplus users: the most recently spawned first (the array is roughly spawn order). */
     for (size_t c = 0; c < e->n_classes; c++) {
@@ -806,6 +837,9 @@ int engine_create(const engine_config_t *cfg, engine_t **out, char *err, size_t 
         return -1;
     }
     e->cfg = *cfg;
+    /* The caller's text may not outlive the engine (prep.c's copy goes with the prep). */
+    snprintf(e->worker_id, sizeof e->worker_id, "%s", cfg->worker_id ? cfg->worker_id : "");
+    e->cfg.worker_id = e->worker_id;
     e->sc = cfg->sc;
     e->n_classes = cfg->sc->n_classes;
     e->loop.epfd = e->evfd = -1;
@@ -949,6 +983,11 @@ double engine_busy(engine_t *e)
     e->busy_mark_s = now;
     e->busy_mark_idle_us = idle;
     return busy;
+}
+
+uint32_t engine_rowless_count(const engine_t *e)
+{
+    return atomic_load(&((engine_t *)e)->rowless);
 }
 
 uint32_t engine_user_count(const engine_t *e)

@@ -31,6 +31,8 @@ typedef struct engine_config {
     unsigned index;              /* this engine's number, 0..n_engines-1 */
     unsigned n_engines;          /* user ids are index + 1 + k * n_engines: unique per worker */
     double stop_timeout_s;       /* how long a stopping user may finish its task (0: abort) */
+    struct datarows *rows;       /* the worker's data rows (datarows.h), shared by engines;
+                                    NULL when the scenario has no `data:` */
 } engine_config_t;
 
 /* Create the engine and start its thread. -1 with a message on failure. */
@@ -58,6 +60,10 @@ void engine_stop(engine_t *e);
 double engine_busy(engine_t *e);
 /* Users currently alive (spawned and not yet stopped). Thread-safe. */
 uint32_t engine_user_count(const engine_t *e);
+
+/* Users that did not start for want of a unique data row, since the last target was set
+ * (a new target retries them). Thread-safe. */
+uint32_t engine_rowless_count(const engine_t *e);
 
 /* Merge into dst everything the engine counted since the previous collect, rows named from
  * sc->rows. Waits at most timeout_ms for the engine to hand its table over; on timeout

@@ -14,6 +14,7 @@
 
 #include "../common/jpath.h"
 #include "../common/jtmpl.h"
+#include "../common/rng.h"
 #include "../common/vec.h"
 
 /* Response buffers above this are released after the request, so a user that once received
@@ -229,6 +230,9 @@ static int build_headers(request_t *r, const step_t *st, const tmpl_env_t *env,
     buf_reset(h);
     size_t n = 0;
     for (size_t i = 0; i < st->n_headers; i++) {
+        /* A multipart body's Content-Type carries its boundary: only ours is right. */
+        if (st->body_kind == BODY_MULTIPART && strcasecmp(st->headers[i].name, "Content-Type") == 0)
+            continue;
         buf_reset(&r->scratch);
         if (tmpl_render(st->headers[i].value, env, &r->scratch, err, errlen) < 0)
             return -1;
@@ -268,6 +272,10 @@ static int build_headers(request_t *r, const step_t *st, const tmpl_env_t *env,
         buf_puts(h, "Content-Type: application/x-www-form-urlencoded");
         buf_append(h, "", 1);
         n++;
+    } else if (st->body_kind == BODY_MULTIPART) {
+        buf_printf(h, "Content-Type: multipart/form-data; boundary=%s", r->boundary);
+        buf_append(h, "", 1);
+        n++;
     }
     if (st->body_kind != BODY_NONE) {
         /* No "Expect: 100-continue" round trip for large bodies. */
@@ -294,6 +302,50 @@ oom:
     return -1;
 }
 
+/* The parts into r->body with a fresh boundary in r->boundary, drawn again in the
+ * unlikely case a part's content holds it. */
+static int build_multipart(request_t *r, const step_t *st, const tmpl_env_t *env, char *err,
+                           size_t errlen)
+{
+    static _Thread_local uint64_t fallback_rng;
+    uint64_t *rng = env->rng;
+    if (!rng) {
+        if (!fallback_rng)
+            fallback_rng = rng_seed((uint64_t)(uintptr_t)&fallback_rng);
+        rng = &fallback_rng;
+    }
+    for (int attempt = 0; attempt < 8; attempt++) {
+        buf_reset(&r->body);
+        multipart_boundary(rng, r->boundary);
+        bool collided = false;
+        for (size_t i = 0; i < st->n_multipart && !collided; i++) {
+            const multipart_field_t *f = &st->multipart[i];
+            if (multipart_part(&r->body, r->boundary, f->name, f->file ? f->filename : NULL,
+                               f->file ? f->content_type : NULL) < 0)
+                goto oom;
+            size_t start = r->body.len;
+            if (f->file) {
+                if (buf_append(&r->body, f->file->data, f->file->len) < 0)
+                    goto oom;
+            } else if (tmpl_render(f->value, env, &r->body, err, errlen) < 0) {
+                return -1;
+            }
+            collided = multipart_collides(r->body.data + start, r->body.len - start,
+                                          r->boundary);
+        }
+        if (!collided) {
+            if (multipart_end(&r->body, r->boundary) < 0)
+                goto oom;
+            return 0;
+        }
+    }
+    snprintf(err, errlen, "multipart body: every boundary drawn occurs in its content");
+    return -1;
+oom:
+    snprintf(err, errlen, "out of memory");
+    return -1;
+}
+
 static int build_body(request_t *r, const step_t *st, const tmpl_env_t *env, char *err,
                       size_t errlen)
 {
@@ -307,6 +359,8 @@ static int build_body(request_t *r, const step_t *st, const tmpl_env_t *env, cha
         return jtmpl_render(st->body_json, env, &r->body, err, errlen);
     case BODY_FORM:
         return put_pairs(&r->body, &r->scratch, st->form, st->n_form, env, err, errlen);
+    case BODY_MULTIPART:
+        return build_multipart(r, st, env, err, errlen);
     }
     return 0;
 }
@@ -314,9 +368,10 @@ static int build_body(request_t *r, const step_t *st, const tmpl_env_t *env, cha
 int request_render(request_t *r, const step_t *st, const char *host, const tmpl_env_t *env,
                    char *err, size_t errlen)
 {
+    /* The body before the headers: a multipart body's boundary goes into Content-Type. */
     if (build_url(r, st, host, env, err, errlen) < 0 ||
-        build_headers(r, st, env, &r->headers, err, errlen) < 0 ||
-        build_body(r, st, env, err, errlen) < 0)
+        build_body(r, st, env, err, errlen) < 0 ||
+        build_headers(r, st, env, &r->headers, err, errlen) < 0)
         return -1;
     r->keep_body = st->needs_body;
     r->env = env;

@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "../common/buf.h"
+#include "../common/multipart.h"
 #include "../common/scenario.h"
 #include "../common/template.h"
 #include "cookies.h"
@@ -55,6 +56,7 @@ typedef struct request {
     struct curl_slist *headers; /* the current request's list (nodes or NULL) */
     size_t cap_nodes;
     buf_t wire;                /* native transport: the request's bytes as sent */
+    char boundary[MULTIPART_BOUNDARY_LEN + 1]; /* a multipart body's, new every request */
     bool keep_body;            /* current step reads the body (JSON, regex, contains) */
     uint64_t keep_max;         /* at most this many body bytes go to resp (step's max_body) */
     bool resp_over;            /* the body was bigger than keep_max: resp is incomplete and
