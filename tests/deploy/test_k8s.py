@@ -215,24 +215,37 @@ def container_port(c, port):
 _secrets = {}
 
 
+def readme_secret_commands():
+    """The README's two lines that make the keys and the Secret herd-keys."""
+    with open(os.path.join(ROOT, "README.md")) as f:
+        text = f.read()
+    gen = re.findall(r"^herd-master --gen-keys keys && herd-worker --gen-keys keys$", text, re.M)
+    create = re.findall(r"^kubectl create secret generic %s --from-file=keys/$" % SECRET, text,
+                        re.M)
+    assert len(gen) == 1 and len(create) == 1, "README: the Secret's commands are not there"
+    return gen[0], create[0]
+
+
 def secret_data(name):
-    """The files of the Secret herd-keys as the README makes them (`herd-master --gen-keys
-    keys && herd-worker --gen-keys keys`, then `kubectl create secret generic herd-keys
-    --from-file=keys/`: a key per file), with the built programs, once per run."""
+    """The files of the Secret herd-keys, made by the README's own commands with the built
+    programs and Debian's kubectl (its --dry-run=client output: no cluster), once per run."""
     assert name == SECRET, "the pods name a Secret the README does not make: %s" % name
     if name not in _secrets:
+        gen, create = readme_secret_commands()
         work = tempfile.mkdtemp(prefix="herd-keys-")
         try:
-            keys = os.path.join(work, "keys")
-            for program in ("herd-master", "herd-worker"):
-                r = subprocess.run([os.path.join(BIN, program), "--gen-keys", keys],
-                                   capture_output=True, text=True, timeout=30)
-                assert r.returncode == 0, (program, r.stdout, r.stderr)
-            files = {}
-            for f in sorted(os.listdir(keys)):
-                with open(os.path.join(keys, f)) as fh:
-                    files[f] = fh.read()
-            _secrets[name] = files
+            path = os.path.join(work, "bin")
+            os.mkdir(path)
+            os.symlink(debian_kubectl(), os.path.join(path, "kubectl"))
+            env = dict(os.environ, PATH=os.pathsep.join([path, BIN, os.environ["PATH"]]),
+                       KUBECONFIG=os.path.join(work, "no-cluster"))
+            for command in (gen, create + " --dry-run=client -o yaml"):
+                r = subprocess.run(["sh", "-ec", command], cwd=work, env=env,
+                                   capture_output=True, text=True, timeout=60)
+                assert r.returncode == 0, (command, r.stdout, r.stderr)
+            secret = yaml.safe_load(r.stdout)
+            assert secret["kind"] == "Secret" and secret["metadata"]["name"] == SECRET
+            _secrets[name] = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
         finally:
             shutil.rmtree(work)
     return _secrets[name]
@@ -490,6 +503,7 @@ def test_keys_come_from_the_secret(objs, tmp_path):
     keyed = [w for w, _ in objs.workloads() if w["metadata"]["name"] in roles]
     assert len(keyed) == 2
     keys = secret_data(SECRET)
+    assert sorted(keys) == ["master.key", "master.pub", "worker.key", "worker.pub"]
     for w in keyed:
         name = w["metadata"]["name"]
         spec = w["spec"]["template"]["spec"]
