@@ -6,9 +6,10 @@
 #   - makes the base image debian:bookworm-slim with debootstrap when it is absent (this
 #     test pulls from no registry; elsewhere `docker build` simply pulls it);
 #   - builds herd:latest from deploy/Dockerfile and prints its size;
-#   - runs /usr/bin/python3 -m pytest tests/deploy: the compose cluster (a run checked
-#     against the sample services' count, a worker killed mid-run, every command's --check),
-#     and whatever else lives there;
+#   - runs /usr/bin/python3 -m pytest tests/deploy: the compose cluster (its CurveZMQ keys,
+#     a run checked against the sample services' count with unknown workers refused, a
+#     worker killed mid-run, every command's --check), and whatever else lives there (the
+#     Kubernetes manifests');
 #   - checks that no container, network or volume of the tests' compose projects is left.
 # The images stay (herd:latest, debian:bookworm-slim, the build stage's cache): a second run
 # reuses them. The docker client used is Debian's /usr/bin/docker (HERD_DOCKER to change it).

@@ -7,8 +7,12 @@ build/ once, and by a newer kubectl on PATH when there is one. The rendered obje
 checked against the programs themselves:
 
 - every container's command and arguments (and its environment's HERD_* values) pass the
-  locally built program's --check, with the ConfigMap's files at the paths they are mounted
-  on (herd-sample-services has no --check: it is started with the same options on free ports);
+  locally built program's --check, with the ConfigMap's files and the Secret herd-keys' (the
+  keys the README makes) at the paths they are mounted on and the init containers run first
+  (herd-sample-services has no --check: it is started with the same options on free ports);
+- the workers' channel is CurveZMQ: the master and the workers take their keys from the
+  Secret herd-keys (not optional: without it no pod starts), each only the keys it needs,
+  the secret one copied to a file of mode 0600 in memory by an init container;
 - the probes ask a path the master serves (/health) on the port it listens on (--web-port);
 - the Services' ports are the programs' ports, the workers' --master-host is the master
   Service's name, the scenario's hosts are the sample services' Service;
@@ -18,7 +22,8 @@ checked against the programs themselves:
 - herd-master started with the Job's and the Deployment's exact arguments (ports swapped
   for free ones) answers a kubelet's probe, with and without --web-auth;
 - and the headless run, run here as the cluster would run it (the Services' names resolved
-  to loopback, the run cut short), ends with its summary and exit code 0.
+  to loopback, the run cut short), ends with its summary and exit code 0, a worker without
+  keys refused and never registered.
 
 Runs standalone: /usr/bin/python3 -m pytest tests/deploy/test_k8s.py
 """
@@ -48,6 +53,7 @@ KUSTOMIZATIONS = {"headless": K8S, "web-ui": os.path.join(K8S, "web-ui")}
 DEBIAN_DIR = os.path.join(ROOT, "build", "kubernetes-client")
 DEBIAN_KUBECTL = os.path.join(DEBIAN_DIR, "usr", "bin", "kubectl")
 
+SECRET = "herd-keys"
 MASTER_SERVICE = "herd-master"
 SAMPLE_SERVICE = "herd-sample-services"
 UID = 10001
@@ -206,22 +212,89 @@ def container_port(c, port):
     raise AssertionError("container %s has no port named %r" % (c["name"], port))
 
 
-def mounted_files(objs, workload, root):
-    """Writes the ConfigMaps a pod mounts under root; returns {mountPath: local dir}."""
+_secrets = {}
+
+
+def readme_secret_commands():
+    """The README's two lines that make the keys and the Secret herd-keys."""
+    with open(os.path.join(ROOT, "README.md")) as f:
+        text = f.read()
+    gen = re.findall(r"^herd-master --gen-keys keys && herd-worker --gen-keys keys$", text, re.M)
+    create = re.findall(r"^kubectl create secret generic %s --from-file=keys/$" % SECRET, text,
+                        re.M)
+    assert len(gen) == 1 and len(create) == 1, "README: the Secret's commands are not there"
+    return gen[0], create[0]
+
+
+def secret_data(name):
+    """The files of the Secret herd-keys, made by the README's own commands with the built
+    programs and Debian's kubectl (its --dry-run=client output: no cluster), once per run."""
+    assert name == SECRET, "the pods name a Secret the README does not make: %s" % name
+    if name not in _secrets:
+        gen, create = readme_secret_commands()
+        work = tempfile.mkdtemp(prefix="herd-keys-")
+        try:
+            path = os.path.join(work, "bin")
+            os.mkdir(path)
+            os.symlink(debian_kubectl(), os.path.join(path, "kubectl"))
+            env = dict(os.environ, PATH=os.pathsep.join([path, BIN, os.environ["PATH"]]),
+                       KUBECONFIG=os.path.join(work, "no-cluster"))
+            for command in (gen, create + " --dry-run=client -o yaml"):
+                r = subprocess.run(["sh", "-ec", command], cwd=work, env=env,
+                                   capture_output=True, text=True, timeout=60)
+                assert r.returncode == 0, (command, r.stdout, r.stderr)
+            secret = yaml.safe_load(r.stdout)
+            assert secret["kind"] == "Secret" and secret["metadata"]["name"] == SECRET
+            _secrets[name] = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
+        finally:
+            shutil.rmtree(work)
+    return _secrets[name]
+
+
+def public_key(text):
+    """The public-key of a key file's text (the ZeroMQ certificate --gen-keys writes)."""
+    m = re.search(r'public-key\s*=\s*"(.{40})"', text)
+    assert m, text
+    return m.group(1)
+
+
+def pod_volumes(objs, workload, root):
+    """Fills the pod's volumes under root/VOLUME as the kubelet would: a ConfigMap's data, a
+    Secret's items (mode defaultMode plus the group's read, which fsGroup adds), an emptyDir
+    empty. Returns {volume name: local dir}."""
     spec = workload["spec"]["template"]["spec"]
-    volumes = {v["name"]: v for v in spec.get("volumes", [])}
-    mapping = {}
-    for m in container(workload).get("volumeMounts", []):
-        v = volumes[m["name"]]
+    dirs = {}
+    for v in spec.get("volumes", []):
+        local = os.path.join(root, v["name"])
+        os.makedirs(local, exist_ok=True)
+        dirs[v["name"]] = local
         if "configMap" in v:
-            cm = objs.configmap(v["configMap"]["name"])
-            local = os.path.join(root, m["name"])
-            os.makedirs(local, exist_ok=True)
-            for key, text in cm.get("data", {}).items():
-                with open(os.path.join(local, key), "w") as f:
-                    f.write(text)
-            mapping[m["mountPath"].rstrip("/")] = local
-    return mapping
+            source, data = v["configMap"], objs.configmap(v["configMap"]["name"]).get("data", {})
+        elif "secret" in v:
+            source, data = v["secret"], secret_data(v["secret"]["secretName"])
+        else:
+            assert set(v) == {"name", "emptyDir"}, v
+            continue
+        items = source.get("items")
+        if items:
+            # the kubelet refuses to start a pod whose item names a key the object lacks
+            assert all(i["key"] in data for i in items), (v, sorted(data))
+            data = {i["path"]: data[i["key"]] for i in items}
+        mode = source.get("defaultMode", 0o644)
+        if spec.get("securityContext", {}).get("fsGroup") is not None:
+            mode |= 0o440
+        for path, text in data.items():
+            target = os.path.join(local, path)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            with open(target, "w") as f:
+                f.write(text)
+            os.chmod(target, mode)
+    return dirs
+
+
+def mounts(c, dirs):
+    """A container's {mountPath: local dir}."""
+    return {m["mountPath"].rstrip("/"): dirs[m["name"]] for m in c.get("volumeMounts", [])}
 
 
 def localize(value, mapping):
@@ -237,12 +310,19 @@ def localize(value, mapping):
 
 def local_command(objs, workload, root):
     """(argv, env) to run a container's command here: the built program, the pod's mounted
-    files at local paths, the container's literal HERD_* environment (and no other)."""
+    files at local paths (its init containers run on them first), the container's literal
+    HERD_* environment (and no other)."""
     c = container(workload)
     assert len(c["command"]) == 1, c["command"]
     program = os.path.join(BIN, c["command"][0])
     assert os.access(program, os.X_OK), "%s: not built (make)" % program
-    mapping = mounted_files(objs, workload, root)
+    dirs = pod_volumes(objs, workload, root)
+    for init in workload["spec"]["template"]["spec"].get("initContainers", []):
+        m = mounts(init, dirs)
+        argv = [localize(a, m) for a in init["command"] + init.get("args", [])]
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, (init["name"], argv, r.stdout, r.stderr)
+    mapping = mounts(c, dirs)
     argv = [program] + [localize(a, mapping) if isinstance(a, str) else a
                         for a in c.get("args", [])]
     env = {k: v for k, v in os.environ.items() if not k.startswith("HERD_")}
@@ -282,14 +362,21 @@ def test_every_container_passes_check(objs, tmp_path):
                            timeout=60)
         assert r.returncode == 0, (argv, r.stdout, r.stderr)
         assert "The command line is good" in r.stdout, r.stdout
+        keys = secret_data(SECRET)
+        master_pub, worker_pub = public_key(keys["master.pub"]), public_key(keys["worker.pub"])
         if c["command"][0] == "herd-master":
             port = option(c, "master-bind-port")
             assert "herd-worker processes expected on *:%s" % port in r.stdout, r.stdout
             assert ":%s (listening on every interface)" % option(c, "web-port") in r.stdout
             assert "Scenario: " in r.stdout and "User classes (" in r.stdout
+            assert re.search(r"^Workers' channel: CurveZMQ, master key %s, 1 authorized worker "
+                             r"key in \S+$" % re.escape(master_pub), r.stdout, re.M), r.stdout
         else:
             assert "Master: tcp://%s:%s" % (option(c, "master-host"),
                                              option(c, "master-port")) in r.stdout
+            assert "Channel: CurveZMQ, this worker's key %s, the master's %s\n" % (
+                worker_pub, master_pub) in r.stdout, r.stdout
+        assert "chmod" not in r.stdout + r.stderr and "not secured" not in r.stdout, r.stdout
 
 
 def test_sample_services_take_their_arguments(objs):
@@ -403,6 +490,52 @@ def test_services_match_the_flags(objs):
                        for k, v in w["spec"]["selector"]["matchLabels"].items())
 
 
+def test_keys_come_from_the_secret(objs, tmp_path):
+    """The master and the workers read their keys from the Secret herd-keys, which is not
+    optional (without it the pods wait, their events naming it, and never run unsecured),
+    each only the keys its role needs; the secret key is copied by an init container to a
+    file of mode 0600 in memory, which is what --curve-key names; the master's
+    --curve-authorized directory holds the workers' public key."""
+    roles = {"herd-master": ({"master.key": "master.key", "worker.pub": "authorized/worker.pub"},
+                             "master.key"),
+             "herd-worker": ({"worker.key": "worker.key", "master.pub": "master.pub"},
+                             "worker.key")}
+    keyed = [w for w, _ in objs.workloads() if w["metadata"]["name"] in roles]
+    assert len(keyed) == 2
+    keys = secret_data(SECRET)
+    assert sorted(keys) == ["master.key", "master.pub", "worker.key", "worker.pub"]
+    for w in keyed:
+        name = w["metadata"]["name"]
+        spec = w["spec"]["template"]["spec"]
+        items, secret_key = roles[name]
+        assert spec["securityContext"].get("fsGroup") == UID, name   # uid 10001 reads them
+        secrets = [v for v in spec["volumes"] if "secret" in v]
+        assert len(secrets) == 1, name
+        src = secrets[0]["secret"]
+        assert src["secretName"] == SECRET and src.get("optional") is not True, name
+        assert src.get("defaultMode") == 0o440, name
+        assert {i["key"]: i["path"] for i in src["items"]} == items, name
+        memory = [v["name"] for v in spec["volumes"]
+                  if v.get("emptyDir", {}).get("medium") == "Memory"]
+        c = container(w)
+        by_path = {m["mountPath"].rstrip("/"): m["name"] for m in c["volumeMounts"]}
+        key_path = option(c, "curve-key")
+        assert by_path.get(os.path.dirname(key_path)) in memory, (name, key_path)
+        argv, _ = local_command(objs, w, str(tmp_path / name))
+        local_key = option({"args": argv[1:], "env": []}, "curve-key")
+        assert os.stat(local_key).st_mode & 0o777 == 0o600, name
+        with open(local_key) as f:
+            assert f.read() == keys[secret_key], name
+        if name == "herd-master":
+            authorized = option(c, "curve-authorized")
+            secret_mount = [p for p, v in by_path.items() if v == secrets[0]["name"]][0]
+            assert authorized == secret_mount + "/authorized", authorized
+        else:
+            master = option(c, "curve-master")
+            assert master == [p for p, v in by_path.items()
+                              if v == secrets[0]["name"]][0] + "/master.pub", master
+
+
 def test_workers_expected_are_the_replicas(objs):
     c = container(objs.master())
     workers = objs.one("Deployment", "herd-worker")
@@ -413,7 +546,7 @@ def test_pods_run_unprivileged_with_resources(objs):
     for w, spec in objs.workloads():
         name = w["metadata"]["name"]
         pod = spec.get("securityContext", {})
-        for c in spec["containers"]:
+        for c in spec["containers"] + spec.get("initContainers", []):
             sc = dict(pod)
             sc.update(c.get("securityContext", {}))
             assert sc.get("runAsNonRoot") is True, name
@@ -610,6 +743,12 @@ def test_headless_job_runs_to_its_summary(tmp_path):
         wargv = ["--master-host=127.0.0.1" if a.startswith("--master-host=") else
                  "--master-port=%d" % bind if a.startswith("--master-port=") else a
                  for a in wargv]
+        # one more, without the keys: refused, never registered
+        keyless = [a for a in wargv if not a.startswith("--curve-")]
+        assert len(keyless) == len(wargv) - 2
+        intruder = subprocess.Popen(keyless, env=wenv, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.PIPE, text=True, start_new_session=True)
+        procs.append(intruder)
         workers = []
         for i in range(w["spec"]["replicas"]):
             p = subprocess.Popen(wargv, env=wenv, stdout=subprocess.DEVNULL,
@@ -625,8 +764,19 @@ def test_headless_job_runs_to_its_summary(tmp_path):
         requests, failures = int(rows[-1].split()[1]), int(rows[-1].split()[2].split("(")[0])
         assert requests > 1000 and failures == 0, rows[-1]
         assert "Waiting for %d worker(s)" % len(workers) in stderr, stderr
+        assert "Workers' channel secured with CurveZMQ" in stderr, stderr
+        assert "open beyond this host without --curve-key" not in stderr, stderr
+        assert "chmod" not in stderr, stderr
+        assert len(re.findall(r"Worker \w+ .* connected; \d+ worker\(s\) connected",
+                              stderr)) == len(workers), stderr
+        # (the reason the master gives is libzmq's event, which may be the general "its
+        # handshake failed" when the connection ends first; the worker's is always this)
+        assert "Refused a worker connection from 127.0.0.1: " in stderr, stderr
         for p in workers:
             assert p.wait(timeout=20) == 0
+        os.killpg(intruder.pid, signal.SIGKILL)
+        assert "give this worker --curve-key and --curve-master" in intruder.communicate(
+            timeout=10)[1]
     finally:
         for p in procs:
             if p.poll() is None:
