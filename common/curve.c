@@ -3,6 +3,7 @@
 #include <czmq.h>
 #include <dirent.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -26,9 +27,22 @@ int curve_gen_keys(const char *dir, const char *name, const char *role, FILE *ou
         snprintf(err, errlen, "--gen-keys '%s': path too long", dir);
         return -1;
     }
-    if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-        snprintf(err, errlen, "--gen-keys: cannot create directory %s: %s", dir, strerror(errno));
-        return -1;
+    /* The directory and its parents, as mkdir -p (keys/master with no keys/ yet). */
+    char part[4096];
+    snprintf(part, sizeof part, "%s", dir);
+    for (char *p = part + 1;; p++) {
+        bool last = *p == '\0';
+        if (*p != '/' && !last)
+            continue;
+        *p = '\0';
+        if (mkdir(part, 0700) < 0 && errno != EEXIST) {
+            snprintf(err, errlen, "--gen-keys: cannot create directory %s: %s", part,
+                     strerror(errno));
+            return -1;
+        }
+        if (last)
+            break;
+        *p = '/';
     }
     const char *taken = exists(key) ? key : exists(pub) ? pub : NULL;
     if (taken) {

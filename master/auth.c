@@ -7,6 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <zmq.h>
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <sys/socket.h>
 
 #include "../common/clock.h"
 #include "../common/curve.h"
@@ -15,8 +18,11 @@
 #define AUTH_MONITOR_EP "inproc://herd-auth-monitor"
 #define AUTH_LOG_INTERVAL_S 60.0
 #define AUTH_PEERS 64            /* addresses tracked at once; the rest share one entry */
-#define AUTH_EVENTS (ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | \
+#define AUTH_FAILED (ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | \
                      ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+#define AUTH_EVENTS (AUTH_FAILED | ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED)
+#define AUTH_CONNS 256           /* accepted connections remembered (fd -> peer address) */
+#define AUTH_PENDING 256         /* handshake failures waiting for their disconnection */
 
 typedef struct refused_peer {
     bool used;
@@ -26,6 +32,15 @@ typedef struct refused_peer {
     char why[160];               /* the last one's reason */
 } refused_peer_t;
 
+/* libzmq names a bound socket's own address in its handshake events, not the peer's. So the
+ * peer is read (getpeername) when libzmq says it accepted a connection (the event's value is
+ * the socket), and a failed handshake is told to the log when that socket is disconnected,
+ * which follows it. */
+typedef struct accepted {
+    int fd;                      /* -1: free */
+    char addr[64];
+} accepted_t;
+
 struct auth {
     curve_keys_t keys;
     char dir[4096];
@@ -33,6 +48,10 @@ struct auth {
     void *zauth;                 /* czmq's zauth actor (curve.h) */
     void *mon;                   /* PAIR connected to the router's monitor */
     refused_peer_t peers[AUTH_PEERS + 1]; /* the last: every address beyond AUTH_PEERS */
+    accepted_t conns[AUTH_CONNS];        /* a ring: the oldest is forgotten first */
+    size_t next_conn;
+    const char *pending[AUTH_PENDING];   /* reasons of failed handshakes, oldest first */
+    size_t n_pending;
 };
 
 auth_t *auth_new(const char *key_path, const char *authorized_dir, char *err, size_t errlen)
@@ -53,6 +72,8 @@ auth_t *auth_new(const char *key_path, const char *authorized_dir, char *err, si
         log_warn("--curve-key %s may be read by other users of this host: chmod 600 it",
                  key_path);
     snprintf(a->dir, sizeof a->dir, "%s", authorized_dir);
+    for (size_t i = 0; i < AUTH_CONNS; i++)
+        a->conns[i].fd = -1;
     a->ctx = curve_czmq_context();
     if (!a->ctx) {
         snprintf(err, errlen, "cannot start ZeroMQ (czmq)");
@@ -95,30 +116,6 @@ int auth_apply(auth_t *a, void *router, char *err, size_t errlen)
 void *auth_monitor(auth_t *a)
 {
     return a->mon;
-}
-
-/* "tcp://10.1.2.3:40000" -> "10.1.2.3", "tcp://[::1]:40000" -> "::1". */
-static void peer_address(const char *ep, size_t len, char *out, size_t outlen)
-{
-    char buf[128];
-    snprintf(buf, sizeof buf, "%.*s", (int)(len < sizeof buf - 1 ? len : sizeof buf - 1), ep);
-    char *s = strstr(buf, "://");
-    s = s ? s + 3 : buf;
-    char *colon = strrchr(s, ':');
-    if (colon && strchr(s, ':') != colon && s[0] != '[')
-        colon = NULL;   /* a bare IPv6 address without a port */
-    if (colon)
-        *colon = '\0';
-    if (s[0] == '[') {
-        s++;
-        char *b = strchr(s, ']');
-        if (b)
-            *b = '\0';
-    }
-    for (char *p = s; *p; p++)
-        if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
-            *p = '?';
-    snprintf(out, outlen, "%.63s", *s ? s : "an unknown address");
 }
 
 static const char *reason(uint16_t event, uint32_t value)
@@ -180,6 +177,34 @@ static void auth_flush(auth_t *a, double now, bool all)
     }
 }
 
+/* The accepted connection fd's peer, or NULL; with forget, its entry is freed. */
+static const char *conn_peer(auth_t *a, int fd, bool forget)
+{
+    for (size_t i = 0; i < AUTH_CONNS; i++) {
+        accepted_t *c = &a->conns[(a->next_conn + AUTH_CONNS - 1 - i) % AUTH_CONNS];
+        if (c->fd != fd)
+            continue;
+        if (forget)
+            c->fd = -1;
+        return c->addr;
+    }
+    return NULL;
+}
+
+static void on_accepted(auth_t *a, int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    char host[INET6_ADDRSTRLEN] = "";
+    if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0 ||
+        getnameinfo((struct sockaddr *)&ss, len, host, sizeof host, NULL, 0, NI_NUMERICHOST))
+        return; /* gone already: its refusal, if any, names no address */
+    accepted_t *c = &a->conns[a->next_conn];
+    a->next_conn = (a->next_conn + 1) % AUTH_CONNS;
+    c->fd = fd;
+    snprintf(c->addr, sizeof c->addr, "%s", host);
+}
+
 void auth_on_monitor(auth_t *a, double now)
 {
     uint16_t event;
@@ -187,10 +212,24 @@ void auth_on_monitor(auth_t *a, double now)
     char ep[128];
     for (int i = 0; a->mon && i < 10000 &&
                     curve_monitor_recv(a->mon, &event, &value, ep, sizeof ep) == 0; i++) {
-        char peer[64];
-        peer_address(ep, strlen(ep), peer, sizeof peer);
-        if (event & AUTH_EVENTS)
-            refusal(a, peer, reason(event, value), now);
+        if (event == ZMQ_EVENT_ACCEPTED) {
+            conn_peer(a, (int)value, true); /* a number the kernel gave again */
+            on_accepted(a, (int)value);
+        } else if (event & AUTH_FAILED) {
+            if (a->n_pending == AUTH_PENDING) { /* no disconnection came: say it now */
+                refusal(a, "an unknown address", a->pending[0], now);
+                memmove(a->pending, a->pending + 1, (AUTH_PENDING - 1) * sizeof *a->pending);
+                a->n_pending--;
+            }
+            a->pending[a->n_pending++] = reason(event, value);
+        } else if (event == ZMQ_EVENT_DISCONNECTED) {
+            const char *peer = conn_peer(a, (int)value, true);
+            if (!a->n_pending)
+                continue; /* a worker that had been let in went away */
+            refusal(a, peer ? peer : "an unknown address", a->pending[0], now);
+            memmove(a->pending, a->pending + 1, (a->n_pending - 1) * sizeof *a->pending);
+            a->n_pending--;
+        }
     }
     auth_flush(a, now, false);
 }
