@@ -271,13 +271,14 @@ def gaming_wrk(name, service, setup_path, tmp):
 def gaming(wrk_rate, tmp):
     """Each generator with USERS users against a fresh stand-in: herd's req/CPU-s beside
     wrk's single GET of nginx (the first table's) and beside wrk sending the same requests to
-    the same service (tests/bench/wrk/*.lua), which is the like-for-like figure."""
+    the same service (tests/bench/wrk/*.lua), which is the like-for-like figure; the last
+    column is what that work costs wrk itself against its single GET."""
     print()
     print("gaming scenarios against herd-sample-services, %d users, %d s: herd's CPU (master and "
           "worker), wrk doing the same requests (same service, its Lua script)" % (USERS, SECONDS))
-    print("%-28s %10s %8s %11s %6s %11s %9s %10s" % (
+    print("%-24s %9s %7s %10s %6s %9s %9s %10s %14s" % (
         "scenario", "requests", "CPU s", "req/CPU-s", "fails", "wrk same", "x wrk GET",
-        "x wrk same"))
+        "x wrk same", "wrk same/GET"))
     for name, service, setup_path in GAMING:
         svc, ports = start_services()
         try:
@@ -294,10 +295,11 @@ def gaming(wrk_rate, tmp):
         if shutil.which("wrk"):
             wn, wcpu, _ = gaming_wrk(name, service, setup_path, tmp)
             same = wn / wcpu if wcpu else 0
-        print("%-28s %10d %8.2f %11.0f %6d %11s %9.2f %10s" % (
+        print("%-24s %9d %7.2f %10.0f %6d %9s %9.2f %10s %14s" % (
             name.replace(".yaml", ""), agg[0], cpu, rate, agg[1],
             "%.0f" % same if same is not None else "-", rate / wrk_rate if wrk_rate else 0,
-            "%.2f" % (rate / same) if same else "-"))
+            "%.2f" % (rate / same) if same else "-",
+            "%.2f" % (same / wrk_rate) if same and wrk_rate else "-"))
 
 
 def master_cpu_s(pid):

@@ -30,21 +30,25 @@ def free_port():
         return s.getsockname()[1]
 
 
-class CountingHandler(http.server.BaseHTTPRequestHandler):
-    """Answers every request; counts it, with the time, after the response is written (as a
-    real server's access log would). Paths: /status/NNN answers NNN, /json answers a JSON object,
-    everything else 200 with a small JSON body."""
+class QuietHandler(http.server.BaseHTTPRequestHandler):
+    """The tests' servers' base: HTTP/1.1 keep-alive, no log lines, and TCP_NODELAY (headers
+    and body go out as two writes: without it, Nagle and delayed ACKs add 40 ms to every
+    keep-alive response)."""
 
     protocol_version = "HTTP/1.1"
 
     def setup(self):
         super().setup()
-        # headers and body go out as two writes: without this, Nagle and delayed ACKs add
-        # 40 ms to every keep-alive response
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, *args):
         pass
+
+
+class CountingHandler(QuietHandler):
+    """Answers every request; counts it, with the time, after the response is written (as a
+    real server's access log would). Paths: /status/NNN answers NNN, /json answers a JSON object,
+    everything else 200 with a small JSON body."""
 
     def _answer(self):
         length = int(self.headers.get("Content-Length") or 0)

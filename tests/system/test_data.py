@@ -6,25 +6,15 @@ import collections
 import http.server
 import json
 import re
-import socket
 import threading
 import urllib.parse
 
 import pytest
 
-from conftest import MASTER, WORKER, aggregated, free_port, run_master, wait_for, write
+from conftest import MASTER, QuietHandler, WORKER, aggregated, free_port, run_master, wait_for, write
 
 
-class RecordingHandler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def setup(self):
-        super().setup()
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def log_message(self, *args):
-        pass
-
+class RecordingHandler(QuietHandler):
     def _answer(self):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""

@@ -7,29 +7,19 @@ as it has (a stopping user finishes its sequence, then its on_stop)."""
 import http.server
 import json
 import re
-import socket
 import threading
 
 import pytest
 
-from conftest import row, run_master, write
+from conftest import QuietHandler, row, run_master, write
 
 LIST = {"items": [{"id": 1}, {"id": 2}, {"id": 5}], "level": 3, "name": "bob"}
 
 
-class FlowHandler(http.server.BaseHTTPRequestHandler):
+class FlowHandler(QuietHandler):
     """GET /list: LIST as JSON; /html: a page with a link 'order?id=77'; /hdr: a header
     X-Token: tok-123; anything else: 200 with {}. Every request is counted by path after the
     answer is written."""
-
-    protocol_version = "HTTP/1.1"
-
-    def setup(self):
-        super().setup()
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def log_message(self, *args):
-        pass
 
     def do_GET(self):
         path = self.path.split("?")[0]

@@ -8,16 +8,14 @@ import json
 import os
 import shutil
 import socket
-import subprocess
 import threading
-import time
 import uuid
 import zlib
 
 import http.server
 import pytest
 
-from conftest import aggregated, free_port, run_master, wait_for, write
+from conftest import QuietHandler, free_port, run_master, wait_for, write
 
 TRANSPORTS = ["native", "curl"]
 
@@ -37,7 +35,7 @@ def json_rows(path):
     return {(e["method"], e["name"]): e for e in doc["stats"]}
 
 
-class GameHandler(http.server.BaseHTTPRequestHandler):
+class GameHandler(QuietHandler):
     """A small game backend. Every request is logged (path, Cookie, Accept-Encoding,
     Authorization) after it is answered.
 
@@ -49,15 +47,6 @@ class GameHandler(http.server.BaseHTTPRequestHandler):
     /badgz            claims gzip, sends garbage; /br answers in brotli, which herd does not ask for
     /auth             200 when Authorization is Basic of the user:password the test set, else 401
     """
-
-    protocol_version = "HTTP/1.1"
-
-    def setup(self):
-        super().setup()
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def log_message(self, *args):
-        pass
 
     def cookies(self):
         out = {}

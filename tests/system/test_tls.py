@@ -65,7 +65,7 @@ class Nginx:
         _, self.other_ca = make_ca(d, "otherca")
         wrong_cert, wrong_key = make_cert(d, "wrong", ca_key, self.ca,
                                           "subjectAltName=DNS:elsewhere.invalid")
-        self.ports = {k: free_port() for k in ("plain", "mtls", "tls12", "wrongname")}
+        self.ports = {k: free_port() for k in ("plain", "mtls", "tls12", "wrongname", "h2")}
         conf = os.path.join(d, "nginx.conf")
         servers = ""
         extra = {
@@ -74,18 +74,20 @@ class Nginx:
                     "ssl_protocols TLSv1.2 TLSv1.3;" % self.client_ca,
             "tls12": "ssl_protocols TLSv1.2;",
             "wrongname": "",
+            "h2": "keepalive_requests 100000000;",   # nginx closes nothing on its own
         }
         for name, port in self.ports.items():
             servers += """
     server {
-        listen 127.0.0.1:%d ssl;
+        listen 127.0.0.1:%d ssl%s;
         ssl_certificate %s;
         ssl_certificate_key %s;
         ssl_session_cache shared:%s:1m;
         access_log %s/%s.log reqs;
         %s
         location / { default_type text/plain; return 200 'ok'; }
-    }""" % (port, wrong_cert if name == "wrongname" else self.srv_cert,
+    }""" % (port, " http2" if name == "h2" else "",
+            wrong_cert if name == "wrongname" else self.srv_cert,
             wrong_key if name == "wrongname" else self.srv_key, name, d, name, extra[name])
         with open(conf, "w") as f:
             f.write("""
@@ -96,7 +98,7 @@ error_log %(d)s/error.log warn;
 events { worker_connections 1024; }
 http {
     log_format reqs '$ssl_session_reused $status $request_method $uri $ssl_protocol '
-                    '$ssl_server_name';
+                    '$ssl_server_name $server_protocol $connection';
     client_body_temp_path %(d)s;
     proxy_temp_path %(d)s;
     fastcgi_temp_path %(d)s;
@@ -121,8 +123,8 @@ http {
         return "https://127.0.0.1:%d" % self.ports[name]
 
     def log(self, name, path):
-        """Access log lines (reused, status, method, uri, protocol, SNI) of requests for
-        path."""
+        """Access log lines (reused, status, method, uri, TLS protocol, SNI, HTTP protocol,
+        connection number) of requests for path."""
         with open(os.path.join(self.dir, name + ".log")) as f:
             lines = [l.split() for l in f]
         return [l for l in lines if len(l) >= 4 and l[3] == path]
@@ -388,3 +390,17 @@ def test_external_worker_needs_no_files(nginx, tmp_path, procs, transport):
     out, err = master.communicate(timeout=60)
     r = subprocess.CompletedProcess(master.args, master.returncode, out, err)
     assert_all_served(nginx, "mtls", path, r)
+
+
+def test_http2_over_tls_one_connection_per_user(nginx, tmp_path):
+    """http2: true over https goes through libcurl (ALPN h2) with the class's CA: every
+    request nginx logs is HTTP/2.0, counts equal, and each user keeps one connection."""
+    shutil.copy(nginx.ca, tmp_path / "my-ca.pem")
+    path = unique_path()
+    f = write(tmp_path, "s.yaml", "users:\n  - name: U\n    http2: true\n"
+              "    tls: {ca: my-ca.pem}\n    tasks:\n      - name: t\n        steps:\n"
+              "          - get: %s\n" % path)
+    r = run(f, nginx.url("h2"), env_for("native"), users=3)
+    served = assert_all_served(nginx, "h2", path, r)
+    assert all(l[6] == "HTTP/2.0" for l in served), served[:3]
+    assert len({l[7] for l in served}) <= 3, len({l[7] for l in served})
