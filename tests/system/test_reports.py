@@ -76,9 +76,12 @@ def test_history_has_a_row_each_second(tmp_path, http_server):
     per_name = [row for row in rows if row["Name"] == "/hello"]
     stamps = [int(row["Timestamp"]) for row in agg]
     assert 6 <= len(stamps) <= 8, stamps
-    # one row per second: consecutive seconds, none skipped (the final row may share one)
+    # one row per second: consecutive seconds, none skipped while the test runs; the final row,
+    # written once the workers' last reports are in, may share the last second or come the
+    # second after the next (a loaded machine: the stop took more than a second)
     gaps = [b - a for a, b in zip(stamps, stamps[1:])]
-    assert all(g in (0, 1) for g in gaps) and gaps.count(1) >= 5, stamps
+    assert all(g in (0, 1) for g in gaps[:-1]) and gaps[-1] in (0, 1, 2), stamps
+    assert gaps.count(1) >= 4, stamps
     # --csv-full-history: a row per name from the first second with a request on (as Locust:
     # a name has no row before its first request; a slow start may leave the first second
     # with none)
