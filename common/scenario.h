@@ -87,6 +87,8 @@ typedef struct save {
     char *header;          /* SAVE_HEADER: the header's name; owned */
     struct pcre2_real_code_8 *regex; /* SAVE_REGEX: compiled (and JIT-compiled when the
                               platform allows) at load; owned */
+    uint32_t regex_group;  /* SAVE_REGEX: the group saved: 1 when the pattern has one, else
+                              0 (the whole match) */
 } save_t;
 
 /* STEP_BLOCK and STEP_END exist only inside a compiled list of steps: a block's body is
@@ -157,10 +159,12 @@ typedef struct step {
     /* Session (class > defaults): */
     bool cookies;            /* `cookies`: the user's cookie jar is sent and filled (default
                                 true, as Locust's HttpUser session) */
-    bool compress;           /* `compress`: send Accept-Encoding: gzip, deflate (default true) */
+    bool compress;           /* `compress`: send Accept-Encoding: gzip, deflate (default true;
+                                false when the step's headers carry their own) */
     bool http2;              /* `http2`: HTTP/2 through libcurl (default false) */
     tmpl_t *auth_user;       /* `auth: {basic: [user, password]}` (step > class > defaults);
-                                NULL: no Authorization added; owned */
+                                NULL: no Authorization added (none, or the step's headers
+                                carry their own); owned */
     tmpl_t *auth_pass;       /* owned; set exactly when auth_user is */
 } step_t;
 

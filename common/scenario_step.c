@@ -343,6 +343,9 @@ static int compile_regex(loader_t *L, const ynode_t *v, save_t *sv)
                               SC_SHOW(v->str), (const char *)msg);
     }
     (void)pcre2_jit_compile(sv->regex, PCRE2_JIT_COMPLETE); /* the interpreter otherwise */
+    uint32_t groups = 0;
+    pcre2_pattern_info(sv->regex, PCRE2_INFO_CAPTURECOUNT, &groups);
+    sv->regex_group = groups > 0 ? 1 : 0;
     return 0;
 }
 
@@ -637,15 +640,22 @@ static int compile_step(loader_t *L, const ynode_t *n, step_t *st,
     if (compile_headers(L, st, layers))
         return -1;
 
+    /* Headers the session would add are left to the step's own when it has them: decided
+     * here, once, not per request. */
+    bool own_encoding = false, own_auth = false;
+    for (size_t i = 0; i < st->n_headers; i++) {
+        own_encoding |= strcasecmp(st->headers[i].name, "Accept-Encoding") == 0;
+        own_auth |= strcasecmp(st->headers[i].name, "Authorization") == 0;
+    }
     st->cookies = L->session.cookies;
-    st->compress = L->session.compress;
+    st->compress = L->session.compress && !own_encoding;
     st->http2 = L->session.http2;
     const ynode_t *auth = ytree_get(n, "auth");
     if (auth && check_auth(L, auth))
         return -1;
     if (!auth)
         auth = L->session.auth;
-    if (auth && compile_auth(L, auth, st))
+    if (auth && !own_auth && compile_auth(L, auth, st))
         return -1;
 
     const ynode_t *query = ytree_get(n, "query");

@@ -169,14 +169,6 @@ oom:
 }
 
 /* The step's own headers (defaults, class, step) name `name`. */
-static bool step_has_header(const step_t *st, const char *name)
-{
-    for (size_t i = 0; i < st->n_headers; i++)
-        if (strcasecmp(st->headers[i].name, name) == 0)
-            return true;
-    return false;
-}
-
 /* Append base64 (RFC 4648, with padding) of n bytes at p. */
 static int put_base64(buf_t *out, const unsigned char *p, size_t n)
 {
@@ -254,12 +246,12 @@ static int build_headers(request_t *r, const step_t *st, const tmpl_env_t *env,
             goto oom;
         n++;
     }
-    if (st->compress && !step_has_header(st, "Accept-Encoding")) {
+    if (st->compress) { /* false when the step has its own (the loader decided) */
         buf_puts(h, "Accept-Encoding: " REQUEST_ACCEPT_ENCODING);
         buf_append(h, "", 1);
         n++;
     }
-    if (st->auth_user && !step_has_header(st, "Authorization")) {
+    if (st->auth_user) { /* NULL when the step has its own */
         if (put_basic_auth(r, st, env, err, errlen) < 0)
             return -1;
         n++;
@@ -692,13 +684,11 @@ static json_t *save_value(request_t *r, const save_t *sv, const buf_t *body, jso
             return NULL;
         }
         pcre2_match_data *md = r->regex_match;
-        uint32_t groups = 0;
-        pcre2_pattern_info(re, PCRE2_INFO_CAPTURECOUNT, &groups);
         /* 0: more groups than the match data holds, the first two are still set. */
         int rc = pcre2_match(re, (PCRE2_SPTR)(body->data ? body->data : ""), body->len, 0, 0,
                              md, NULL);
         PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
-        int g = groups > 0 ? 1 : 0;
+        int g = (int)sv->regex_group;
         if (rc < 0 || (rc > 0 && rc <= g) || ov[2 * g] == PCRE2_UNSET) {
             snprintf(err, errlen, "Response did not match regex for save '%s'", sv->var);
             return NULL;
